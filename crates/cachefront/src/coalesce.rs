@@ -1,0 +1,204 @@
+//! Single flight per key: one miss computes, concurrent requests for the same key wait for it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use tokio::sync::watch;
+
+use crate::{entry::Entry, key::KeyDigest};
+
+/// The state of one flight, as followers see it.
+#[derive(Clone, Debug)]
+pub(crate) enum FlightState {
+    /// The leader is still computing.
+    Pending,
+    /// The leader's response was stored: use it.
+    Done(Arc<Entry>),
+    /// The leader's response cannot be stored: go to the handler yourself.
+    Uncacheable,
+    /// The leader was cancelled or failed: try again (one of the followers leads next).
+    Abandoned,
+}
+
+type Flights = Mutex<HashMap<KeyDigest, Arc<watch::Sender<FlightState>>>>;
+
+/// The flights in progress, by key.
+#[derive(Debug, Default)]
+pub(crate) struct Coalescer {
+    flights: Arc<Flights>,
+}
+
+/// What joining a flight gave.
+pub(crate) enum Join {
+    /// No flight was running: the caller leads one and must settle it.
+    Leader(LeaderGuard),
+    /// A flight is running: wait on the receiver.
+    Follower(watch::Receiver<FlightState>),
+    /// A flight just finished with a stored response (its store write may still be running).
+    Done(Arc<Entry>),
+}
+
+impl Coalescer {
+    pub(crate) fn join(&self, digest: KeyDigest) -> Join {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = flights.get(&digest) {
+            let receiver = sender.subscribe();
+            if let FlightState::Done(entry) = &*receiver.borrow() {
+                return Join::Done(Arc::clone(entry));
+            }
+            return Join::Follower(receiver);
+        }
+        let (sender, _) = watch::channel(FlightState::Pending);
+        let sender = Arc::new(sender);
+        flights.insert(digest, Arc::clone(&sender));
+        Join::Leader(LeaderGuard {
+            flights: Arc::clone(&self.flights),
+            digest,
+            sender: Some(sender),
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The leader's duty: settle the flight. Dropped unsettled (cancelled, failed, panicked), it
+/// tells followers the flight was abandoned, so none is left waiting.
+#[derive(Debug)]
+pub(crate) struct LeaderGuard {
+    flights: Arc<Flights>,
+    digest: KeyDigest,
+    sender: Option<Arc<watch::Sender<FlightState>>>,
+}
+
+impl LeaderGuard {
+    /// Answers followers with the stored entry. The flight stays registered (answering late
+    /// arrivals) until the returned guard is dropped, which the caller does once the store
+    /// write has finished.
+    pub(crate) fn complete(mut self, entry: Arc<Entry>) -> FlightCleanup {
+        let sender = self.sender.take().expect("a leader settles once");
+        sender.send_replace(FlightState::Done(entry));
+        FlightCleanup {
+            flights: Arc::clone(&self.flights),
+            digest: self.digest,
+            sender,
+        }
+    }
+
+    /// Tells followers to go to the handler themselves.
+    pub(crate) fn uncacheable(mut self) {
+        if let Some(sender) = self.sender.take() {
+            settle(&self.flights, self.digest, &sender, FlightState::Uncacheable);
+        }
+    }
+}
+
+impl Drop for LeaderGuard {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            settle(&self.flights, self.digest, &sender, FlightState::Abandoned);
+        }
+    }
+}
+
+/// Unregisters a completed flight when dropped.
+#[derive(Debug)]
+pub(crate) struct FlightCleanup {
+    flights: Arc<Flights>,
+    digest: KeyDigest,
+    sender: Arc<watch::Sender<FlightState>>,
+}
+
+impl Drop for FlightCleanup {
+    fn drop(&mut self) {
+        unregister(&self.flights, self.digest, &self.sender);
+    }
+}
+
+fn settle(
+    flights: &Flights,
+    digest: KeyDigest,
+    sender: &Arc<watch::Sender<FlightState>>,
+    state: FlightState,
+) {
+    // Unregister first: a follower that wakes up and retries must not find this flight again.
+    unregister(flights, digest, sender);
+    sender.send_replace(state);
+}
+
+fn unregister(flights: &Flights, digest: KeyDigest, sender: &Arc<watch::Sender<FlightState>>) {
+    let mut flights = flights.lock().unwrap_or_else(PoisonError::into_inner);
+    // Only remove our own flight, never a newer one for the same key.
+    if flights
+        .get(&digest)
+        .is_some_and(|current| Arc::ptr_eq(current, sender))
+    {
+        flights.remove(&digest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::CacheKey;
+
+    fn digest() -> KeyDigest {
+        *CacheKey::from_parts(["k"]).digest()
+    }
+
+    #[tokio::test]
+    async fn dropped_leader_wakes_followers_with_abandoned() {
+        let c = Coalescer::default();
+        let Join::Leader(guard) = c.join(digest()) else {
+            panic!("first joiner leads")
+        };
+        let Join::Follower(mut rx) = c.join(digest()) else {
+            panic!("second joiner follows")
+        };
+        drop(guard);
+        let state = rx
+            .wait_for(|s| !matches!(s, FlightState::Pending))
+            .await
+            .unwrap()
+            .clone();
+        assert!(matches!(state, FlightState::Abandoned));
+        assert_eq!(c.in_flight(), 0);
+        assert!(matches!(c.join(digest()), Join::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn uncacheable_is_broadcast_and_unregistered() {
+        let c = Coalescer::default();
+        let Join::Leader(guard) = c.join(digest()) else {
+            panic!()
+        };
+        let Join::Follower(mut rx) = c.join(digest()) else {
+            panic!()
+        };
+        guard.uncacheable();
+        let state = rx
+            .wait_for(|s| !matches!(s, FlightState::Pending))
+            .await
+            .unwrap()
+            .clone();
+        assert!(matches!(state, FlightState::Uncacheable));
+        assert_eq!(c.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_stale_cleanup_does_not_remove_a_newer_flight() {
+        let c = Coalescer::default();
+        let Join::Leader(first) = c.join(digest()) else {
+            panic!()
+        };
+        first.uncacheable();
+        let Join::Leader(_second) = c.join(digest()) else {
+            panic!()
+        };
+        assert_eq!(c.in_flight(), 1);
+    }
+}

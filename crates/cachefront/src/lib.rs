@@ -1,0 +1,98 @@
+//! The core of cachefront: an HTTP response cache for Rust web servers, with no web-framework
+//! dependency.
+//!
+//! cachefront decides *what* may be cached, *for how long*, *under which key* and *when it must
+//! go*; thin adapters plug it into Tower (and so axum, hyper, tonic) with `cachefront-tower`,
+//! and into actix-web with `cachefront-actix`. Most applications use an adapter and never call
+//! this crate's flow directly; they use it for the [`Cache`] handle, [`Policy`] and [`Stats`].
+//!
+//! # The pieces
+//!
+//! - [`Cache`]: one store, the flights in progress, and the stats. Cheap to clone.
+//! - [`Policy`]: per route — TTL, statuses, body limit, key parts, tags, privacy rules.
+//! - [`CacheKey`] / [`KeySpec`]: method, host, path, sorted query (allow- or deny-listed),
+//!   selected headers and custom parts, hashed with SHA-256.
+//! - [`Store`] / [`MemoryStore`]: moka, bounded in bytes, per-entry expiry.
+//! - [`Stats`]: hits, misses, bypasses by reason, coalesced waits, stores, evictions, bytes.
+//! - [`CacheStatus`]: the RFC 9211 `Cache-Status` member every response carries.
+//!
+//! # Decisions
+//!
+//! These are the choices cachefront makes where the HTTP specifications leave room; each can be
+//! changed per route on [`Policy`] unless noted.
+//!
+//! - **Application mode.** A route's TTL is the freshness lifetime of what it stores; the
+//!   response's `max-age`/`Expires` do not change it. Its privacy directives do: `private`,
+//!   `no-store` and `no-cache` responses are not stored (`no-cache` because an application-mode
+//!   entry is never revalidated).
+//! - **Credentials bypass.** Requests with `Authorization` or `Cookie` are not answered from the
+//!   cache and their responses are not stored ([`Credentials`]). Requests with `Range` bypass
+//!   too (no partial content is stored), and `206` is not in the default statuses.
+//! - **Set-Cookie is never replayed by default** ([`SetCookie`]).
+//! - **`Vary`.** A stored response remembers the request's values of the headers its `Vary`
+//!   names and is reused only for requests that match them (RFC 9111 §4.1); one variant is kept
+//!   per key (a new variant replaces the old). `Vary: *` is never stored, whatever the policy.
+//! - **HEAD** is keyed as `GET` and answered from the stored `GET`; a `HEAD` miss is forwarded
+//!   and never stored.
+//! - **Coalescing.** Concurrent misses on one key run the handler once; the others wait up to
+//!   [`CacheBuilder::coalesce_wait`] (10 s by default) and are answered with the stored
+//!   response, marked `collapsed` in `Cache-Status`. If the leader's response cannot be stored,
+//!   they go to the handler at once; if the leader is cancelled or fails, one of them leads.
+//! - **Bodies** stream to the client while they are collected; a body over the limit (8 MiB by
+//!   default), one that ends in an error or trailers, or one the client abandons is not
+//!   stored. `Cache-Status: stored` is written with the head, before the body's size is known.
+//! - **Fail open.** A store error is logged and counted, and the request goes to the handler.
+//! - **Query strings** are compared as sent (no percent-decoding); parameters are sorted by
+//!   name, and repeated parameters keep their relative order.
+//!
+//! # Example
+//!
+//! The flow an adapter runs, by hand:
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use cachefront::{Cache, Lookup, Policy};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let cache = Cache::new();
+//! let route = cache.route(Policy::ttl(Duration::from_secs(30)));
+//! let request = http::Request::get("http://example.com/hello").body(()).unwrap();
+//!
+//! // First request: a miss; the handler runs and its body is collected.
+//! let Lookup::Forward(forward) = route.lookup(&request).await else { unreachable!() };
+//! let recording = forward.response(http::StatusCode::OK, &http::HeaderMap::new());
+//! assert_eq!(recording.cache_status.to_string(), "cachefront; fwd=uri-miss; fwd-status=200; stored");
+//! let mut collector = recording.collector.expect("a 200 without directives is storable");
+//! collector.push(&Bytes::from_static(b"hello"));
+//! collector.finish();
+//!
+//! // Second request: a hit.
+//! let Lookup::Hit(hit) = route.lookup(&request).await else { panic!("expected a hit") };
+//! assert_eq!(hit.body(), "hello");
+//! assert_eq!(hit.cache_status().to_string(), "cachefront; hit; ttl=30");
+//! # }
+//! ```
+
+mod cache;
+mod coalesce;
+mod entry;
+mod error;
+mod key;
+mod policy;
+mod request;
+mod semantics;
+mod stats;
+mod store;
+
+pub use self::{
+    cache::{Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Lookup, Recording, Route},
+    entry::Entry,
+    error::{Error, ErrorKind},
+    key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
+    policy::{Bypass, Credentials, DEFAULT_MAX_BODY_BYTES, NotStored, Policy, SetCookie},
+    request::RequestHead,
+    semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
+    stats::{RouteStats, Stats},
+    store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreUsage},
+};

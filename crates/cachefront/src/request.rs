@@ -1,0 +1,109 @@
+//! A framework-neutral view of a request head.
+
+use http::HeaderMap;
+
+/// What the core needs to know about a request: method, target and headers.
+///
+/// The core never sees a framework's request type. Each adapter implements this trait for its
+/// own request head (the Tower adapter uses the implementation for [`http::Request`] and
+/// [`http::request::Parts`] below; the actix-web adapter implements it over actix's `http` 0.2
+/// types), so no caching decision depends on which framework asked.
+///
+/// Header names are passed in lowercase.
+pub trait RequestHead {
+    /// The request method, e.g. `"GET"`.
+    fn method(&self) -> &str;
+    /// The path of the request target, e.g. `"/products/42"`.
+    fn path(&self) -> &str;
+    /// The query of the request target without the `?`, if any.
+    fn query(&self) -> Option<&str>;
+    /// The host the request was sent to: the URI's authority, else the `Host` header.
+    fn host(&self) -> Option<&str>;
+    /// Calls `f` with each value of the header `name`, in order.
+    fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    /// Whether the header `name` is present.
+    fn contains_header(&self, name: &str) -> bool;
+    /// A copy of the request headers as an `http` 1.x map.
+    ///
+    /// Called once per forwarded cacheable request (never on hits), so that the stored response
+    /// can remember the request values of the headers its `Vary` names.
+    fn to_header_map(&self) -> HeaderMap;
+}
+
+fn host_of<'a>(uri: &'a http::Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    uri.authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(http::header::HOST)?.to_str().ok())
+}
+
+macro_rules! impl_request_head {
+    (impl$(<$generic:ident>)? for $ty:ty, |$this:ident| ($method:expr, $uri:expr, $headers:expr)) => {
+        impl$(<$generic>)? RequestHead for $ty {
+            fn method(&self) -> &str {
+                let $this = self;
+                $method.as_str()
+            }
+            fn path(&self) -> &str {
+                let $this = self;
+                $uri.path()
+            }
+            fn query(&self) -> Option<&str> {
+                let $this = self;
+                $uri.query()
+            }
+            fn host(&self) -> Option<&str> {
+                let $this = self;
+                host_of($uri, $headers)
+            }
+            fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+                let $this = self;
+                for value in $headers.get_all(name) {
+                    f(value.as_bytes());
+                }
+            }
+            fn contains_header(&self, name: &str) -> bool {
+                let $this = self;
+                $headers.contains_key(name)
+            }
+            fn to_header_map(&self) -> HeaderMap {
+                let $this = self;
+                $headers.clone()
+            }
+        }
+    };
+}
+
+impl_request_head!(impl<B> for http::Request<B>, |r| (r.method(), r.uri(), r.headers()));
+impl_request_head!(impl for http::request::Parts, |p| (&p.method, &p.uri, &p.headers));
+
+/// Appends one field line to a normalised field value: items split on commas, optional
+/// whitespace around them removed, joined with `", "`.
+///
+/// Joining every field line of a header this way is the normalisation RFC 9111 §4.1 allows when
+/// comparing `Vary`-named headers, and the form in which such headers enter a cache key.
+pub(crate) fn push_normalized(out: &mut Option<Vec<u8>>, value: &[u8]) {
+    let buf = out.get_or_insert_with(Vec::new);
+    for item in value.split(|b| *b == b',') {
+        if !buf.is_empty() {
+            buf.extend_from_slice(b", ");
+        }
+        buf.extend_from_slice(item.trim_ascii());
+    }
+}
+
+/// The normalised value of header `name` in a request (see [`push_normalized`]); `None` when
+/// absent.
+pub(crate) fn normalized_header(request: &(impl RequestHead + ?Sized), name: &str) -> Option<Vec<u8>> {
+    let mut out = None;
+    request.for_each_header_value(name, &mut |value| push_normalized(&mut out, value));
+    out
+}
+
+/// The normalised value of header `name` in an `http` 1.x header map.
+pub(crate) fn normalized_header_in(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
+    let mut out = None;
+    for value in headers.get_all(name) {
+        push_normalized(&mut out, value.as_bytes());
+    }
+    out
+}

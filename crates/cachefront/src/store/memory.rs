@@ -1,0 +1,352 @@
+//! The embedded store: moka, bounded in bytes.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    hash::{BuildHasher, Hasher},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use moka::{future::Cache as Moka, notification::RemovalCause};
+
+use super::{BoxFuture, Store, StoreUsage};
+use crate::{
+    entry::Entry,
+    error::Error,
+    key::{CacheKey, KeyDigest},
+};
+
+/// The default capacity of a [`MemoryStore`]: 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An in-process store on [`moka::future::Cache`], bounded in **bytes**.
+///
+/// Each entry weighs its body, headers, key and bookkeeping ([`Entry::weight`]); when the total
+/// would pass the capacity, moka evicts the entries least likely to be used again (TinyLFU).
+/// Each entry expires at the end of its own lifetime (moka's per-entry `Expiry`).
+///
+/// ```
+/// use cachefront::MemoryStore;
+///
+/// let store = MemoryStore::with_max_bytes(16 * 1024 * 1024);
+/// assert_eq!(store.max_bytes(), 16 * 1024 * 1024);
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    cache: Moka<KeyDigest, Arc<Entry>, DigestHasher>,
+    shared: Arc<Shared>,
+    max_bytes: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Tag → digests of the entries carrying it. Only entries with tags touch this lock.
+    tags: Mutex<HashMap<Arc<str>, HashSet<KeyDigest>>>,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+}
+
+impl Shared {
+    fn tags(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashSet<KeyDigest>>> {
+        // The index stays consistent under a panic elsewhere: every update is a single insert
+        // or remove.
+        self.tags.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn forget(&self, entry: &Entry) {
+        if entry.tags.is_empty() {
+            return;
+        }
+        let mut tags = self.tags();
+        for tag in &entry.tags {
+            if let Some(set) = tags.get_mut(tag) {
+                set.remove(entry.key.digest());
+                if set.is_empty() {
+                    tags.remove(tag);
+                }
+            }
+        }
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most [`DEFAULT_MAX_BYTES`] (64 MiB).
+    pub fn new() -> Self {
+        Self::with_max_bytes(DEFAULT_MAX_BYTES)
+    }
+
+    /// A store holding at most `max_bytes`.
+    pub fn with_max_bytes(max_bytes: u64) -> Self {
+        let shared = Arc::new(Shared::default());
+        let listener = Arc::clone(&shared);
+        let cache = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_key: &KeyDigest, entry: &Arc<Entry>| u32::try_from(entry.weight()).unwrap_or(u32::MAX))
+            .expire_after(EntryExpiry)
+            .eviction_listener(move |_key, entry: Arc<Entry>, cause| {
+                match cause {
+                    RemovalCause::Size => {
+                        listener.evictions.fetch_add(1, Ordering::Relaxed);
+                    }
+                    RemovalCause::Expired => {
+                        listener.expirations.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // A replaced entry's successor registered its own tags already.
+                    RemovalCause::Replaced => return,
+                    RemovalCause::Explicit => {}
+                }
+                listener.forget(&entry);
+            })
+            .build_with_hasher(DigestHasher);
+        Self {
+            cache,
+            shared,
+            max_bytes,
+        }
+    }
+
+    /// The capacity in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Runs moka's pending maintenance (evictions, expirations) now, so that
+    /// [`usage`](Store::usage) is exact. moka otherwise does this in small batches as it is used.
+    pub async fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks().await;
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("max_bytes", &self.max_bytes)
+            .field("usage", &self.usage())
+            .finish()
+    }
+}
+
+impl Store for MemoryStore {
+    fn get<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
+        Box::pin(async move { Ok(self.cache.get(key.digest()).await) })
+    }
+
+    fn put(&self, entry: Arc<Entry>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            if !entry.tags.is_empty() {
+                let mut tags = self.shared.tags();
+                for tag in &entry.tags {
+                    tags.entry(Arc::clone(tag))
+                        .or_default()
+                        .insert(*entry.key.digest());
+                }
+            }
+            self.cache.insert(*entry.key.digest(), entry).await;
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move { Ok(self.cache.remove(key.digest()).await.is_some()) })
+    }
+
+    fn remove_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+        Box::pin(async move {
+            let digests = self.shared.tags().remove(tag).unwrap_or_default();
+            let mut removed = 0;
+            for digest in digests {
+                // The digest may now hold a replacement without this tag: leave that one.
+                let Some(entry) = self.cache.get(&digest).await else {
+                    continue;
+                };
+                if entry.tags.iter().any(|t| &**t == tag) && self.cache.remove(&digest).await.is_some() {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+    }
+
+    fn clear(&self) -> BoxFuture<'_, Result<u64, Error>> {
+        Box::pin(async move {
+            self.cache.run_pending_tasks().await;
+            let count = self.cache.entry_count();
+            self.cache.invalidate_all();
+            self.cache.run_pending_tasks().await;
+            self.shared.tags().clear();
+            Ok(count)
+        })
+    }
+
+    fn usage(&self) -> StoreUsage {
+        StoreUsage {
+            entries: self.cache.entry_count(),
+            bytes: self.cache.weighted_size(),
+            capacity_bytes: Some(self.max_bytes),
+            evictions: self.shared.evictions.load(Ordering::Relaxed),
+            expirations: self.shared.expirations.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Each entry lives for its own remaining lifetime.
+struct EntryExpiry;
+
+impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &KeyDigest,
+        entry: &Arc<Entry>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(entry.remaining_ttl(std::time::SystemTime::now()))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &KeyDigest,
+        entry: &Arc<Entry>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.remaining_ttl(std::time::SystemTime::now()))
+    }
+}
+
+/// Keys are SHA-256 digests, already uniform: hashing them again would be wasted work.
+#[derive(Clone, Copy, Debug, Default)]
+struct DigestHasher;
+
+impl BuildHasher for DigestHasher {
+    type Hasher = DigestHash;
+
+    fn build_hasher(&self) -> DigestHash {
+        DigestHash(0)
+    }
+}
+
+struct DigestHash(u64);
+
+impl Hasher for DigestHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-digest input; fold it in so the hasher stays correct.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(5) ^ u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::{HeaderMap, StatusCode};
+    use std::time::SystemTime;
+
+    fn entry(name: &str, body_len: usize, ttl: Duration, tags: &[&str]) -> Arc<Entry> {
+        Arc::new(Entry {
+            key: CacheKey::from_parts([name]),
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![b'x'; body_len]),
+            stored_at: SystemTime::now(),
+            ttl,
+            tags: tags.iter().map(|t| Arc::from(*t)).collect(),
+            vary: Vec::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn put_get_remove() {
+        let store = MemoryStore::new();
+        let e = entry("a", 10, Duration::from_secs(60), &[]);
+        store.put(Arc::clone(&e)).await.unwrap();
+        let got = store.get(e.key()).await.unwrap().unwrap();
+        assert_eq!(got.body(), e.body());
+        assert!(store.remove(e.key()).await.unwrap());
+        assert!(store.get(e.key()).await.unwrap().is_none());
+        assert!(!store.remove(e.key()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn entries_expire_at_their_own_ttl() {
+        let store = MemoryStore::new();
+        let short = entry("short", 1, Duration::from_millis(50), &[]);
+        let long = entry("long", 1, Duration::from_secs(60), &[]);
+        store.put(Arc::clone(&short)).await.unwrap();
+        store.put(Arc::clone(&long)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(store.get(short.key()).await.unwrap().is_none());
+        assert!(store.get(long.key()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn stays_within_its_byte_capacity() {
+        let capacity = 1024 * 1024;
+        let store = MemoryStore::with_max_bytes(capacity);
+        // Twice the capacity in 8 KiB bodies.
+        for i in 0..256 {
+            store
+                .put(entry(&format!("k{i}"), 8 * 1024, Duration::from_secs(60), &[]))
+                .await
+                .unwrap();
+        }
+        store.run_pending_tasks().await;
+        let usage = store.usage();
+        assert!(usage.bytes <= capacity, "{usage:?}");
+        assert!(usage.evictions > 0, "{usage:?}");
+        assert!(usage.entries > 0);
+    }
+
+    #[tokio::test]
+    async fn remove_by_tag_and_clear() {
+        let store = MemoryStore::new();
+        store
+            .put(entry("a", 1, Duration::from_secs(60), &["t1", "t2"]))
+            .await
+            .unwrap();
+        store
+            .put(entry("b", 1, Duration::from_secs(60), &["t1"]))
+            .await
+            .unwrap();
+        store
+            .put(entry("c", 1, Duration::from_secs(60), &[]))
+            .await
+            .unwrap();
+        assert_eq!(store.remove_tag("t1").await.unwrap(), 2);
+        assert_eq!(store.remove_tag("t2").await.unwrap(), 0);
+        assert!(store.get(&CacheKey::from_parts(["c"])).await.unwrap().is_some());
+        // A replacement without the tag survives a purge of the old tag.
+        store
+            .put(entry("d", 1, Duration::from_secs(60), &["t3"]))
+            .await
+            .unwrap();
+        store
+            .put(entry("d", 1, Duration::from_secs(60), &[]))
+            .await
+            .unwrap();
+        assert_eq!(store.remove_tag("t3").await.unwrap(), 0);
+        assert!(store.get(&CacheKey::from_parts(["d"])).await.unwrap().is_some());
+        assert_eq!(store.clear().await.unwrap(), 2);
+        assert_eq!(store.usage().entries, 0);
+    }
+}
