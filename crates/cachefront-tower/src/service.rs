@@ -74,7 +74,9 @@ where
             // any request waiting on this one is released.
             let response = inner.call(Request::from_parts(parts, body)).await?;
             let (mut parts, body) = response.into_parts();
-            let recording = forward.response(parts.status, &parts.headers);
+            let recording = forward
+                .body_size(body.size_hint().exact())
+                .response(parts.status, &parts.headers);
             recording.cache_status.append_to(&mut parts.headers);
             let body = match recording.collector {
                 Some(collector) => ResponseBody::collecting(body, collector),

@@ -313,6 +313,7 @@ impl Route {
         tracing::debug!(key = %key, route = %self.policy.name, decision = "miss", leader = guard.is_some());
         Lookup::Forward(Forward {
             route: self.clone(),
+            body_size: None,
             kind: ForwardKind::Miss {
                 key,
                 fwd,
@@ -411,6 +412,7 @@ fn remaining_secs(entry: &Entry, now: SystemTime) -> i64 {
 pub struct Forward {
     route: Route,
     kind: ForwardKind,
+    body_size: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -431,7 +433,17 @@ impl Forward {
         Self {
             route,
             kind: ForwardKind::Bypass(reason),
+            body_size: None,
         }
+    }
+
+    /// Tells the cache the exact size of the response body when the adapter knows it without a
+    /// `Content-Length` header (a body's size hint), so that a body over the limit is not
+    /// collected at all.
+    #[must_use]
+    pub fn body_size(mut self, size: Option<u64>) -> Self {
+        self.body_size = size;
+        self
     }
 
     /// Why the cache was bypassed, if it was.
@@ -471,7 +483,7 @@ impl Forward {
         let status_member = CacheStatus::forward(fwd).fwd_status(status.as_u16());
         let decision = match not_stored {
             Some(reason) => Err(reason),
-            None => route.policy.admit_response(status, headers),
+            None => route.policy.admit_response(status, headers, self.body_size),
         };
         let storable = match decision {
             Ok(storable) => storable,

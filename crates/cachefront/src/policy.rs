@@ -238,10 +238,13 @@ impl Policy {
     }
 
     /// Decides whether a response may be stored, and how.
+    ///
+    /// `body_size` is the body's exact size when known from elsewhere than `Content-Length`.
     pub(crate) fn admit_response(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
+        body_size: Option<u64>,
     ) -> Result<Storable, NotStored> {
         if !self.statuses.contains(status.as_u16()) {
             return Err(NotStored::Status);
@@ -267,7 +270,7 @@ impl Policy {
             (true, SetCookie::StoreWithout) => true,
             (true, SetCookie::DoNotStore) => return Err(NotStored::SetCookie),
         };
-        if let Some(length) = content_length(headers) {
+        if let Some(length) = body_size.or_else(|| content_length(headers)) {
             if length > self.max_body_bytes as u64 {
                 return Err(NotStored::TooLarge);
             }
@@ -495,14 +498,14 @@ mod tests {
         let p = policy();
         for ok in [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501] {
             assert!(
-                p.admit_response(StatusCode::from_u16(ok).unwrap(), &HeaderMap::new())
+                p.admit_response(StatusCode::from_u16(ok).unwrap(), &HeaderMap::new(), None)
                     .is_ok(),
                 "{ok}"
             );
         }
         for no in [201, 206, 302, 304, 400, 500, 503] {
             assert_eq!(
-                p.admit_response(StatusCode::from_u16(no).unwrap(), &HeaderMap::new())
+                p.admit_response(StatusCode::from_u16(no).unwrap(), &HeaderMap::new(), None)
                     .unwrap_err(),
                 NotStored::Status,
                 "{no}"
@@ -511,12 +514,12 @@ mod tests {
         let only_ok = policy().statuses([StatusCode::OK, StatusCode::CREATED]);
         assert!(
             only_ok
-                .admit_response(StatusCode::CREATED, &HeaderMap::new())
+                .admit_response(StatusCode::CREATED, &HeaderMap::new(), None)
                 .is_ok()
         );
         assert!(
             only_ok
-                .admit_response(StatusCode::NOT_FOUND, &HeaderMap::new())
+                .admit_response(StatusCode::NOT_FOUND, &HeaderMap::new(), None)
                 .is_err()
         );
     }
@@ -526,46 +529,48 @@ mod tests {
         let p = policy();
         let ok = StatusCode::OK;
         assert_eq!(
-            p.admit_response(ok, &resp(&[("set-cookie", "a=b")])).unwrap_err(),
+            p.admit_response(ok, &resp(&[("set-cookie", "a=b")]), None)
+                .unwrap_err(),
             NotStored::SetCookie
         );
         assert_eq!(
-            p.admit_response(ok, &resp(&[("cache-control", "private")]))
+            p.admit_response(ok, &resp(&[("cache-control", "private")]), None)
                 .unwrap_err(),
             NotStored::Private
         );
         assert_eq!(
-            p.admit_response(ok, &resp(&[("cache-control", "max-age=5, no-store")]))
+            p.admit_response(ok, &resp(&[("cache-control", "max-age=5, no-store")]), None)
                 .unwrap_err(),
             NotStored::NoStore
         );
         assert_eq!(
-            p.admit_response(ok, &resp(&[("vary", "accept, *")])).unwrap_err(),
+            p.admit_response(ok, &resp(&[("vary", "accept, *")]), None)
+                .unwrap_err(),
             NotStored::VaryStar
         );
 
         let s = policy().set_cookie(SetCookie::StoreWithout);
         assert!(
-            s.admit_response(ok, &resp(&[("set-cookie", "a=b")]))
+            s.admit_response(ok, &resp(&[("set-cookie", "a=b")]), None)
                 .unwrap()
                 .strip_set_cookie
         );
         let s = policy().set_cookie(SetCookie::Store);
         assert!(
-            !s.admit_response(ok, &resp(&[("set-cookie", "a=b")]))
+            !s.admit_response(ok, &resp(&[("set-cookie", "a=b")]), None)
                 .unwrap()
                 .strip_set_cookie
         );
         assert!(
             policy()
                 .store_private(true)
-                .admit_response(ok, &resp(&[("cache-control", "private")]))
+                .admit_response(ok, &resp(&[("cache-control", "private")]), None)
                 .is_ok()
         );
         assert!(
             policy()
                 .store_no_store(true)
-                .admit_response(ok, &resp(&[("cache-control", "no-store")]))
+                .admit_response(ok, &resp(&[("cache-control", "no-store")]), None)
                 .is_ok()
         );
         // Vary: * is never stored, whatever else is relaxed.
@@ -573,19 +578,33 @@ mod tests {
             .store_no_store(true)
             .store_private(true)
             .set_cookie(SetCookie::Store);
-        assert!(relaxed.admit_response(ok, &resp(&[("vary", "*")])).is_err());
+        assert!(relaxed.admit_response(ok, &resp(&[("vary", "*")]), None).is_err());
     }
 
     #[test]
     fn declared_length_over_the_limit_is_not_stored() {
         let p = policy().max_body_bytes(10);
         assert_eq!(
-            p.admit_response(StatusCode::OK, &resp(&[("content-length", "11")]))
+            p.admit_response(StatusCode::OK, &resp(&[("content-length", "11")]), None)
                 .unwrap_err(),
             NotStored::TooLarge
         );
         assert!(
-            p.admit_response(StatusCode::OK, &resp(&[("content-length", "10")]))
+            p.admit_response(StatusCode::OK, &resp(&[("content-length", "10")]), None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_known_body_size_over_the_limit_is_not_stored() {
+        let p = policy().max_body_bytes(10);
+        assert_eq!(
+            p.admit_response(StatusCode::OK, &HeaderMap::new(), Some(11))
+                .unwrap_err(),
+            NotStored::TooLarge
+        );
+        assert!(
+            p.admit_response(StatusCode::OK, &HeaderMap::new(), Some(10))
                 .is_ok()
         );
     }
@@ -593,7 +612,7 @@ mod tests {
     #[test]
     fn vary_names_are_recorded() {
         let s = policy()
-            .admit_response(StatusCode::OK, &resp(&[("vary", "Accept-Language")]))
+            .admit_response(StatusCode::OK, &resp(&[("vary", "Accept-Language")]), None)
             .unwrap();
         assert_eq!(s.vary, vec![header::ACCEPT_LANGUAGE]);
     }
