@@ -314,7 +314,7 @@ impl Route {
         Lookup::Forward(Forward {
             route: self.clone(),
             body_size: None,
-            kind: ForwardKind::Miss {
+            kind: ForwardKind::Miss(Box::new(Miss {
                 key,
                 fwd,
                 guard,
@@ -326,7 +326,7 @@ impl Route {
                 },
                 not_stored,
                 started: Instant::now(),
-            },
+            })),
         })
     }
 }
@@ -418,14 +418,18 @@ pub struct Forward {
 #[derive(Debug)]
 enum ForwardKind {
     Bypass(Bypass),
-    Miss {
-        key: CacheKey,
-        fwd: Forwarded,
-        guard: Option<LeaderGuard>,
-        request_headers: Option<HeaderMap>,
-        not_stored: Option<NotStored>,
-        started: Instant,
-    },
+    // Boxed: a miss carries the key, the flight and the request headers; bypasses stay small.
+    Miss(Box<Miss>),
+}
+
+#[derive(Debug)]
+struct Miss {
+    key: CacheKey,
+    fwd: Forwarded,
+    guard: Option<LeaderGuard>,
+    request_headers: Option<HeaderMap>,
+    not_stored: Option<NotStored>,
+    started: Instant,
 }
 
 impl Forward {
@@ -450,7 +454,7 @@ impl Forward {
     pub fn bypass_reason(&self) -> Option<Bypass> {
         match self.kind {
             ForwardKind::Bypass(reason) => Some(reason),
-            ForwardKind::Miss { .. } => None,
+            ForwardKind::Miss(_) => None,
         }
     }
 
@@ -471,14 +475,17 @@ impl Forward {
                     collector: None,
                 };
             }
-            ForwardKind::Miss {
-                key,
-                fwd,
-                guard,
-                request_headers,
-                not_stored,
-                started,
-            } => (key, fwd, guard, request_headers, not_stored, started),
+            ForwardKind::Miss(miss) => {
+                let Miss {
+                    key,
+                    fwd,
+                    guard,
+                    request_headers,
+                    not_stored,
+                    started,
+                } = *miss;
+                (key, fwd, guard, request_headers, not_stored, started)
+            }
         };
         let status_member = CacheStatus::forward(fwd).fwd_status(status.as_u16());
         let decision = match not_stored {

@@ -67,7 +67,7 @@ impl fmt::Debug for KeyDigest {
 #[derive(Clone)]
 pub struct CacheKey {
     digest: KeyDigest,
-    readable: Arc<str>,
+    readable: String,
 }
 
 impl CacheKey {
@@ -283,21 +283,19 @@ impl KeySpec {
             "HEAD" => "GET",
             other => other,
         };
+        // The request line `METHOD host/path?query` is hashed in one piece, after the host's
+        // length: a method has no spaces, a path no `?`, so only the host needs framing (a
+        // `Host` header is client-controlled and may contain `/`).
         material.readable.push_str(method);
-        material.hash_part(method.as_bytes());
         material.readable.push(' ');
+        let host_start = material.readable.len();
+        material.readable.push_str(host);
         // Hosts are case-insensitive.
-        if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            let lower = host.to_ascii_lowercase();
-            material.readable.push_str(&lower);
-            material.hash_part(lower.as_bytes());
-        } else {
-            material.readable.push_str(host);
-            material.hash_part(host.as_bytes());
-        }
+        material.readable[host_start..].make_ascii_lowercase();
         material.readable.push_str(path);
-        material.hash_part(path.as_bytes());
-        self.push_query(&mut material, query);
+        self.push_query(&mut material.readable, query);
+        material.hasher.update((host.len() as u64).to_le_bytes());
+        material.hasher.update(material.readable.as_bytes());
         for name in &self.headers {
             let value = normalized_header(request, name.as_str());
             material.optional_part(name.as_str(), value.as_deref());
@@ -313,31 +311,50 @@ impl KeySpec {
         material.finish()
     }
 
-    fn push_query(&self, material: &mut KeyMaterial, query: &str) {
+    fn push_query(&self, readable: &mut String, query: &str) {
+        const INLINE: usize = 16;
         if matches!(self.query, QueryKey::Ignore) || query.is_empty() {
-            material.hash_part(b"");
             return;
         }
-        let mut params: Vec<&str> = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .filter(|p| self.query.keeps(p.split_once('=').map_or(*p, |(n, _)| n)))
-            .collect();
-        // Stable sort by name only: repeated names keep their order.
-        params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
-        let start = material.readable.len();
-        for (i, param) in params.iter().enumerate() {
-            material.readable.push(if i == 0 { '?' } else { '&' });
-            material.readable.push_str(param);
+        // Up to 16 parameters are sorted on the stack; more spill to the heap. Each is kept as
+        // (name, parameter) so that names are split out once.
+        let mut inline = [("", ""); INLINE];
+        let mut spilled = Vec::new();
+        let mut count = 0;
+        for param in query.split('&') {
+            let name = param_name(param);
+            if param.is_empty() || !self.query.keeps(name) {
+                continue;
+            }
+            if count < INLINE {
+                inline[count] = (name, param);
+            } else {
+                if spilled.is_empty() {
+                    spilled.extend_from_slice(&inline);
+                }
+                spilled.push((name, param));
+            }
+            count += 1;
         }
-        let normalized = &material.readable.as_bytes()[start..];
-        material.hasher.update((normalized.len() as u64).to_le_bytes());
-        material.hasher.update(normalized);
+        let params: &mut [(&str, &str)] = if count <= INLINE {
+            &mut inline[..count]
+        } else {
+            &mut spilled
+        };
+        // Stable sort by name only: repeated names keep their order.
+        params.sort_by(|a, b| a.0.cmp(b.0));
+        for (i, (_, param)) in params.iter().enumerate() {
+            readable.push(if i == 0 { '?' } else { '&' });
+            readable.push_str(param);
+        }
     }
 }
 
 fn param_name(param: &str) -> &str {
-    param.split_once('=').map_or(param, |(name, _)| name)
+    match param.as_bytes().iter().position(|b| *b == b'=') {
+        Some(end) => &param[..end],
+        None => param,
+    }
 }
 
 /// Accumulates the readable key and the SHA-256 of length-framed parts side by side.
@@ -385,7 +402,7 @@ impl KeyMaterial {
     fn finish(self) -> CacheKey {
         CacheKey {
             digest: KeyDigest(self.hasher.finalize().into()),
-            readable: self.readable.into(),
+            readable: self.readable,
         }
     }
 }
@@ -522,6 +539,33 @@ mod tests {
             .body(())
             .unwrap();
         assert_ne!(forged, spec.build(&real));
+    }
+
+    #[test]
+    fn a_host_cannot_absorb_the_path() {
+        let spec = KeySpec::default();
+        let forged = http::Request::get("/x")
+            .header("host", "a.test/p")
+            .body(())
+            .unwrap();
+        let real = http::Request::get("/p/x")
+            .header("host", "a.test")
+            .body(())
+            .unwrap();
+        assert_eq!(spec.build(&forged).readable(), spec.build(&real).readable());
+        assert_ne!(spec.build(&forged), spec.build(&real));
+    }
+
+    #[test]
+    fn many_parameters_are_sorted_too() {
+        let spec = KeySpec::default();
+        let forward: Vec<String> = (0..40).map(|i| format!("p{i:02}={i}")).collect();
+        let mut backward = forward.clone();
+        backward.reverse();
+        let a = spec.build(&req(&format!("http://h/p?{}", forward.join("&"))));
+        let b = spec.build(&req(&format!("http://h/p?{}", backward.join("&"))));
+        assert_eq!(a, b);
+        assert!(a.readable().ends_with("p38=38&p39=39"));
     }
 
     #[test]
