@@ -1,0 +1,91 @@
+//! An [actix-web] middleware that caches HTTP responses with [cachefront].
+//!
+//! [`CacheMiddleware`] wraps an app, a scope or a resource under one [`Policy`]; every
+//! middleware built from the same [`Cache`] shares its store, its coalescing and its stats. Put
+//! one on each resource or scope that should be cached, with its policy:
+//!
+//! ```
+//! use std::time::Duration;
+//! use actix_web::{App, HttpResponse, test, web};
+//! use cachefront_actix::{Cache, CacheExt, Policy};
+//!
+//! # #[actix_web::main] async fn main() {
+//! let cache = Cache::new();
+//! let app = App::new()
+//!     .service(
+//!         web::resource("/products/{id}")
+//!             .wrap(cache.middleware(Policy::ttl(Duration::from_secs(60)).name("/products/{id}")))
+//!             .route(web::get().to(|| async { HttpResponse::Ok().body("a product") })),
+//!     )
+//!     .service(
+//!         web::scope("/news")
+//!             .wrap(cache.middleware(Policy::ttl(Duration::from_secs(5)).name("/news")))
+//!             .route("", web::get().to(|| async { "news" })),
+//!     )
+//!     // Not wrapped: never cached.
+//!     .route("/me", web::get().to(|| async { "you" }));
+//! let app = test::init_service(app).await;
+//!
+//! let miss = test::call_service(&app, test::TestRequest::get().uri("/products/1").to_request()).await;
+//! assert_eq!(miss.headers().get("cache-status").unwrap(), "cachefront; fwd=uri-miss; fwd-status=200; stored");
+//! assert_eq!(test::read_body(miss).await, "a product");
+//!
+//! let hit = test::call_service(&app, test::TestRequest::get().uri("/products/1").to_request()).await;
+//! assert_eq!(hit.headers().get("cache-status").unwrap(), "cachefront; hit; ttl=60");
+//! assert_eq!(test::read_body(hit).await, "a product");
+//! # }
+//! ```
+//!
+//! `App::wrap` works too, with one policy for every route of the app. Wrap each route once:
+//! nested middleware would each look up and store under their own policy.
+//!
+//! # What the middleware does
+//!
+//! - **Hit**: the stored response is written from memory with `Content-Length`, an `Age`
+//!   computed by the cache, and `Cache-Status: cachefront; hit; ttl=N`. `HEAD` is answered from
+//!   the stored `GET`, with its `Content-Length` and without the body.
+//! - **Miss**: the wrapped service is called once per key however many requests arrive together
+//!   (the others wait and get `Cache-Status: cachefront; fwd=uri-miss; fwd-status=200;
+//!   collapsed`). Its body streams to the client while it is collected, up to the policy's
+//!   limit; when it ends, the response is stored.
+//! - **Not stored**: a body over the limit, an uncacheable response (status, `Set-Cookie`,
+//!   `private`, `no-store`, `Vary: *`) or a bypassed request (`Authorization`, `Cookie`,
+//!   unsafe methods) streams through untouched — never fully buffered, never turned into an
+//!   error. `Cache-Status` says why in its `detail` parameter. A body that fails, or that the
+//!   client abandons, is not stored, and requests waiting on it are released.
+//!
+//! Every caching decision is taken by the [cachefront] core, exactly as for the Tower layer of
+//! `cachefront-tower`; this crate only translates actix-web's `http` 0.2 types to the core's
+//! `http` 1.x ones. One translation is worth knowing: actix-web keeps a declared body length in
+//! the body (`BodySize::Sized`), not in the headers, so the middleware shows it to the core as
+//! `Content-Length`, as `http` 1.x servers do; a body declared over the limit is therefore not
+//! collected at all.
+//!
+//! # Routing `HEAD`
+//!
+//! actix-web's `web::get()` routes do not match `HEAD`. A `HEAD` request answered from the
+//! cache never reaches the router, but a `HEAD` miss does: register `HEAD` on the resource too
+//! (`web::head()`, or a `guard::Any(guard::Get()).or(guard::Head())` route) if misses should not
+//! get a 405.
+//!
+//! # Requirements
+//!
+//! The middleware stores responses from a Tokio task; actix-web's workers run on Tokio, so
+//! nothing is needed beyond `actix_web::main` or `HttpServer`.
+//!
+//! [actix-web]: https://docs.rs/actix-web
+//! [cachefront]: https://docs.rs/cachefront
+
+mod body;
+mod convert;
+mod future;
+mod middleware;
+mod service;
+
+pub use self::{
+    body::ResponseBody,
+    future::ResponseFuture,
+    middleware::{CacheExt, CacheMiddleware},
+    service::CacheMiddlewareService,
+};
+pub use cachefront::{self, Cache, Policy};
