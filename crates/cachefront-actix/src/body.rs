@@ -154,3 +154,94 @@ impl<B> fmt::Debug for ResponseBody<B> {
         f.debug_tuple("ResponseBody").field(&kind).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use std::convert::Infallible;
+
+    use actix_web::body::{self, BodyStream};
+    use cachefront::{Cache, Lookup, Policy};
+    use futures_util::stream;
+
+    use super::*;
+
+    fn streamed(chunks: &'static [&'static [u8]]) -> impl MessageBody<Error = Infallible> {
+        BodyStream::new(stream::iter(
+            chunks.iter().map(|c| Ok::<_, Infallible>(Bytes::from_static(c))),
+        ))
+    }
+
+    /// A collector for a fresh miss on `/x`, and its cache.
+    async fn collector() -> (Cache, Collector) {
+        let cache = Cache::new();
+        let route = cache.route(Policy::ttl(Duration::from_secs(30)));
+        let request = http::Request::get("http://example.com/x").body(()).unwrap();
+        let Lookup::Forward(forward) = route.lookup(&request).await else {
+            panic!("expected a miss")
+        };
+        let collector = forward
+            .response(http::StatusCode::OK, &http::HeaderMap::new())
+            .collector
+            .expect("storable");
+        (cache, collector)
+    }
+
+    #[actix_web::test]
+    async fn a_whole_body_taken_at_once_is_stored() {
+        let (cache, collector) = collector().await;
+        let body = ResponseBody::collecting(Bytes::from_static(b"hello"), collector);
+        assert_eq!(body.try_into_bytes().unwrap(), "hello");
+        assert_eq!(cache.stats().total.stores, 1);
+    }
+
+    #[actix_web::test]
+    async fn a_streamed_body_is_stored_when_it_ends() {
+        let (cache, collector) = collector().await;
+        let body = ResponseBody::collecting(streamed(&[b"hel", b"lo"]), collector);
+        // A stream is polled, not taken whole.
+        let body = body.try_into_bytes().unwrap_err();
+        assert_eq!(cache.stats().total.stores, 0);
+        assert_eq!(body::to_bytes(body).await.unwrap(), "hello");
+        assert_eq!(cache.stats().total.stores, 1);
+    }
+
+    #[actix_web::test]
+    async fn a_body_dropped_before_its_end_is_not_stored() {
+        let (cache, collector) = collector().await;
+        let mut body = Box::pin(ResponseBody::collecting(streamed(&[b"hel", b"lo"]), collector));
+        let first = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await;
+        assert_eq!(first.unwrap().unwrap(), "hel");
+        drop(body);
+        let stats = cache.stats();
+        assert_eq!((stats.total.stores, stats.total.not_stored), (0, 1));
+    }
+
+    #[actix_web::test]
+    async fn an_empty_body_is_stored_without_being_polled() {
+        let (cache, collector) = collector().await;
+        let body = ResponseBody::collecting((), collector);
+        assert_eq!(body.size(), BodySize::Sized(0));
+        assert_eq!(cache.stats().total.stores, 1);
+    }
+
+    #[test]
+    fn a_head_answer_declares_the_stored_length_and_yields_nothing() {
+        let body = ResponseBody::<()>::stored_head(5);
+        assert_eq!(body.size(), BodySize::Sized(5));
+        let body = body.try_into_bytes().unwrap_err();
+        assert_eq!(body.size(), BodySize::Sized(5));
+        let mut body = std::pin::pin!(body);
+        let waker = std::task::Waker::noop();
+        let poll = body.as_mut().poll_next(&mut Context::from_waker(waker));
+        assert!(matches!(poll, Poll::Ready(None)));
+    }
+
+    #[test]
+    fn a_stored_body_is_taken_whole() {
+        let body = ResponseBody::<()>::stored(Bytes::from_static(b"hello"));
+        assert_eq!(body.size(), BodySize::Sized(5));
+        assert_eq!(body.try_into_bytes().unwrap(), "hello");
+    }
+}
