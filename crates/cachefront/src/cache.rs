@@ -619,8 +619,14 @@ impl Collector {
             body,
             stored_at: SystemTime::now(),
             ttl: route.policy.ttl,
+            initial_age: Duration::ZERO,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            must_revalidate: false,
+            no_cache: false,
             tags: route.policy.tags.clone(),
             vary: std::mem::take(&mut self.vary),
+            variants: Vec::new(),
         });
         route.record(Event::Store);
         tracing::debug!(

@@ -20,11 +20,27 @@ pub struct Entry {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// When the response was received (RFC 9111 §4.2.3 `response_time`).
     pub(crate) stored_at: SystemTime,
+    /// The freshness lifetime (RFC 9111 §4.2.1), or the route's TTL in application mode.
     pub(crate) ttl: Duration,
+    /// The corrected initial age at `stored_at` (RFC 9111 §4.2.3); zero in application mode.
+    pub(crate) initial_age: Duration,
+    /// How long past freshness the entry may be served while one refresh runs (RFC 5861 §3).
+    pub(crate) stale_while_revalidate: Duration,
+    /// How long past freshness the entry may be served when the origin fails (RFC 5861 §4).
+    pub(crate) stale_if_error: Duration,
+    /// `must-revalidate`, `proxy-revalidate` or (shared) `s-maxage`: never served stale
+    /// without validation, whatever the client's `max-stale` (RFC 9111 §4.2.4).
+    pub(crate) must_revalidate: bool,
+    /// `no-cache` (unqualified): validated before every reuse (RFC 9111 §5.2.2.4).
+    pub(crate) no_cache: bool,
     pub(crate) tags: Vec<Arc<str>>,
     /// The request's values of the headers the response's `Vary` named, at store time.
     pub(crate) vary: Vec<(HeaderName, Option<Vec<u8>>)>,
+    /// On the entry stored under a URI's primary key: the keys of the other variants of that
+    /// URI stored side by side (RFC 9111 §4.1), oldest first, bounded by the policy.
+    pub(crate) variants: Vec<crate::key::KeyDigest>,
 }
 
 impl Entry {
@@ -63,9 +79,17 @@ impl Entry {
         self.ttl
     }
 
-    /// How long the entry has been stored, as of `now` (zero if the clock went backwards).
+    /// The entry's current age as of `now` (RFC 9111 §4.2.3): its corrected initial age plus
+    /// the time it has been stored (zero if the clock went backwards).
     pub fn age(&self, now: SystemTime) -> Duration {
-        now.duration_since(self.stored_at).unwrap_or_default()
+        self.initial_age + now.duration_since(self.stored_at).unwrap_or_default()
+    }
+
+    /// How long the store must keep the entry as of `now`: until the end of its freshness and
+    /// of the longest window in which it may still be served or revalidated.
+    pub fn retention(&self, now: SystemTime) -> Duration {
+        let stale_window = self.stale_while_revalidate.max(self.stale_if_error);
+        (self.ttl + stale_window).saturating_sub(self.age(now))
     }
 
     /// Freshness left as of `now`, zero once stale.

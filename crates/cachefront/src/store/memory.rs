@@ -209,7 +209,7 @@ impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
         entry: &Arc<Entry>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(entry.remaining_ttl(std::time::SystemTime::now()))
+        Some(entry.retention(std::time::SystemTime::now()))
     }
 
     fn expire_after_update(
@@ -219,7 +219,7 @@ impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.remaining_ttl(std::time::SystemTime::now()))
+        Some(entry.retention(std::time::SystemTime::now()))
     }
 }
 
@@ -270,8 +270,14 @@ mod tests {
             body: Bytes::from(vec![b'x'; body_len]),
             stored_at: SystemTime::now(),
             ttl,
+            initial_age: Duration::ZERO,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            must_revalidate: false,
+            no_cache: false,
             tags: tags.iter().map(|t| Arc::from(*t)).collect(),
             vary: Vec::new(),
+            variants: Vec::new(),
         })
     }
 
