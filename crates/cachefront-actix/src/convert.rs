@@ -86,17 +86,14 @@ pub(crate) fn append_actix(map: &mut HeaderMap, name: &http::HeaderName, value: 
     }
 }
 
-/// The response head as the core reads it: actix-web keeps a declared body length in the body
-/// (`BodySize::Sized`) rather than in the headers, so it is written back as `Content-Length`,
-/// where `http` 1.x servers keep it.
-pub(crate) fn to_http_response_headers(headers: &HeaderMap, size: BodySize) -> http::HeaderMap {
-    let mut map = to_http_headers(headers);
-    if let BodySize::Sized(len) = size {
-        if !map.contains_key(http::header::CONTENT_LENGTH) {
-            map.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
-        }
+/// The exact size of a body, when actix-web knows it: what `http` 1.x bodies call an exact
+/// size hint. `BodySize::None` (no body at all) is exactly empty.
+pub(crate) fn exact_size(size: BodySize) -> Option<u64> {
+    match size {
+        BodySize::None => Some(0),
+        BodySize::Sized(len) => Some(len),
+        BodySize::Stream => None,
     }
-    map
 }
 
 /// An actix-web status as an `http` 1.x one.
@@ -164,12 +161,10 @@ mod tests {
     }
 
     #[test]
-    fn a_declared_body_length_becomes_content_length() {
-        let headers = HeaderMap::new();
-        let sized = to_http_response_headers(&headers, BodySize::Sized(7));
-        assert_eq!(sized["content-length"], "7");
-        assert!(!to_http_response_headers(&headers, BodySize::Stream).contains_key("content-length"));
-        assert!(!to_http_response_headers(&headers, BodySize::None).contains_key("content-length"));
+    fn body_sizes_are_exact_unless_streamed() {
+        assert_eq!(exact_size(BodySize::Sized(7)), Some(7));
+        assert_eq!(exact_size(BodySize::None), Some(0));
+        assert_eq!(exact_size(BodySize::Stream), None);
     }
 
     #[test]

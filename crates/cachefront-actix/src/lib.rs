@@ -56,10 +56,9 @@
 //!
 //! Every caching decision is taken by the [cachefront] core, exactly as for the Tower layer of
 //! `cachefront-tower`; this crate only translates actix-web's `http` 0.2 types to the core's
-//! `http` 1.x ones. One translation is worth knowing: actix-web keeps a declared body length in
-//! the body (`BodySize::Sized`), not in the headers, so the middleware shows it to the core as
-//! `Content-Length`, as `http` 1.x servers do; a body declared over the limit is therefore not
-//! collected at all.
+//! `http` 1.x ones. actix-web keeps a declared body length in the body (`BodySize::Sized`)
+//! rather than in a `Content-Length` header; the middleware hands it to the core, so a body
+//! declared over the limit is not collected at all.
 //!
 //! # Routing `HEAD`
 //!

@@ -65,9 +65,12 @@ where
             // If the service fails or this future is dropped, `forward` is dropped with it and
             // any request waiting on this one is released.
             let mut response = service.call(request).await?;
-            let headers =
-                convert::to_http_response_headers(response.headers(), response.response().body().size());
-            let recording = forward.response(convert::to_http_status(response.status()), &headers);
+            let recording = forward
+                .body_size(convert::exact_size(response.response().body().size()))
+                .response(
+                    convert::to_http_status(response.status()),
+                    &convert::to_http_headers(response.headers()),
+                );
             convert::append_actix(
                 response.headers_mut(),
                 &CACHE_STATUS,
