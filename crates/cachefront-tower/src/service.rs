@@ -4,9 +4,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use cachefront::{Lookup, Route};
+use cachefront::{Forward, Hit, Lookup, Route};
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::BodyExt;
 use tower_service::Service;
 
 use crate::{ResponseBody, ResponseFuture};
@@ -60,29 +61,104 @@ where
         let mut inner = mem::replace(&mut self.inner, clone);
         let route = self.route.clone();
         ResponseFuture::new(Box::pin(async move {
-            let (parts, body) = request.into_parts();
+            let (mut parts, body) = request.into_parts();
             let forward = match route.lookup(&parts).await {
-                Lookup::Hit(hit) => {
-                    let mut response = Response::new(ResponseBody::stored(hit.body()));
-                    *response.status_mut() = hit.status();
-                    *response.headers_mut() = hit.headers();
-                    return Ok(response);
+                Lookup::Hit(mut hit) => {
+                    if let Some(refresh) = hit.take_refresh() {
+                        // Stale-while-revalidate: the client gets the stale response now; the
+                        // handler runs once in the background to refresh it.
+                        spawn_refresh(inner, Request::from_parts(parts, body), refresh);
+                    }
+                    return Ok(hit_response(hit));
                 }
                 Lookup::Forward(forward) => forward,
             };
+            apply_conditionals(&forward, &mut parts.headers);
             // If the handler fails or this future is dropped, `forward` is dropped with it and
             // any request waiting on this one is released.
-            let response = inner.call(Request::from_parts(parts, body)).await?;
-            let (mut parts, body) = response.into_parts();
-            let recording = forward
-                .body_size(body.size_hint().exact())
-                .response(parts.status, &parts.headers);
-            recording.cache_status.append_to(&mut parts.headers);
-            let body = match recording.collector {
-                Some(collector) => ResponseBody::collecting(body, collector),
-                None => ResponseBody::passthrough(body),
+            let response = match inner.call(Request::from_parts(parts, body)).await {
+                Ok(response) => response,
+                Err(error) => {
+                    return match forward.error() {
+                        Some(stale) => Ok(hit_response(stale)),
+                        None => Err(error),
+                    };
+                }
             };
-            Ok(Response::from_parts(parts, body))
+            Ok(record(forward, response))
         }))
+    }
+}
+
+/// A response written from the cache.
+fn hit_response<B>(hit: Hit) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::stored(hit.body()));
+    *response.status_mut() = hit.status();
+    *response.headers_mut() = hit.headers();
+    response
+}
+
+/// Sets (or removes) the conditional headers the cache asks for when it revalidates.
+fn apply_conditionals(forward: &Forward, headers: &mut http::HeaderMap) {
+    for (name, value) in forward.conditional_headers() {
+        match value {
+            Some(value) => {
+                headers.insert(name, value);
+            }
+            None => {
+                headers.remove(name);
+            }
+        }
+    }
+}
+
+/// Hands the handler's response to the cache: streamed and collected, or replaced by a
+/// response from the cache (a successful revalidation, or stale-if-error).
+fn record<B>(forward: Forward, response: Response<B>) -> Response<ResponseBody<B>>
+where
+    B: Body<Data = Bytes>,
+{
+    let (mut parts, body) = response.into_parts();
+    let recording = forward
+        .body_size(body.size_hint().exact())
+        .response(parts.status, &parts.headers);
+    if let Some(hit) = recording.replacement {
+        return hit_response(hit);
+    }
+    recording.cache_status.append_to(&mut parts.headers);
+    let body = match recording.collector {
+        Some(collector) => ResponseBody::collecting(body, collector),
+        None => ResponseBody::passthrough(body),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// Runs a background refresh: the request goes to the handler, and the response is read to the
+/// end so that the cache stores it.
+fn spawn_refresh<S, ReqBody, ResBody>(mut inner: S, mut request: Request<ReqBody>, refresh: Forward)
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    apply_conditionals(&refresh, request.headers_mut());
+    let task = async move {
+        let Ok(response) = inner.call(request).await else {
+            tracing::debug!("background refresh failed; the stale response stays until it expires");
+            return;
+        };
+        let mut body = std::pin::pin!(record(refresh, response).into_body());
+        while let Some(frame) = body.as_mut().frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(task);
+        }
+        Err(_) => tracing::warn!("no Tokio runtime for a background refresh; skipped"),
     }
 }

@@ -10,13 +10,13 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::{
-    coalesce::{Coalescer, FlightState, Join, LeaderGuard},
+    coalesce::{Coalescer, FlightCleanup, FlightState, Join, LeaderGuard},
     entry::Entry,
     error::Error,
-    key::CacheKey,
-    policy::{Bypass, NotStored, Policy},
-    request::{RequestHead, normalized_header_in},
-    semantics::{self, CacheStatus, Forwarded},
+    key::{CacheKey, KeyDigest},
+    policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
+    request::{RequestHead, normalized_header, normalized_header_in},
+    semantics::{self, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
     store::{DEFAULT_MAX_BYTES, MemoryStore, Store},
 };
@@ -220,114 +220,366 @@ impl Route {
         self.cache.inner.stats.record(&self.counters, event);
     }
 
+    fn store(&self) -> &Arc<dyn Store> {
+        &self.cache.inner.store
+    }
+
     /// Decides how to answer a request: from the cache, or by forwarding it to the handler.
     ///
     /// Concurrent misses on one key are coalesced: one request (the leader) is forwarded, the
     /// others wait for its response up to the cache's bound. If the leader's response cannot be
     /// stored they are forwarded too; if the leader is cancelled or fails, one of them leads.
     pub async fn lookup<R: RequestHead>(&self, request: &R) -> Lookup {
+        let request_time = SystemTime::now();
         let admission = match self.policy.admit_request(request) {
             Ok(admission) => admission,
             Err(reason) => {
                 self.record(Event::Bypass(reason));
-                tracing::debug!(route = %self.policy.name, method = request.method(), path = request.path(), decision = "bypass", reason = reason.as_str());
-                return Lookup::Forward(Forward::bypass(self.clone(), reason));
+                tracing::debug!(
+                    route = %self.policy.name,
+                    method = request.method(),
+                    path = request.path(),
+                    decision = "bypass",
+                    reason = reason.as_str()
+                );
+                // A successful unsafe request invalidates what is stored for its URI (§4.4).
+                let invalidation =
+                    (reason == Bypass::Method && !is_safe_method(request.method())).then(|| Invalidation {
+                        target: self.policy.key.build(&AsGet(request)),
+                        host: request.host().map(str::to_ascii_lowercase),
+                    });
+                return Lookup::Forward(Forward::bypass(self.clone(), reason, invalidation));
             }
         };
-        let key = admission.key;
-        let mut fwd = Forwarded::UriMiss;
+        let RequestAdmission {
+            key,
+            head,
+            authorized,
+            directives,
+        } = admission;
+        if authorized {
+            // RFC 9111 §3.5: forwarded and never answered from the cache, stored only if the
+            // origin marked the response as shareable.
+            return self.forward(
+                request,
+                MissState::new(key, Forwarded::Bypass, directives, request_time, authorized),
+            );
+        }
+        let mut state = MissState::new(key, Forwarded::UriMiss, directives, request_time, false);
         let deadline = tokio::time::Instant::now() + self.cache.inner.coalesce_wait;
         for _ in 0..MAX_FLIGHT_ATTEMPTS {
-            match self.cache.inner.store.get(&key).await {
-                Ok(Some(entry)) => {
-                    if entry.is_fresh(SystemTime::now()) && entry.matches_vary(request) {
-                        return self.hit(entry, admission.head, false);
+            let found = self.find(&state.key, request).await;
+            state.fwd = found.fwd;
+            state.variants = found.variants;
+            if let Some(entry) = found.entry {
+                let now = SystemTime::now();
+                match semantics::reuse(&entry, &state.directives, now) {
+                    Reuse::Fresh => return self.hit(request, entry, head, HitKind::Fresh),
+                    Reuse::StaleAccepted => return self.hit(request, entry, head, HitKind::Stale),
+                    Reuse::StaleWhileRevalidate => {
+                        let mut lookup = self.hit(request, entry.clone(), head, HitKind::Stale);
+                        // One background refresh per key: only the flight's leader runs it.
+                        if let (Lookup::Hit(hit), Join::Leader(guard)) =
+                            (&mut lookup, self.cache.inner.coalescer.join(*state.key.digest()))
+                        {
+                            let mut refresh = state.clone_for_refresh();
+                            refresh.fwd = Forwarded::Stale;
+                            refresh.guard = Some(guard);
+                            refresh.candidate = Some(entry);
+                            refresh.request_headers = Some(request.to_header_map());
+                            hit.refresh = Some(Forward::miss(self.clone(), refresh));
+                        }
+                        return lookup;
                     }
-                    fwd = Forwarded::VaryMiss;
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    self.record(Event::StoreError);
-                    tracing::warn!(key = %key, %error, "cache store lookup failed; forwarding");
+                    Reuse::Revalidate => {
+                        state.fwd = if entry.is_fresh(now) && !entry.no_cache {
+                            Forwarded::Request
+                        } else {
+                            Forwarded::Stale
+                        };
+                        state.candidate = Some(entry);
+                    }
                 }
             }
-            if admission.head {
+            if state.directives.only_if_cached {
+                return self.synthetic_gateway_timeout(request, head);
+            }
+            if head {
                 // HEAD never stores, so it neither leads nor follows a flight.
-                return self.forward(key, fwd, None, request, Some(NotStored::Head));
+                state.not_stored = Some(NotStored::Head);
+                state.candidate = None;
+                return self.forward(request, state);
             }
-            let mut rx = match self.cache.inner.coalescer.join(*key.digest()) {
-                Join::Leader(guard) => return self.forward(key, fwd, Some(guard), request, None),
-                Join::Done(entry) => {
-                    if entry.matches_vary(request) {
-                        return self.hit(entry, false, false);
-                    }
-                    return self.forward(key, Forwarded::VaryMiss, None, request, None);
+            let mut rx = match self.cache.inner.coalescer.join(*state.key.digest()) {
+                Join::Leader(guard) => {
+                    state.guard = Some(guard);
+                    return self.forward(request, state);
+                }
+                Join::Done(entry) if entry.matches_vary(request) => {
+                    return self.hit(request, entry, false, HitKind::Fresh);
+                }
+                Join::Done(_) => {
+                    state.fwd = Forwarded::VaryMiss;
+                    return self.forward(request, state);
                 }
                 Join::Follower(rx) => rx,
             };
             self.record(Event::CoalescedWait);
-            tracing::debug!(key = %key, decision = "wait", "waiting for a concurrent miss on the same key");
-            let state =
+            tracing::debug!(key = %state.key, decision = "wait", "waiting for a concurrent miss on the same key");
+            let settled =
                 tokio::time::timeout_at(deadline, rx.wait_for(|s| !matches!(s, FlightState::Pending)))
                     .await
                     .map(|state| state.map(|s| s.clone()));
-            match state {
+            match settled {
                 Ok(Ok(FlightState::Done(entry))) if entry.matches_vary(request) => {
-                    return self.hit(entry, false, true);
+                    return self.hit(request, entry, false, HitKind::Collapsed);
                 }
                 Ok(Ok(FlightState::Done(_))) => {
-                    return self.forward(key, Forwarded::VaryMiss, None, request, None);
+                    state.fwd = Forwarded::VaryMiss;
+                    return self.forward(request, state);
                 }
-                Ok(Ok(FlightState::Uncacheable)) => return self.forward(key, fwd, None, request, None),
+                Ok(Ok(FlightState::Uncacheable)) => return self.forward(request, state),
                 // The leader went away: look again, and perhaps lead.
-                Ok(Ok(FlightState::Abandoned | FlightState::Pending) | Err(_)) => continue,
+                Ok(Ok(FlightState::Abandoned | FlightState::Pending) | Err(_)) => {}
                 Err(_elapsed) => {
-                    tracing::debug!(key = %key, "coalesced wait timed out; forwarding");
-                    return self.forward(key, fwd, None, request, None);
+                    tracing::debug!(key = %state.key, "coalesced wait timed out; forwarding");
+                    return self.forward(request, state);
                 }
             }
         }
-        self.forward(key, fwd, None, request, None)
+        self.forward(request, state)
     }
 
-    fn hit(&self, entry: Arc<Entry>, head: bool, collapsed: bool) -> Lookup {
-        self.record(Event::Hit);
-        tracing::debug!(key = %entry.key, route = %self.policy.name, decision = "hit", collapsed);
+    /// The stored response that matches the request, following `Vary` to the request's variant.
+    async fn find<R: RequestHead>(&self, key: &CacheKey, request: &R) -> Found {
+        let primary = match self.store().get(key).await {
+            Ok(Some(primary)) => primary,
+            Ok(None) => return Found::miss(Forwarded::UriMiss, Vec::new()),
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %key, %error, "cache store lookup failed; forwarding");
+                return Found::miss(Forwarded::UriMiss, Vec::new());
+            }
+        };
+        let variants = primary.variants.clone();
+        if primary.matches_vary(request) {
+            return Found {
+                entry: Some(primary),
+                fwd: Forwarded::UriMiss,
+                variants,
+            };
+        }
+        let names: Vec<HeaderName> = primary.vary.iter().map(|(name, _)| name.clone()).collect();
+        let variant = variant_key(
+            key,
+            names
+                .iter()
+                .map(|name| (name, normalized_header(request, name.as_str()))),
+        );
+        match self.store().get(&variant).await {
+            Ok(Some(entry)) if entry.matches_vary(request) => Found {
+                entry: Some(entry),
+                fwd: Forwarded::UriMiss,
+                variants,
+            },
+            Ok(_) => Found::miss(Forwarded::VaryMiss, variants),
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %variant, %error, "cache store lookup failed; forwarding");
+                Found::miss(Forwarded::VaryMiss, variants)
+            }
+        }
+    }
+
+    fn hit<R: RequestHead>(&self, request: &R, entry: Arc<Entry>, head: bool, kind: HitKind) -> Lookup {
+        let now = SystemTime::now();
+        let kind = match kind {
+            // A fresh (or acceptably stale) hit answers the client's conditionals itself.
+            HitKind::Fresh | HitKind::Stale if semantics::not_modified(request, &entry) => {
+                HitKind::NotModified
+            }
+            other => other,
+        };
+        self.record(if kind == HitKind::Stale {
+            Event::StaleHit
+        } else {
+            Event::Hit
+        });
+        tracing::debug!(key = %entry.key, route = %self.policy.name, decision = "hit", kind = ?kind);
         Lookup::Hit(Hit {
             entry,
             head,
-            collapsed,
-            now: SystemTime::now(),
+            kind,
+            now,
+            refresh: None,
         })
     }
 
-    fn forward<R: RequestHead>(
-        &self,
-        key: CacheKey,
-        fwd: Forwarded,
-        guard: Option<LeaderGuard>,
-        request: &R,
-        not_stored: Option<NotStored>,
-    ) -> Lookup {
+    fn synthetic_gateway_timeout<R: RequestHead>(&self, request: &R, head: bool) -> Lookup {
         self.record(Event::Miss);
-        tracing::debug!(key = %key, route = %self.policy.name, decision = "miss", leader = guard.is_some());
-        Lookup::Forward(Forward {
-            route: self.clone(),
-            body_size: None,
-            kind: ForwardKind::Miss(Box::new(Miss {
-                key,
-                fwd,
-                guard,
-                // Needed only if the response names headers in `Vary`; misses only.
-                request_headers: if not_stored.is_none() {
-                    Some(request.to_header_map())
-                } else {
-                    None
-                },
-                not_stored,
-                started: Instant::now(),
-            })),
+        tracing::debug!(route = %self.policy.name, path = request.path(), decision = "only-if-cached");
+        let entry = Arc::new(Entry {
+            key: CacheKey::from_parts(["only-if-cached"]),
+            status: StatusCode::GATEWAY_TIMEOUT,
+            headers: HeaderMap::from_iter([(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )]),
+            body: Bytes::from_static(
+                b"504 Gateway Timeout: the request said only-if-cached and no usable response is stored\n",
+            ),
+            stored_at: SystemTime::now(),
+            ttl: Duration::ZERO,
+            initial_age: Duration::ZERO,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            must_revalidate: true,
+            no_cache: true,
+            tags: Vec::new(),
+            vary: Vec::new(),
+            variants: Vec::new(),
+        });
+        Lookup::Hit(Hit {
+            entry,
+            head,
+            kind: HitKind::OnlyIfCached,
+            now: SystemTime::now(),
+            refresh: None,
         })
+    }
+
+    fn forward<R: RequestHead>(&self, request: &R, mut state: MissState) -> Lookup {
+        self.record(Event::Miss);
+        tracing::debug!(
+            key = %state.key,
+            route = %self.policy.name,
+            decision = "miss",
+            fwd = ?state.fwd,
+            leader = state.guard.is_some()
+        );
+        if state.not_stored.is_none() {
+            // Needed to record `Vary`-named request headers and to evaluate the client's
+            // conditionals after a revalidation; misses only.
+            state.request_headers = Some(request.to_header_map());
+        }
+        Lookup::Forward(Forward::miss(self.clone(), state))
+    }
+
+    /// Removes every stored variant of the URI whose primary key is `key` (RFC 9111 §4.4).
+    async fn invalidate_uri(&self, key: &CacheKey) {
+        let result = async {
+            if let Some(primary) = self.store().get(key).await? {
+                if !primary.vary.is_empty() {
+                    self.store().remove_tag(&variants_tag(key)).await?;
+                }
+            }
+            self.store().remove(key).await
+        }
+        .await;
+        match result {
+            Ok(_) => tracing::debug!(key = %key, decision = "invalidate"),
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %key, %error, "cache invalidation failed");
+            }
+        }
+    }
+}
+
+fn is_safe_method(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
+}
+
+/// The key of one variant of a URI: the primary key plus the request's values of the headers
+/// the stored response's `Vary` named.
+fn variant_key<'a, I>(primary: &CacheKey, values: I) -> CacheKey
+where
+    I: IntoIterator<Item = (&'a HeaderName, Option<Vec<u8>>)>,
+{
+    let mut parts = vec![primary.readable().to_owned(), "vary".to_owned()];
+    for (name, value) in values {
+        parts.push(name.as_str().to_owned());
+        parts.push(match value {
+            Some(value) => format!("={}", String::from_utf8_lossy(&value)),
+            None => "absent".to_owned(),
+        });
+    }
+    CacheKey::from_parts(parts)
+}
+
+/// The internal tag every variant of a URI carries, so that they can be removed together.
+fn variants_tag(primary: &CacheKey) -> String {
+    format!("cachefront:variants:{}", primary.digest().to_hex())
+}
+
+/// A request with its method read as `GET`: the key of the URI an unsafe request targets.
+struct AsGet<'a, R>(&'a R);
+
+impl<R: RequestHead> RequestHead for AsGet<'_, R> {
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn path(&self) -> &str {
+        self.0.path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.0.query()
+    }
+    fn host(&self) -> Option<&str> {
+        self.0.host()
+    }
+    fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        self.0.for_each_header_value(name, f);
+    }
+    fn contains_header(&self, name: &str) -> bool {
+        self.0.contains_header(name)
+    }
+    fn to_header_map(&self) -> HeaderMap {
+        self.0.to_header_map()
+    }
+}
+
+/// A `GET` for a URI named in a response (`Location`, `Content-Location`), without headers.
+struct UriHead<'a> {
+    host: Option<&'a str>,
+    uri: &'a http::Uri,
+}
+
+impl RequestHead for UriHead<'_> {
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+    fn host(&self) -> Option<&str> {
+        self.host
+    }
+    fn for_each_header_value(&self, _name: &str, _f: &mut dyn FnMut(&[u8])) {}
+    fn contains_header(&self, _name: &str) -> bool {
+        false
+    }
+    fn to_header_map(&self) -> HeaderMap {
+        HeaderMap::new()
+    }
+}
+
+struct Found {
+    entry: Option<Arc<Entry>>,
+    fwd: Forwarded,
+    variants: Vec<KeyDigest>,
+}
+
+impl Found {
+    fn miss(fwd: Forwarded, variants: Vec<KeyDigest>) -> Self {
+        Self {
+            entry: None,
+            fwd,
+            variants,
+        }
     }
 }
 
@@ -340,13 +592,36 @@ pub enum Lookup {
     Forward(Forward),
 }
 
-/// A stored response to write to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HitKind {
+    /// Fresh.
+    Fresh,
+    /// Served stale: accepted by the client's `max-stale`, or within `stale-while-revalidate`.
+    Stale,
+    /// Answered with another request's response to the same key.
+    Collapsed,
+    /// The client's validators match: a 304 from the cache.
+    NotModified,
+    /// Validated with the origin (a 304), and served from the cache.
+    Revalidated { fwd_status: u16 },
+    /// The origin failed; served stale within `stale-if-error`.
+    StaleIfError { fwd_status: Option<u16> },
+    /// Nothing usable stored and the client said `only-if-cached`: a 504 from the cache.
+    OnlyIfCached,
+}
+
+/// A response from the cache to write to the client.
+///
+/// Write [`status`](Self::status), [`headers`](Self::headers) and [`body`](Self::body). If
+/// [`take_refresh`](Self::take_refresh) returns a [`Forward`], the entry was served stale and
+/// must be refreshed in the background: call the handler with it as for a miss.
 #[derive(Debug)]
 pub struct Hit {
     entry: Arc<Entry>,
     head: bool,
-    collapsed: bool,
+    kind: HitKind,
     now: SystemTime,
+    refresh: Option<Forward>,
 }
 
 impl Hit {
@@ -362,12 +637,15 @@ impl Hit {
 
     /// The response status.
     pub fn status(&self) -> StatusCode {
-        self.entry.status
+        match self.kind {
+            HitKind::NotModified => StatusCode::NOT_MODIFIED,
+            _ => self.entry.status,
+        }
     }
 
-    /// The body to write (empty for `HEAD`).
+    /// The body to write (empty for `HEAD` and 304).
     pub fn body(&self) -> Bytes {
-        if self.head {
+        if self.head || self.kind == HitKind::NotModified {
             Bytes::new()
         } else {
             self.entry.body.clone()
@@ -376,28 +654,62 @@ impl Hit {
 
     /// The `Cache-Status` member for this response.
     pub fn cache_status(&self) -> CacheStatus {
-        if self.collapsed {
+        let ttl = remaining_secs(&self.entry, self.now);
+        match self.kind {
+            HitKind::Fresh | HitKind::NotModified => CacheStatus::hit(ttl),
+            HitKind::Stale if self.refresh.is_some() => {
+                CacheStatus::hit(ttl).detail("stale-while-revalidate")
+            }
+            HitKind::Stale => CacheStatus::hit(ttl).detail("stale"),
             // RFC 9211 §2.6: the request was collapsed with the one that went forward.
-            CacheStatus::forward(Forwarded::UriMiss)
+            HitKind::Collapsed => CacheStatus::forward(Forwarded::UriMiss)
                 .fwd_status(self.entry.status.as_u16())
-                .collapsed(true)
-        } else {
-            CacheStatus::hit(remaining_secs(&self.entry, self.now))
+                .collapsed(true),
+            HitKind::Revalidated { fwd_status } => CacheStatus::forward(Forwarded::Stale)
+                .fwd_status(fwd_status)
+                .ttl(ttl)
+                .stored(true),
+            HitKind::StaleIfError { fwd_status } => {
+                let status = CacheStatus::forward(Forwarded::Stale)
+                    .ttl(ttl)
+                    .detail("stale-if-error");
+                match fwd_status {
+                    Some(code) => status.fwd_status(code),
+                    None => status,
+                }
+            }
+            HitKind::OnlyIfCached => CacheStatus::forward(Forwarded::Miss).detail("only-if-cached"),
         }
     }
 
-    /// The response headers: the stored ones, then `Content-Length`, `Age` (computed by the
-    /// cache, RFC 9111 §5.1) and `Cache-Status`.
+    /// The response headers: the stored ones (for a 304, those RFC 9110 §15.4.5 lists), then
+    /// `Content-Length`, `Age` (computed by the cache, RFC 9111 §5.1) and `Cache-Status`.
     pub fn headers(&self) -> HeaderMap {
-        let mut headers = self.entry.headers.clone();
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.entry.body.len()));
-        headers.insert(header::AGE, HeaderValue::from(self.entry.age(self.now).as_secs()));
+        let mut headers = match self.kind {
+            HitKind::NotModified => semantics::not_modified_headers(&self.entry.headers),
+            _ => {
+                let mut headers = self.entry.headers.clone();
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.entry.body.len()));
+                headers
+            }
+        };
+        if self.kind != HitKind::OnlyIfCached {
+            headers.insert(header::AGE, HeaderValue::from(self.entry.age(self.now).as_secs()));
+        }
         self.cache_status().append_to(&mut headers);
         headers
+    }
+
+    /// The background refresh this hit asks for (stale-while-revalidate), if any: call the
+    /// handler with the request (applying [`Forward::conditional_headers`]), and hand the
+    /// response to [`Forward::response`] as for a miss.
+    pub fn take_refresh(&mut self) -> Option<Forward> {
+        self.refresh.take()
     }
 }
 
 /// Freshness left in whole seconds, consistent with `Age`: `Age + ttl` is the stored lifetime.
+/// Negative once stale.
 fn remaining_secs(entry: &Entry, now: SystemTime) -> i64 {
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     secs(entry.ttl).saturating_sub(secs(entry.age(now)))
@@ -405,6 +717,10 @@ fn remaining_secs(entry: &Entry, now: SystemTime) -> i64 {
 
 /// A request to send to the handler; hand the handler's response head to
 /// [`response`](Self::response).
+///
+/// Before calling the handler, apply [`conditional_headers`](Self::conditional_headers) to the
+/// request: when the cache holds a stale response with validators, it asks the origin whether
+/// that response is still current.
 ///
 /// Dropping it without calling `response` (the handler failed, the client went away) releases
 /// any requests waiting on it.
@@ -417,26 +733,92 @@ pub struct Forward {
 
 #[derive(Debug)]
 enum ForwardKind {
-    Bypass(Bypass),
+    Bypass(Bypass, Option<Invalidation>),
     // Boxed: a miss carries the key, the flight and the request headers; bypasses stay small.
-    Miss(Box<Miss>),
+    Miss(Box<MissState>),
+}
+
+/// What a successful unsafe request invalidates: its target URI, and same-origin
+/// `Location` / `Content-Location` URIs of its response.
+#[derive(Debug)]
+struct Invalidation {
+    target: CacheKey,
+    host: Option<String>,
 }
 
 #[derive(Debug)]
-struct Miss {
+struct MissState {
     key: CacheKey,
     fwd: Forwarded,
     guard: Option<LeaderGuard>,
     request_headers: Option<HeaderMap>,
     not_stored: Option<NotStored>,
+    directives: CacheControl,
+    request_time: SystemTime,
     started: Instant,
+    authorized: bool,
+    /// The stored response this request may revalidate or fall back on (stale-if-error).
+    candidate: Option<Arc<Entry>>,
+    /// The variants of this URI already stored (from its primary entry).
+    variants: Vec<KeyDigest>,
+}
+
+impl MissState {
+    fn new(
+        key: CacheKey,
+        fwd: Forwarded,
+        directives: CacheControl,
+        request_time: SystemTime,
+        authorized: bool,
+    ) -> Self {
+        Self {
+            key,
+            fwd,
+            guard: None,
+            request_headers: None,
+            not_stored: None,
+            directives,
+            request_time,
+            started: Instant::now(),
+            authorized,
+            candidate: None,
+            variants: Vec::new(),
+        }
+    }
+
+    fn clone_for_refresh(&self) -> Self {
+        let mut state = Self::new(
+            self.key.clone(),
+            self.fwd,
+            CacheControl::default(),
+            SystemTime::now(),
+            false,
+        );
+        state.variants = self.variants.clone();
+        state
+    }
+
+    /// The validators of the candidate, when it has any and this request revalidates it.
+    fn revalidates(&self) -> Option<&Arc<Entry>> {
+        self.candidate.as_ref().filter(|entry| {
+            entry.headers.contains_key(header::ETAG) || entry.headers.contains_key(header::LAST_MODIFIED)
+        })
+    }
 }
 
 impl Forward {
-    fn bypass(route: Route, reason: Bypass) -> Self {
+    fn bypass(route: Route, reason: Bypass, invalidation: Option<Invalidation>) -> Self {
         Self {
             route,
-            kind: ForwardKind::Bypass(reason),
+            kind: ForwardKind::Bypass(reason, invalidation),
+            body_size: None,
+        }
+    }
+
+    fn miss(route: Route, state: MissState) -> Self {
+        Self {
+            route,
+            kind: ForwardKind::Miss(Box::new(state)),
             body_size: None,
         }
     }
@@ -453,85 +835,313 @@ impl Forward {
     /// Why the cache was bypassed, if it was.
     pub fn bypass_reason(&self) -> Option<Bypass> {
         match self.kind {
-            ForwardKind::Bypass(reason) => Some(reason),
+            ForwardKind::Bypass(reason, _) => Some(reason),
             ForwardKind::Miss(_) => None,
         }
     }
 
+    /// The request headers to set (`Some`) or remove (`None`) before calling the handler.
+    ///
+    /// When the cache revalidates a stored response, these are `If-None-Match` (its `ETag`)
+    /// and `If-Modified-Since` (its `Last-Modified`), replacing the client's own (RFC 9111
+    /// §4.3.1); otherwise the list is empty and the request goes as it came.
+    pub fn conditional_headers(&self) -> Vec<(HeaderName, Option<HeaderValue>)> {
+        let ForwardKind::Miss(state) = &self.kind else {
+            return Vec::new();
+        };
+        let Some(entry) = state.revalidates() else {
+            return Vec::new();
+        };
+        vec![
+            (header::IF_NONE_MATCH, entry.headers.get(header::ETAG).cloned()),
+            (
+                header::IF_MODIFIED_SINCE,
+                entry.headers.get(header::LAST_MODIFIED).cloned(),
+            ),
+        ]
+    }
+
+    /// The handler failed without a response (an error of the inner service). Returns a stale
+    /// response to serve instead when `stale-if-error` allows it (RFC 5861 §4).
+    pub fn error(self) -> Option<Hit> {
+        let ForwardKind::Miss(state) = self.kind else {
+            return None;
+        };
+        self.route.stale_if_error(*state, None)
+    }
+
     /// Judges the handler's response head: returns the `Cache-Status` member to add and, when
-    /// the response may be stored, a [`Collector`] for its body.
+    /// the response may be stored, a [`Collector`] for its body — or a response from the cache
+    /// to send instead (a successful revalidation, or stale-if-error).
     pub fn response(self, status: StatusCode, headers: &HeaderMap) -> Recording {
         let route = self.route;
-        let (key, fwd, guard, request_headers, not_stored, started) = match self.kind {
-            ForwardKind::Bypass(reason) => {
-                return Recording {
-                    cache_status: CacheStatus::forward(if reason == Bypass::Method {
-                        Forwarded::Method
-                    } else {
-                        Forwarded::Bypass
-                    })
-                    .fwd_status(status.as_u16())
-                    .detail(reason.as_str()),
-                    collector: None,
+        let mut state = match self.kind {
+            ForwardKind::Bypass(reason, invalidation) => {
+                if let Some(invalidation) = invalidation {
+                    if status.is_success() || status.is_redirection() {
+                        route.invalidate_after(invalidation, headers);
+                    }
+                }
+                let fwd = if reason == Bypass::Method {
+                    Forwarded::Method
+                } else {
+                    Forwarded::Bypass
                 };
+                return Recording::forwarded(
+                    CacheStatus::forward(fwd)
+                        .fwd_status(status.as_u16())
+                        .detail(reason.as_str()),
+                    None,
+                );
             }
-            ForwardKind::Miss(miss) => {
-                let Miss {
-                    key,
-                    fwd,
-                    guard,
-                    request_headers,
-                    not_stored,
-                    started,
-                } = *miss;
-                (key, fwd, guard, request_headers, not_stored, started)
-            }
+            ForwardKind::Miss(state) => *state,
         };
-        let status_member = CacheStatus::forward(fwd).fwd_status(status.as_u16());
-        let decision = match not_stored {
+        let response_time = SystemTime::now();
+        let status_member = CacheStatus::forward(state.fwd).fwd_status(status.as_u16());
+        if status == StatusCode::NOT_MODIFIED && state.revalidates().is_some() {
+            return route.revalidated(state, headers, response_time);
+        }
+        if semantics::is_stale_if_error_status(status.as_u16()) {
+            if let Some(entry) = state.candidate.as_ref() {
+                if semantics::stale_if_error_allows(entry, &state.directives, response_time) {
+                    let code = status.as_u16();
+                    if let Some(hit) = route.stale_if_error(state, Some(code)) {
+                        return Recording {
+                            cache_status: hit.cache_status(),
+                            collector: None,
+                            replacement: Some(hit),
+                        };
+                    }
+                    return Recording::forwarded(status_member, None);
+                }
+            }
+        }
+        let exchange = Exchange {
+            request_time: state.request_time,
+            response_time,
+            authorized: state.authorized,
+            request_no_store: state.directives.no_store,
+        };
+        let decision = match state.not_stored {
             Some(reason) => Err(reason),
-            None => route.policy.admit_response(status, headers, self.body_size),
+            None => route
+                .policy
+                .admit_response(status, headers, self.body_size, &exchange),
         };
         let storable = match decision {
             Ok(storable) => storable,
             Err(reason) => {
                 route.record(Event::NotStored);
-                tracing::debug!(key = %key, status = status.as_u16(), decision = "not-stored", reason = reason.as_str());
-                if let Some(guard) = guard {
+                tracing::debug!(
+                    key = %state.key,
+                    status = status.as_u16(),
+                    decision = "not-stored",
+                    reason = reason.as_str()
+                );
+                if let Some(guard) = state.guard.take() {
                     guard.uncacheable();
                 }
-                return Recording {
-                    cache_status: status_member.detail(reason.as_str()),
-                    collector: None,
-                };
+                return Recording::forwarded(status_member.detail(reason.as_str()), None);
             }
         };
-        let request_headers = request_headers.unwrap_or_default();
+        let request_headers = state.request_headers.take().unwrap_or_default();
         let vary = storable
             .vary
-            .into_iter()
+            .iter()
             .map(|name| {
-                let value = normalized_header_in(&request_headers, name.as_str());
-                (name, value)
+                (
+                    name.clone(),
+                    normalized_header_in(&request_headers, name.as_str()),
+                )
             })
             .collect::<Vec<(HeaderName, Option<Vec<u8>>)>>();
         let limit = route.policy.max_body_bytes;
-        Recording {
-            cache_status: status_member.stored(true),
-            collector: Some(Collector {
-                stored_headers: semantics::storable_headers(headers, storable.strip_set_cookie),
+        let mut stored_headers = semantics::storable_headers(headers, false);
+        for name in &storable.strip {
+            stored_headers.remove(name);
+        }
+        Recording::forwarded(
+            status_member.stored(true),
+            Some(Collector {
                 route,
-                key,
-                guard,
-                status,
-                vary,
+                guard: state.guard.take(),
+                template: Entry {
+                    key: state.key.clone(),
+                    status,
+                    headers: stored_headers,
+                    body: Bytes::new(),
+                    stored_at: response_time,
+                    ttl: storable.ttl,
+                    initial_age: storable.initial_age,
+                    stale_while_revalidate: storable.stale_while_revalidate,
+                    stale_if_error: storable.stale_if_error,
+                    must_revalidate: storable.must_revalidate,
+                    no_cache: storable.no_cache,
+                    tags: Vec::new(),
+                    vary,
+                    variants: std::mem::take(&mut state.variants),
+                },
                 chunks: Vec::new(),
                 len: 0,
                 limit,
-                started,
+                started: state.started,
                 settled: false,
             }),
+        )
+    }
+}
+
+impl Route {
+    /// A 304 answered the cache's conditional request: refresh the stored response's headers
+    /// and serve it (RFC 9111 §4.3.4).
+    fn revalidated(&self, mut state: MissState, headers: &HeaderMap, response_time: SystemTime) -> Recording {
+        let Some(candidate) = state.candidate.take() else {
+            return Recording::forwarded(CacheStatus::forward(state.fwd).fwd_status(304), None);
+        };
+        let merged = semantics::merge_not_modified(&candidate.headers, headers);
+        let exchange = Exchange {
+            request_time: state.request_time,
+            response_time,
+            authorized: false,
+            request_no_store: state.directives.no_store,
+        };
+        let mut entry = Entry::clone(&candidate);
+        entry.headers = merged;
+        entry.stored_at = response_time;
+        let stored = match self
+            .policy
+            .admit_response(candidate.status, &entry.headers, None, &exchange)
+        {
+            Ok(storable) => {
+                entry.ttl = storable.ttl;
+                entry.initial_age =
+                    semantics::corrected_initial_age(headers, state.request_time, response_time);
+                entry.stale_while_revalidate = storable.stale_while_revalidate;
+                entry.stale_if_error = storable.stale_if_error;
+                entry.must_revalidate = storable.must_revalidate;
+                entry.no_cache = storable.no_cache;
+                true
+            }
+            Err(_) => false,
+        };
+        let entry = Arc::new(entry);
+        self.record(Event::Revalidated);
+        tracing::debug!(key = %entry.key, decision = "revalidated", stored);
+        if stored {
+            self.record(Event::Store);
+            let cleanup = state.guard.take().map(|guard| guard.complete(Arc::clone(&entry)));
+            self.spawn_puts(vec![Arc::clone(&entry)], cleanup);
+        } else if let Some(guard) = state.guard.take() {
+            guard.uncacheable();
         }
+        let request_headers = state.request_headers.unwrap_or_default();
+        let kind = if semantics::not_modified(&request_headers, &entry) {
+            HitKind::NotModified
+        } else {
+            HitKind::Revalidated { fwd_status: 304 }
+        };
+        let hit = Hit {
+            entry,
+            head: false,
+            kind,
+            now: SystemTime::now(),
+            refresh: None,
+        };
+        let mut cache_status = CacheStatus::forward(state.fwd).fwd_status(304).stored(stored);
+        if kind == HitKind::NotModified {
+            cache_status = cache_status.detail("not-modified");
+        }
+        Recording {
+            cache_status,
+            collector: None,
+            replacement: Some(hit),
+        }
+    }
+
+    /// Serves the candidate stale if `stale-if-error` allows (RFC 5861 §4).
+    fn stale_if_error(&self, mut state: MissState, fwd_status: Option<u16>) -> Option<Hit> {
+        let entry = state.candidate.take()?;
+        let now = SystemTime::now();
+        if !semantics::stale_if_error_allows(&entry, &state.directives, now) {
+            return None;
+        }
+        // Requests waiting on this one get the same stale response.
+        if let Some(guard) = state.guard.take() {
+            drop(guard.complete(Arc::clone(&entry)));
+        }
+        self.record(Event::StaleHit);
+        tracing::debug!(key = %entry.key, decision = "stale-if-error", fwd_status);
+        Some(Hit {
+            entry,
+            head: false,
+            kind: HitKind::StaleIfError { fwd_status },
+            now,
+            refresh: None,
+        })
+    }
+
+    /// After a successful unsafe request: invalidate its target URI, and the same-origin URIs
+    /// its response names in `Location` and `Content-Location` (RFC 9111 §4.4).
+    fn invalidate_after(&self, invalidation: Invalidation, headers: &HeaderMap) {
+        let mut keys = vec![invalidation.target];
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let Some(uri) = headers
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<http::Uri>().ok())
+            else {
+                continue;
+            };
+            let same_origin = match uri.authority() {
+                None => true,
+                Some(authority) => invalidation
+                    .host
+                    .as_deref()
+                    .is_some_and(|host| authority.as_str().eq_ignore_ascii_case(host)),
+            };
+            if same_origin {
+                keys.push(
+                    self.policy.key.build(&UriHead {
+                        host: uri
+                            .authority()
+                            .map(|a| a.as_str())
+                            .or(invalidation.host.as_deref()),
+                        uri: &uri,
+                    }),
+                );
+            }
+        }
+        self.record(Event::Invalidation);
+        let route = self.clone();
+        spawn_or_warn(async move {
+            for key in keys {
+                route.invalidate_uri(&key).await;
+            }
+        });
+    }
+
+    /// Writes entries to the store in the background; `cleanup` (the flight) is released once
+    /// they are written, so requests arriving meanwhile are answered from the flight.
+    fn spawn_puts(&self, entries: Vec<Arc<Entry>>, cleanup: Option<FlightCleanup>) {
+        let route = self.clone();
+        spawn_or_warn(async move {
+            for entry in entries {
+                if let Err(error) = route.store().put(entry).await {
+                    route.record(Event::StoreError);
+                    tracing::warn!(%error, "cache store write failed; the response was served but not stored");
+                }
+            }
+            drop(cleanup);
+        });
+    }
+}
+
+fn spawn_or_warn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(task);
+        }
+        Err(_) => tracing::warn!("no Tokio runtime to run a cache store write on; skipped"),
     }
 }
 
@@ -543,6 +1153,20 @@ pub struct Recording {
     pub cache_status: CacheStatus,
     /// Present when the response may be stored: feed it the body as it streams.
     pub collector: Option<Collector>,
+    /// Present when the cache answers instead of the handler's response (a 304 that
+    /// revalidated the stored response, or a stale response within `stale-if-error`): write
+    /// this hit, and drop the handler's response.
+    pub replacement: Option<Hit>,
+}
+
+impl Recording {
+    fn forwarded(cache_status: CacheStatus, collector: Option<Collector>) -> Self {
+        Self {
+            cache_status,
+            collector,
+            replacement: None,
+        }
+    }
 }
 
 /// Collects a response body as it streams to the client, and stores it when it ends.
@@ -553,11 +1177,9 @@ pub struct Recording {
 /// nothing and releases any requests waiting on it.
 pub struct Collector {
     route: Route,
-    key: CacheKey,
     guard: Option<LeaderGuard>,
-    status: StatusCode,
-    stored_headers: HeaderMap,
-    vary: Vec<(HeaderName, Option<Vec<u8>>)>,
+    /// The entry to store, without its body.
+    template: Entry,
     chunks: Vec<Bytes>,
     len: usize,
     limit: usize,
@@ -569,7 +1191,7 @@ pub struct Collector {
 impl fmt::Debug for Collector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Collector")
-            .field("key", &self.key)
+            .field("key", &self.template.key)
             .field("len", &self.len)
             .field("limit", &self.limit)
             .finish_non_exhaustive()
@@ -583,7 +1205,12 @@ impl Collector {
         self.len += chunk.len();
         if self.len > self.limit {
             self.route.record(Event::NotStored);
-            tracing::debug!(key = %self.key, limit = self.limit, decision = "not-stored", reason = NotStored::TooLarge.as_str());
+            tracing::debug!(
+                key = %self.template.key,
+                limit = self.limit,
+                decision = "not-stored",
+                reason = NotStored::TooLarge.as_str()
+            );
             self.chunks = Vec::new();
             self.settled = true;
             if let Some(guard) = self.guard.take() {
@@ -612,45 +1239,73 @@ impl Collector {
             }
         };
         let route = self.route.clone();
-        let entry = Arc::new(Entry {
-            key: self.key.clone(),
-            status: self.status,
-            headers: std::mem::take(&mut self.stored_headers),
-            body,
-            stored_at: SystemTime::now(),
-            ttl: route.policy.ttl,
-            initial_age: Duration::ZERO,
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            must_revalidate: false,
-            no_cache: false,
-            tags: route.policy.tags.clone(),
-            vary: std::mem::take(&mut self.vary),
-            variants: Vec::new(),
-        });
+        let policy = &route.policy;
+        let mut entry = std::mem::replace(&mut self.template, empty_entry());
+        entry.body = body;
+        entry.tags = policy.tags.clone();
+        let mut entries = Vec::with_capacity(2);
+        let served = if entry.vary.is_empty() {
+            entry.variants = Vec::new();
+            Arc::new(entry)
+        } else {
+            // Variants of one URI live side by side under their own keys; the primary key holds
+            // the latest one and the list of the others, bounded by the policy.
+            let primary = entry.key.clone();
+            let variant = variant_key(
+                &primary,
+                entry.vary.iter().map(|(name, value)| (name, value.clone())),
+            );
+            let tag: Arc<str> = Arc::from(variants_tag(&primary));
+            entry.tags.push(Arc::clone(&tag));
+            let mut variants = std::mem::take(&mut entry.variants);
+            variants.retain(|digest| digest != variant.digest());
+            variants.push(*variant.digest());
+            let excess = variants.len().saturating_sub(policy.max_variants);
+            let evicted: Vec<KeyDigest> = variants.drain(..excess).collect();
+            let mut variant_entry = entry.clone();
+            variant_entry.key = variant;
+            entry.variants = variants;
+            entries.push(Arc::new(entry));
+            if !evicted.is_empty() {
+                let route = route.clone();
+                spawn_or_warn(async move {
+                    for digest in evicted {
+                        let _ = route.store().remove(&CacheKey::from_digest(digest)).await;
+                    }
+                });
+            }
+            Arc::new(variant_entry)
+        };
+        entries.push(Arc::clone(&served));
         route.record(Event::Store);
         tracing::debug!(
-            key = %entry.key,
-            route = %route.policy.name,
-            bytes = entry.body.len(),
+            key = %served.key,
+            route = %policy.name,
+            bytes = served.body.len(),
             handler_ms = self.started.elapsed().as_millis() as u64,
             decision = "store",
         );
-        let cleanup = self.guard.take().map(|guard| guard.complete(Arc::clone(&entry)));
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(error) = route.cache.inner.store.put(entry).await {
-                        route.record(Event::StoreError);
-                        tracing::warn!(%error, "cache store write failed; the response was served but not stored");
-                    }
-                    drop(cleanup);
-                });
-            }
-            Err(_) => {
-                tracing::warn!("no Tokio runtime to store the response on; it was served but not stored");
-            }
-        }
+        let cleanup = self.guard.take().map(|guard| guard.complete(Arc::clone(&served)));
+        route.spawn_puts(entries, cleanup);
+    }
+}
+
+fn empty_entry() -> Entry {
+    Entry {
+        key: CacheKey::from_digest(KeyDigest::default()),
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+        stored_at: SystemTime::UNIX_EPOCH,
+        ttl: Duration::ZERO,
+        initial_age: Duration::ZERO,
+        stale_while_revalidate: Duration::ZERO,
+        stale_if_error: Duration::ZERO,
+        must_revalidate: false,
+        no_cache: false,
+        tags: Vec::new(),
+        vary: Vec::new(),
+        variants: Vec::new(),
     }
 }
 
@@ -658,7 +1313,11 @@ impl Drop for Collector {
     fn drop(&mut self) {
         if !self.settled {
             self.route.record(Event::NotStored);
-            tracing::debug!(key = %self.key, decision = "not-stored", reason = NotStored::Incomplete.as_str());
+            tracing::debug!(
+                key = %self.template.key,
+                decision = "not-stored",
+                reason = NotStored::Incomplete.as_str()
+            );
         }
     }
 }

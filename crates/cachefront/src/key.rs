@@ -9,7 +9,7 @@ use crate::request::{RequestHead, normalized_header};
 /// The SHA-256 digest of a key's material: the identity of a stored response.
 ///
 /// Untrusted input can neither collide two keys nor grow the storage key: every key is 32 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyDigest([u8; 32]);
 
 impl KeyDigest {
@@ -84,6 +84,15 @@ impl CacheKey {
             material.part("", part.as_ref().as_bytes());
         }
         material.finish()
+    }
+
+    /// A key known only by its digest (e.g. a variant listed in a stored entry); its readable
+    /// form is the digest in hexadecimal.
+    pub(crate) fn from_digest(digest: KeyDigest) -> Self {
+        Self {
+            digest,
+            readable: digest.to_hex(),
+        }
     }
 
     /// The SHA-256 digest of the key material.

@@ -90,7 +90,9 @@ pub use self::{
     entry::Entry,
     error::{Error, ErrorKind},
     key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
-    policy::{Bypass, Credentials, DEFAULT_MAX_BODY_BYTES, NotStored, Policy, SetCookie},
+    policy::{
+        Bypass, Credentials, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode, NotStored, Policy, SetCookie,
+    },
     request::RequestHead,
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},

@@ -3,30 +3,56 @@
 //! Every rule the adapters rely on lives here, once: directive parsing, which stored header
 //! fields may be replayed, and how `Cache-Status` is written.
 
+use std::time::{Duration, SystemTime};
+
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-/// The directives of `Cache-Control` the core acts on (RFC 9111 §5.2).
+use crate::{entry::Entry, request::RequestHead};
+
+/// The directives of `Cache-Control` the core acts on (RFC 9111 §5.2, RFC 5861), for a request
+/// or a response.
 ///
 /// Parsing is lenient, as §5.2 asks: unknown directives are ignored, names are
-/// case-insensitive, values may be tokens or quoted strings, and a malformed delta-seconds value
-/// makes the directive count as invalid rather than failing the request.
+/// case-insensitive, values may be tokens or quoted strings, the first occurrence of a repeated
+/// directive wins (§4.2.1), and a malformed delta-seconds value makes the directive count as
+/// invalid rather than failing the request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheControl {
     /// `no-store`.
     pub no_store: bool,
-    /// `no-cache`, qualified or not.
+    /// `no-cache` without field names.
     pub no_cache: bool,
-    /// `private`, qualified or not.
+    /// The fields named by `no-cache="..."`.
+    pub no_cache_fields: Vec<HeaderName>,
+    /// `private` without field names.
     pub private: bool,
+    /// The fields named by `private="..."`.
+    pub private_fields: Vec<HeaderName>,
     /// `public`.
     pub public: bool,
     /// `must-revalidate`.
     pub must_revalidate: bool,
+    /// `proxy-revalidate`.
+    pub proxy_revalidate: bool,
+    /// `must-understand`.
+    pub must_understand: bool,
+    /// `no-transform`.
+    pub no_transform: bool,
+    /// `only-if-cached` (request).
+    pub only_if_cached: bool,
     /// `max-age`: `Some(Ok(n))` when valid, `Some(Err(()))` when present but malformed.
     pub max_age: Option<Result<u64, ()>>,
     /// `s-maxage`, as `max_age`.
     pub s_maxage: Option<Result<u64, ()>>,
+    /// `max-stale` (request): `Some(None)` without a value (any staleness), `Some(Some(n))`.
+    pub max_stale: Option<Option<u64>>,
+    /// `min-fresh` (request).
+    pub min_fresh: Option<u64>,
+    /// `stale-while-revalidate` (RFC 5861 §3).
+    pub stale_while_revalidate: Option<u64>,
+    /// `stale-if-error` (RFC 5861 §4), request or response.
+    pub stale_if_error: Option<u64>,
 }
 
 impl CacheControl {
@@ -42,29 +68,102 @@ impl CacheControl {
     /// Parses one field value and adds its directives.
     pub fn parse_line(&mut self, line: &[u8]) {
         for (name, value) in Directives::new(line) {
+            let valid = || delta_seconds(value).ok();
             match name.to_ascii_lowercase().as_slice() {
                 b"no-store" => self.no_store = true,
-                b"no-cache" => self.no_cache = true,
-                b"private" => self.private = true,
+                b"no-cache" => match field_names(value) {
+                    Some(names) => self.no_cache_fields.extend(names),
+                    None => self.no_cache = true,
+                },
+                b"private" => match field_names(value) {
+                    Some(names) => self.private_fields.extend(names),
+                    None => self.private = true,
+                },
                 b"public" => self.public = true,
                 b"must-revalidate" => self.must_revalidate = true,
-                b"max-age" => self.max_age = Some(delta_seconds(value)),
-                b"s-maxage" => self.s_maxage = Some(delta_seconds(value)),
+                b"proxy-revalidate" => self.proxy_revalidate = true,
+                b"must-understand" => self.must_understand = true,
+                b"no-transform" => self.no_transform = true,
+                b"only-if-cached" => self.only_if_cached = true,
+                b"max-age" => {
+                    self.max_age.get_or_insert(delta_seconds(value));
+                }
+                b"s-maxage" => {
+                    self.s_maxage.get_or_insert(delta_seconds(value));
+                }
+                b"max-stale" => {
+                    // A malformed value is read as "no limit given", the lenient reading.
+                    self.max_stale.get_or_insert(valid());
+                }
+                b"min-fresh" => self.min_fresh = self.min_fresh.or(valid()),
+                b"stale-while-revalidate" => {
+                    self.stale_while_revalidate = self.stale_while_revalidate.or(valid());
+                }
+                b"stale-if-error" => self.stale_if_error = self.stale_if_error.or(valid()),
                 _ => {}
             }
         }
     }
+
+    /// Parses a targeted cache-control field (RFC 9213 §2.1), a Structured Fields dictionary.
+    /// Returns `None` when the field is not a valid dictionary: it is then ignored.
+    pub fn from_targeted(value: &[u8]) -> Option<Self> {
+        let dictionary: sfv::Dictionary = sfv::Parser::new(value).parse().ok()?;
+        let mut cc = Self::default();
+        for (key, entry) in &dictionary {
+            let sfv::ListEntry::Item(item) = entry else {
+                continue;
+            };
+            let flag = item.bare_item.as_boolean() == Some(true);
+            let seconds = || {
+                item.bare_item
+                    .as_integer()
+                    .map(i64::from)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or(())
+            };
+            match key.as_str() {
+                "no-store" => cc.no_store = flag,
+                "no-cache" => cc.no_cache = flag,
+                "private" => cc.private = flag,
+                "public" => cc.public = flag,
+                "must-revalidate" => cc.must_revalidate = flag,
+                "proxy-revalidate" => cc.proxy_revalidate = flag,
+                "max-age" => cc.max_age = Some(seconds()),
+                "s-maxage" => cc.s_maxage = Some(seconds()),
+                "stale-while-revalidate" => cc.stale_while_revalidate = seconds().ok(),
+                "stale-if-error" => cc.stale_if_error = seconds().ok(),
+                _ => {}
+            }
+        }
+        Some(cc)
+    }
 }
 
-/// Parses delta-seconds (RFC 9111 §1.2.2): digits only; values too large saturate.
+/// The field names of a qualified `no-cache`/`private` value, or `None` when unqualified.
+fn field_names(value: Option<&[u8]>) -> Option<Vec<HeaderName>> {
+    let value = value?;
+    let names: Vec<HeaderName> = value
+        .split(|b| *b == b',')
+        .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// Parses delta-seconds (RFC 9111 §1.2.2): digits only; values too large are read as
+/// 2147483648, as the RFC requires.
 fn delta_seconds(value: Option<&[u8]>) -> Result<u64, ()> {
+    const MAX: u64 = 2_147_483_648;
     let value = value.ok_or(())?;
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(());
     }
-    Ok(value.iter().fold(0u64, |acc, d| {
-        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
+    Ok(value
+        .iter()
+        .fold(0u64, |acc, d| {
+            acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        })
+        .min(MAX))
 }
 
 /// Iterates `name[=value]` directives of a comma-separated field value, unquoting quoted values.
@@ -188,6 +287,238 @@ pub(crate) fn storable_headers(headers: &HeaderMap, strip_set_cookie: bool) -> H
 /// not combine partial content, so a stored 206 could be replayed to a request without `Range`.
 pub const HEURISTICALLY_CACHEABLE: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
+/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850 or asctime); `None` if invalid.
+pub(crate) fn http_date(headers: &HeaderMap, name: HeaderName) -> Option<Option<SystemTime>> {
+    let value = headers.get(name)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok()),
+    )
+}
+
+/// The freshness lifetime of a response (RFC 9111 §4.2.1), from the directives that govern this
+/// cache: `s-maxage` (shared caches) > `max-age` > `Expires` − `Date`, then heuristic
+/// freshness when enabled (§4.2.2: 10% of the time since `Last-Modified`, at most
+/// `heuristic_cap`). `None` when the response gives no freshness information at all.
+pub(crate) fn freshness_lifetime(
+    cc: &CacheControl,
+    headers: &HeaderMap,
+    targeted: bool,
+    status: u16,
+    heuristic_cap: Option<Duration>,
+    response_time: SystemTime,
+) -> Option<Duration> {
+    if let Some(s_maxage) = cc.s_maxage {
+        // An invalid value makes the response stale (rule 14).
+        return Some(Duration::from_secs(s_maxage.unwrap_or(0)));
+    }
+    if let Some(max_age) = cc.max_age {
+        return Some(Duration::from_secs(max_age.unwrap_or(0)));
+    }
+    // A targeted field replaces `Expires` too (RFC 9213 §2.2).
+    if !targeted {
+        if let Some(expires) = http_date(headers, header::EXPIRES) {
+            let Some(expires) = expires else {
+                // An invalid Expires, e.g. "0", means already expired (§5.3).
+                return Some(Duration::ZERO);
+            };
+            let date = http_date(headers, header::DATE)
+                .flatten()
+                .unwrap_or(response_time);
+            return Some(expires.duration_since(date).unwrap_or_default());
+        }
+    }
+    let cap = heuristic_cap?;
+    if !(HEURISTICALLY_CACHEABLE.contains(&status) || cc.public) {
+        return None;
+    }
+    let last_modified = http_date(headers, header::LAST_MODIFIED).flatten()?;
+    let date = http_date(headers, header::DATE)
+        .flatten()
+        .unwrap_or(response_time);
+    Some((date.duration_since(last_modified).unwrap_or_default() / 10).min(cap))
+}
+
+/// The corrected initial age of a response (RFC 9111 §4.2.3): the larger of its apparent age
+/// (`response_time − Date`) and its `Age` corrected by the response delay.
+pub(crate) fn corrected_initial_age(
+    headers: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Duration {
+    let age_value = headers
+        .get(header::AGE)
+        .and_then(|v| delta_seconds(Some(v.as_bytes().trim_ascii())).ok())
+        .map_or(Duration::ZERO, Duration::from_secs);
+    let apparent_age = http_date(headers, header::DATE)
+        .flatten()
+        .and_then(|date| response_time.duration_since(date).ok())
+        .unwrap_or_default();
+    let response_delay = response_time.duration_since(request_time).unwrap_or_default();
+    apparent_age.max(age_value + response_delay)
+}
+
+/// How a stored response may be used for a request (RFC 9111 §4, RFC 5861).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reuse {
+    /// Fresh: serve it.
+    Fresh,
+    /// Stale, but the client's `max-stale` accepts it: serve it.
+    StaleAccepted,
+    /// Stale within `stale-while-revalidate`: serve it and refresh it in the background.
+    StaleWhileRevalidate,
+    /// Validate it with the origin first (or fetch anew).
+    Revalidate,
+}
+
+/// Decides how a stored response may be reused for a request with directives `request`.
+pub(crate) fn reuse(entry: &Entry, request: &CacheControl, now: SystemTime) -> Reuse {
+    if entry.no_cache || request.no_cache {
+        return Reuse::Revalidate;
+    }
+    let age = entry.age(now);
+    if let Some(Ok(max_age)) = request.max_age {
+        if age.as_secs() > max_age {
+            return Reuse::Revalidate;
+        }
+    }
+    if let Some(min_fresh) = request.min_fresh {
+        if entry.ttl.saturating_sub(age) < Duration::from_secs(min_fresh) {
+            return Reuse::Revalidate;
+        }
+    }
+    if age < entry.ttl {
+        return Reuse::Fresh;
+    }
+    let staleness = age - entry.ttl;
+    if !entry.must_revalidate {
+        match request.max_stale {
+            Some(None) => return Reuse::StaleAccepted,
+            Some(Some(limit)) if staleness.as_secs() <= limit => return Reuse::StaleAccepted,
+            _ => {}
+        }
+    }
+    if staleness <= entry.stale_while_revalidate && request.max_age.is_none() {
+        return Reuse::StaleWhileRevalidate;
+    }
+    Reuse::Revalidate
+}
+
+/// Whether a stale entry may answer a failed request (RFC 5861 §4): within the response's or
+/// the request's `stale-if-error` window.
+pub(crate) fn stale_if_error_allows(entry: &Entry, request: &CacheControl, now: SystemTime) -> bool {
+    let staleness = entry.age(now).saturating_sub(entry.ttl);
+    let window = request
+        .stale_if_error
+        .map_or(entry.stale_if_error, Duration::from_secs)
+        .max(entry.stale_if_error);
+    staleness <= window && !window.is_zero()
+}
+
+/// Whether a status is an error for which RFC 5861 §4 allows serving stale.
+pub(crate) fn is_stale_if_error_status(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504)
+}
+
+/// Evaluates a client's `If-None-Match` / `If-Modified-Since` against a stored response
+/// (RFC 9110 §13.2.2): `true` when the client's copy is current and a 304 is the answer.
+/// `If-None-Match` (weak comparison) takes precedence; `If-Modified-Since` is used only without
+/// it, and only with a valid date.
+pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry) -> bool {
+    let mut if_none_match: Option<bool> = None;
+    let etag = entry.headers.get(header::ETAG).map(|v| v.as_bytes());
+    request.each_value("if-none-match", &mut |value| {
+        let matched = value
+            .split(|b| *b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|tag| tag == b"*" || etag.is_some_and(|etag| weak_eq(tag, etag)));
+        if_none_match = Some(if_none_match.unwrap_or(false) || matched);
+    });
+    if let Some(matched) = if_none_match {
+        return matched;
+    }
+    let mut since = None;
+    request.each_value("if-modified-since", &mut |value| {
+        since = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+    });
+    let Some(since) = since else {
+        return false;
+    };
+    let modified = http_date(&entry.headers, header::LAST_MODIFIED)
+        .flatten()
+        .or_else(|| http_date(&entry.headers, header::DATE).flatten())
+        .unwrap_or(entry.stored_at);
+    modified <= since
+}
+
+/// Reads header values from a request head or a plain header map.
+pub(crate) trait HeaderLookup {
+    fn each_value(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+}
+
+impl<R: RequestHead> HeaderLookup for R {
+    fn each_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        self.for_each_header_value(name, f);
+    }
+}
+
+impl HeaderLookup for HeaderMap {
+    fn each_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        for value in self.get_all(name) {
+            f(value.as_bytes());
+        }
+    }
+}
+
+/// Weak comparison of two entity-tags (RFC 9110 §8.8.3.2): equal opaque tags, `W/` ignored.
+pub(crate) fn weak_eq(a: &[u8], b: &[u8]) -> bool {
+    let opaque = |tag: &[u8]| -> Vec<u8> { tag.strip_prefix(b"W/").unwrap_or(tag).to_vec() };
+    let (a, b) = (opaque(a.trim_ascii()), opaque(b.trim_ascii()));
+    a.len() >= 2 && a.first() == Some(&b'"') && a.last() == Some(&b'"') && a == b
+}
+
+/// The headers of a 304 answered from a stored response (RFC 9110 §15.4.5): those a 200 would
+/// carry among `Cache-Control`, `Content-Location`, `Date`, `ETag`, `Expires`, `Vary`, plus
+/// `Last-Modified`.
+pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in [
+        header::CACHE_CONTROL,
+        header::CONTENT_LOCATION,
+        header::DATE,
+        header::ETAG,
+        header::EXPIRES,
+        header::VARY,
+        header::LAST_MODIFIED,
+    ] {
+        for value in stored.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+/// Updates stored headers with those of a 304 (RFC 9111 §3.2): every field of the 304 replaces
+/// the stored one, except fields never stored and `Content-Length`.
+pub(crate) fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
+    let mut merged = stored.clone();
+    let update = storable_headers(not_modified, false);
+    for name in update.keys() {
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        merged.remove(name);
+        for value in update.get_all(name) {
+            merged.append(name.clone(), value.clone());
+        }
+    }
+    merged
+}
+
 /// How the request was forwarded, for `Cache-Status`'s `fwd` parameter (RFC 9211 §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -202,6 +533,10 @@ pub enum Forwarded {
     VaryMiss,
     /// Nothing usable was stored (used when the two kinds of miss cannot be told apart).
     Miss,
+    /// A stored response was stale (or needed validation): the request went forward.
+    Stale,
+    /// The client's directives (`no-cache`, `max-age`, ...) sent the request forward.
+    Request,
 }
 
 impl Forwarded {
@@ -212,6 +547,8 @@ impl Forwarded {
             Self::UriMiss => "uri-miss",
             Self::VaryMiss => "vary-miss",
             Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::Request => "request",
         }
     }
 }
@@ -357,12 +694,157 @@ mod tests {
     #[test]
     fn parses_common_directives_case_insensitively() {
         let c = cc("Public, MAX-AGE=60, s-maxage=\"30\", no-cache=\"set-cookie, x\"");
-        assert!(c.public && c.no_cache);
+        assert!(c.public);
+        // A qualified no-cache names fields; it does not make the whole response no-cache.
+        assert!(!c.no_cache);
+        assert_eq!(
+            c.no_cache_fields,
+            [header::SET_COOKIE, HeaderName::from_static("x")]
+        );
         assert_eq!(c.max_age, Some(Ok(60)));
         assert_eq!(c.s_maxage, Some(Ok(30)));
         assert!(!c.private && !c.no_store);
         let p = cc("private=\"a,b\", no-store");
-        assert!(p.private && p.no_store);
+        assert!(!p.private && p.no_store);
+        assert_eq!(p.private_fields.len(), 2);
+        assert!(cc("private, no-cache").private);
+        assert!(cc("private, no-cache").no_cache);
+    }
+
+    #[test]
+    fn first_occurrence_wins_and_request_directives_parse() {
+        let c = cc("max-age=10, max-age=20");
+        assert_eq!(c.max_age, Some(Ok(10)));
+        let r = cc("max-stale, min-fresh=5, only-if-cached, stale-if-error=30");
+        assert_eq!(r.max_stale, Some(None));
+        assert_eq!(r.min_fresh, Some(5));
+        assert!(r.only_if_cached);
+        assert_eq!(r.stale_if_error, Some(30));
+        assert_eq!(cc("max-stale=7").max_stale, Some(Some(7)));
+    }
+
+    #[test]
+    fn targeted_fields_are_structured_dictionaries() {
+        let t = CacheControl::from_targeted(b"max-age=60, must-revalidate").unwrap();
+        assert_eq!(t.max_age, Some(Ok(60)));
+        assert!(t.must_revalidate);
+        assert!(CacheControl::from_targeted(b"no-store").unwrap().no_store);
+        // Not a valid dictionary (a quoted number is a string, and `max-age=` has no value).
+        assert!(CacheControl::from_targeted(b"max-age=").is_none());
+        assert_eq!(
+            CacheControl::from_targeted(b"max-age=\"60\"").unwrap().max_age,
+            Some(Err(()))
+        );
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn lifetime(pairs: &[(&str, &str)], heuristic: Option<Duration>, now: SystemTime) -> Option<Duration> {
+        let h = headers(pairs);
+        freshness_lifetime(&CacheControl::from_headers(&h), &h, false, 200, heuristic, now)
+    }
+
+    #[test]
+    fn freshness_precedence_and_expires() {
+        let now = SystemTime::now();
+        let date = httpdate::fmt_http_date(now);
+        let in_100 = httpdate::fmt_http_date(now + Duration::from_secs(100));
+        let s = |n: u64| Some(Duration::from_secs(n));
+        assert_eq!(
+            lifetime(&[("cache-control", "max-age=10, s-maxage=20")], None, now),
+            s(20)
+        );
+        assert_eq!(
+            lifetime(
+                &[("cache-control", "max-age=10"), ("expires", &in_100)],
+                None,
+                now
+            ),
+            s(10)
+        );
+        assert_eq!(
+            lifetime(&[("date", &date), ("expires", &in_100)], None, now),
+            s(100)
+        );
+        assert_eq!(
+            lifetime(&[("expires", "0")], None, now),
+            s(0),
+            "invalid Expires is in the past"
+        );
+        assert_eq!(
+            lifetime(&[("cache-control", "max-age=abc")], None, now),
+            s(0),
+            "invalid max-age is stale"
+        );
+        assert_eq!(lifetime(&[], None, now), None);
+        let a_day_ago = httpdate::fmt_http_date(now - Duration::from_secs(86_400));
+        let heuristic = lifetime(
+            &[("date", &date), ("last-modified", &a_day_ago)],
+            Some(Duration::from_secs(3600)),
+            now,
+        );
+        assert_eq!(heuristic, s(3600), "10% of a day, capped at an hour");
+        let ten_min_ago = httpdate::fmt_http_date(now - Duration::from_secs(600));
+        let heuristic = lifetime(
+            &[("date", &date), ("last-modified", &ten_min_ago)],
+            Some(Duration::from_secs(3600)),
+            now,
+        );
+        assert_eq!(heuristic, s(60));
+    }
+
+    #[test]
+    fn corrected_initial_age_follows_4_2_3() {
+        let now = SystemTime::now();
+        let date_10s_ago = httpdate::fmt_http_date(now - Duration::from_secs(10));
+        // Apparent age (10 s) beats a smaller Age.
+        let age = corrected_initial_age(&headers(&[("date", &date_10s_ago), ("age", "3")]), now, now);
+        assert_eq!(age.as_secs(), 10);
+        // A larger Age plus the response delay wins.
+        let age = corrected_initial_age(&headers(&[("age", "30")]), now - Duration::from_secs(2), now);
+        assert_eq!(age.as_secs(), 32);
+        // An invalid Age counts as none; a huge one is capped at 2^31.
+        assert_eq!(
+            corrected_initial_age(&headers(&[("age", "-5")]), now, now),
+            Duration::ZERO
+        );
+        assert_eq!(
+            corrected_initial_age(&headers(&[("age", "99999999999999")]), now, now).as_secs(),
+            2_147_483_648
+        );
+    }
+
+    #[test]
+    fn entity_tags_compare_weakly() {
+        assert!(weak_eq(b"W/\"a\"", b"\"a\""));
+        assert!(weak_eq(b"\"a\"", b"\"a\""));
+        assert!(!weak_eq(b"\"a\"", b"\"b\""));
+        assert!(!weak_eq(b"a", b"a"), "an unquoted tag is not an entity-tag");
+    }
+
+    #[test]
+    fn merging_a_304_replaces_fields_but_not_content_length() {
+        let stored = headers(&[
+            ("etag", "\"1\""),
+            ("content-length", "5"),
+            ("x-a", "old"),
+            ("x-b", "kept"),
+        ]);
+        let update = headers(&[("x-a", "new"), ("content-length", "0"), ("connection", "close")]);
+        let merged = merge_not_modified(&stored, &update);
+        assert_eq!(merged["x-a"], "new");
+        assert_eq!(merged["x-b"], "kept");
+        assert_eq!(merged["content-length"], "5");
+        assert!(!merged.contains_key("connection"));
     }
 
     #[test]
@@ -370,7 +852,10 @@ mod tests {
         assert_eq!(cc("max-age=abc").max_age, Some(Err(())));
         assert_eq!(cc("max-age=").max_age, Some(Err(())));
         assert_eq!(cc("max-age").max_age, Some(Err(())));
-        assert_eq!(cc("max-age=99999999999999999999999").max_age, Some(Ok(u64::MAX)));
+        assert_eq!(
+            cc("max-age=99999999999999999999999").max_age,
+            Some(Ok(2_147_483_648))
+        );
         assert_eq!(cc(",,, ,=,\"").max_age, None);
         assert!(cc("=\"unterminated, no-store").max_age.is_none());
     }

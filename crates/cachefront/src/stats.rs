@@ -14,7 +14,10 @@ use crate::{policy::Bypass, store::StoreUsage};
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     hits: AtomicU64,
+    stale_hits: AtomicU64,
     misses: AtomicU64,
+    revalidations: AtomicU64,
+    invalidations: AtomicU64,
     bypasses: [AtomicU64; Bypass::ALL.len()],
     coalesced_waits: AtomicU64,
     stores: AtomicU64,
@@ -26,7 +29,10 @@ pub(crate) struct Counters {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Event {
     Hit,
+    StaleHit,
     Miss,
+    Revalidated,
+    Invalidation,
     Bypass(Bypass),
     CoalescedWait,
     Store,
@@ -38,7 +44,10 @@ impl Counters {
     fn record(&self, event: Event) {
         let counter = match event {
             Event::Hit => &self.hits,
+            Event::StaleHit => &self.stale_hits,
             Event::Miss => &self.misses,
+            Event::Revalidated => &self.revalidations,
+            Event::Invalidation => &self.invalidations,
             Event::Bypass(reason) => &self.bypasses[reason.index()],
             Event::CoalescedWait => &self.coalesced_waits,
             Event::Store => &self.stores,
@@ -59,7 +68,10 @@ impl Counters {
         }
         RouteStats {
             hits: load(&self.hits),
+            stale_hits: load(&self.stale_hits),
             misses: load(&self.misses),
+            revalidations: load(&self.revalidations),
+            invalidations: load(&self.invalidations),
             bypasses,
             coalesced_waits: load(&self.coalesced_waits),
             stores: load(&self.stores),
@@ -151,8 +163,15 @@ impl Stats {
 pub struct RouteStats {
     /// Requests answered from the cache (including those answered by a coalesced leader).
     pub hits: u64,
+    /// Requests answered with a stale response (`max-stale`, stale-while-revalidate,
+    /// stale-if-error).
+    pub stale_hits: u64,
     /// Cacheable requests sent to the handler.
     pub misses: u64,
+    /// Stored responses refreshed by a 304 from the handler.
+    pub revalidations: u64,
+    /// Successful unsafe requests that invalidated stored responses.
+    pub invalidations: u64,
     /// Requests that did not use the cache, by reason (`method`, `authorization`, `cookie`,
     /// `range`).
     pub bypasses: BTreeMap<&'static str, u64>,
