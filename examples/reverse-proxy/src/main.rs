@@ -1,0 +1,54 @@
+//! A caching reverse proxy in front of `CACHEFRONT_ORIGIN`.
+//!
+//! ```text
+//! CACHEFRONT_ORIGIN=http://127.0.0.1:8000 cargo run -p example-reverse-proxy
+//! ```
+
+use std::net::SocketAddr;
+
+use cachefront_tower::Cache;
+use example_reverse_proxy::{Origin, app, policy};
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let origin_url =
+        std::env::var("CACHEFRONT_ORIGIN").unwrap_or_else(|_| "http://127.0.0.1:8000".to_owned());
+    let origin = match Origin::new(&origin_url) {
+        Ok(origin) => origin,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let addr: SocketAddr = match listen.parse() {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("CACHEFRONT_LISTEN={listen:?}: expected an address like 127.0.0.1:3000 ({error})");
+            std::process::exit(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {addr} (CACHEFRONT_LISTEN): {error}");
+            std::process::exit(1);
+        }
+    };
+    let addr = listener.local_addr().unwrap_or(addr);
+    println!("cachefront reverse proxy on http://{addr} -> {origin_url}");
+    println!("try: curl -i http://{addr}/   (Cache-Status shows hit or fwd=...)");
+    let app = app(origin, &Cache::new(), policy());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        eprintln!("server error: {error}");
+        std::process::exit(1);
+    }
+}
