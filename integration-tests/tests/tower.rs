@@ -715,3 +715,269 @@ async fn query_order_shares_an_entry_and_tags_invalidate() {
     assert_eq!(get("a=1&b=2").await.unwrap().text().await.unwrap(), "body-2");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// A server whose `/r` handler answers from a script: the n-th call gets `script[n]` (the last
+/// entry repeats), as `(status, body-N)`.
+async fn scripted_server(
+    cache: &Cache,
+    policy: Policy,
+    script: &'static [u16],
+) -> (TestServer, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let handler = move || {
+        let counter = Arc::clone(&counter);
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let status = StatusCode::from_u16(script[n.min(script.len() - 1)]).unwrap();
+            (status, format!("body-{}", n + 1))
+        }
+    };
+    let router = Router::new().route(
+        "/r",
+        get(handler.clone()).post(handler).layer(cache.layer(policy)),
+    );
+    (TestServer::axum(router).await, calls)
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
+    let cache = Cache::new();
+    // Every call after the first takes 400 ms: stale answers must not wait for it.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let calls_in = Arc::clone(&calls);
+    let handler = move || {
+        let counter = Arc::clone(&calls_in);
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            if n > 1 {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            format!("computed-{n}")
+        }
+    };
+    let server =
+        TestServer::axum(Router::new().route("/r", get(handler).layer(cache.layer(policy_swr())))).await;
+    let client = client();
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "computed-1"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let stale = client.get(server.url("/r")).send().await.unwrap();
+        let status = header(&stale, "cache-status").to_owned();
+        assert!(status.starts_with("cachefront; hit; ttl=-"), "{status}");
+        assert!(status.ends_with("detail=stale-while-revalidate"), "{status}");
+        assert_eq!(stale.text().await.unwrap(), "computed-1");
+        assert!(started.elapsed() < Duration::from_millis(300), "served at once");
+    }
+    // One background refresh ran; its response is served once it is stored.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let fresh = client.get(server.url("/r")).send().await.unwrap();
+    assert_eq!(header(&fresh, "cache-status"), "cachefront; hit; ttl=1");
+    assert_eq!(fresh.text().await.unwrap(), "computed-2");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one refresh for three stale hits"
+    );
+}
+
+fn policy_swr() -> Policy {
+    ttl(1).stale_while_revalidate(Duration::from_secs(30))
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_the_stale_response_when_the_handler_fails() {
+    let cache = Cache::new();
+    let policy = ttl(1).stale_if_error(Duration::from_secs(30));
+    let (server, calls) = scripted_server(&cache, policy, &[200, 503]).await;
+    let client = client();
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-1"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stale = client.get(server.url("/r")).send().await.unwrap();
+    assert_eq!(stale.status(), 200);
+    let status = header(&stale, "cache-status").to_owned();
+    assert!(
+        status.starts_with("cachefront; fwd=stale; fwd-status=503; ttl=-"),
+        "{status}"
+    );
+    assert!(status.ends_with("detail=stale-if-error"), "{status}");
+    assert_eq!(stale.text().await.unwrap(), "body-1");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn without_stale_if_error_a_failure_reaches_the_client() {
+    let cache = Cache::new();
+    let (server, _) = scripted_server(&cache, ttl(1), &[200, 503]).await;
+    let client = client();
+    client
+        .get(server.url("/r"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let failed = client.get(server.url("/r")).send().await.unwrap();
+    assert_eq!(failed.status(), 503);
+    assert_eq!(failed.text().await.unwrap(), "body-2");
+}
+
+#[tokio::test]
+async fn a_successful_unsafe_request_invalidates_the_stored_response() {
+    let cache = Cache::new();
+    let (server, calls) = scripted_server(&cache, ttl(30), &[200]).await;
+    let client = client();
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-1"
+    );
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-1"
+    );
+    let post = client.post(server.url("/r")).send().await.unwrap();
+    assert_eq!(post.text().await.unwrap(), "body-2");
+    // The invalidation runs in the background; it is done within moments.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-3"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(cache.stats().total.invalidations, 1);
+}
+
+#[tokio::test]
+async fn a_failed_unsafe_request_invalidates_nothing() {
+    let cache = Cache::new();
+    let (server, _) = scripted_server(&cache, ttl(30), &[200, 500, 200]).await;
+    let client = client();
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-1"
+    );
+    assert_eq!(client.post(server.url("/r")).send().await.unwrap().status(), 500);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-1"
+    );
+}
+
+#[tokio::test]
+async fn client_conditionals_are_answered_from_a_fresh_hit() {
+    let cache = Cache::new();
+    let (server, calls) = counting_server(&cache, ttl(30), StatusCode::OK, &[("etag", "\"v1\"")]).await;
+    let client = client();
+    client
+        .get(server.url("/r"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let not_modified = client
+        .get(server.url("/r"))
+        .header("if-none-match", "W/\"v1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(header(&not_modified, "etag"), "\"v1\"");
+    assert!(header(&not_modified, "cache-status").starts_with("cachefront; hit"));
+    let changed = client
+        .get(server.url("/r"))
+        .header("if-none-match", "\"v0\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(changed.text().await.unwrap(), "body-1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn client_directives_are_ignored_in_application_mode_unless_allowed() {
+    let cache = Cache::new();
+    let (server, _) = counting_server(&cache, ttl(30), StatusCode::OK, &[]).await;
+    assert_eq!(bodies_with(&server, 1, None).await, ["body-1"]);
+    assert_eq!(
+        bodies_with(&server, 1, Some(("cache-control", "no-cache"))).await,
+        ["body-1"]
+    );
+
+    let cache = Cache::new();
+    let (server, _) = counting_server(&cache, ttl(30).client_directives(true), StatusCode::OK, &[]).await;
+    assert_eq!(bodies_with(&server, 1, None).await, ["body-1"]);
+    assert_eq!(
+        bodies_with(&server, 1, Some(("cache-control", "no-cache"))).await,
+        ["body-2"]
+    );
+    // only-if-cached is always obeyed: a cold key answers 504 without calling the handler.
+    let cold = client()
+        .get(server.url("/r?cold"))
+        .header("cache-control", "only-if-cached")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cold.status(), 504);
+}

@@ -54,6 +54,8 @@ struct Inner {
     coalescer: Coalescer,
     stats: StatsRegistry,
     coalesce_wait: Duration,
+    /// Memoized values' flights and counters (see `memo`).
+    memo: crate::memo::MemoRegistry,
 }
 
 impl Cache {
@@ -74,6 +76,7 @@ impl Cache {
                 coalescer: Coalescer::default(),
                 stats: StatsRegistry::default(),
                 coalesce_wait,
+                memo: crate::memo::MemoRegistry::default(),
             }),
         }
     }
@@ -96,6 +99,10 @@ impl Cache {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub(crate) fn memo_registry(&self) -> &crate::memo::MemoRegistry {
+        &self.inner.memo
     }
 
     /// Removes the entry under `key`; returns whether there was one.
@@ -277,7 +284,8 @@ impl Route {
                     Reuse::Fresh => return self.hit(request, entry, head, HitKind::Fresh),
                     Reuse::StaleAccepted => return self.hit(request, entry, head, HitKind::Stale),
                     Reuse::StaleWhileRevalidate => {
-                        let mut lookup = self.hit(request, entry.clone(), head, HitKind::Stale);
+                        let mut lookup =
+                            self.hit(request, entry.clone(), head, HitKind::StaleWhileRevalidate);
                         // One background refresh per key: only the flight's leader runs it.
                         if let (Lookup::Hit(hit), Join::Leader(guard)) =
                             (&mut lookup, self.cache.inner.coalescer.join(*state.key.digest()))
@@ -400,11 +408,13 @@ impl Route {
             }
             other => other,
         };
-        self.record(if kind == HitKind::Stale {
-            Event::StaleHit
-        } else {
-            Event::Hit
-        });
+        self.record(
+            if matches!(kind, HitKind::Stale | HitKind::StaleWhileRevalidate) {
+                Event::StaleHit
+            } else {
+                Event::Hit
+            },
+        );
         tracing::debug!(key = %entry.key, route = %self.policy.name, decision = "hit", kind = ?kind);
         Lookup::Hit(Hit {
             entry,
@@ -596,8 +606,10 @@ pub enum Lookup {
 enum HitKind {
     /// Fresh.
     Fresh,
-    /// Served stale: accepted by the client's `max-stale`, or within `stale-while-revalidate`.
+    /// Served stale, as the client's `max-stale` accepts.
     Stale,
+    /// Served stale within `stale-while-revalidate` while a refresh runs.
+    StaleWhileRevalidate,
     /// Answered with another request's response to the same key.
     Collapsed,
     /// The client's validators match: a 304 from the cache.
@@ -657,9 +669,7 @@ impl Hit {
         let ttl = remaining_secs(&self.entry, self.now);
         match self.kind {
             HitKind::Fresh | HitKind::NotModified => CacheStatus::hit(ttl),
-            HitKind::Stale if self.refresh.is_some() => {
-                CacheStatus::hit(ttl).detail("stale-while-revalidate")
-            }
+            HitKind::StaleWhileRevalidate => CacheStatus::hit(ttl).detail("stale-while-revalidate"),
             HitKind::Stale => CacheStatus::hit(ttl).detail("stale"),
             // RFC 9211 §2.6: the request was collapsed with the one that went forward.
             HitKind::Collapsed => CacheStatus::forward(Forwarded::UriMiss)
@@ -708,11 +718,17 @@ impl Hit {
     }
 }
 
-/// Freshness left in whole seconds, consistent with `Age`: `Age + ttl` is the stored lifetime.
-/// Negative once stale.
+/// Freshness left in whole seconds, consistent with `Age` while fresh (`Age + ttl` is the
+/// stored lifetime); once stale, minus the staleness rounded up, so never 0 for a stale entry.
 fn remaining_secs(entry: &Entry, now: SystemTime) -> i64 {
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    secs(entry.ttl).saturating_sub(secs(entry.age(now)))
+    let age = entry.age(now);
+    if age < entry.ttl {
+        return secs(entry.ttl).saturating_sub(secs(age)).max(0);
+    }
+    let staleness = age - entry.ttl;
+    let rounded_up = secs(staleness) + i64::from(staleness.subsec_nanos() > 0);
+    -rounded_up.max(1)
 }
 
 /// A request to send to the handler; hand the handler's response head to
