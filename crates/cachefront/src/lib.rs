@@ -21,17 +21,37 @@
 //! These are the choices cachefront makes where the HTTP specifications leave room; each can be
 //! changed per route on [`Policy`] unless noted.
 //!
-//! - **Application mode.** A route's TTL is the freshness lifetime of what it stores; the
-//!   response's `max-age`/`Expires` do not change it. Its privacy directives do: `private`,
-//!   `no-store` and `no-cache` responses are not stored (`no-cache` because an application-mode
-//!   entry is never revalidated).
+//! - **Two modes.** In *application mode* ([`Policy::ttl`]) a route's TTL is the freshness
+//!   lifetime of what it stores; the response's `max-age`/`Expires` do not change it, but its
+//!   privacy directives do: `private`, `no-store` and `no-cache` responses are not stored
+//!   (`no-cache` because such an entry would need validation on every use). In *shared mode*
+//!   ([`Policy::shared`]) the cache follows RFC 9111 as a shared cache: freshness from
+//!   `s-maxage` > `max-age` > `Expires` (with `Date` and `Age`, §4.2.3), no storing without
+//!   freshness information unless heuristic freshness is enabled, validation of stale entries
+//!   with `If-None-Match`/`If-Modified-Since`, `must-revalidate`/`proxy-revalidate`,
+//!   `no-cache`, `private="field"`/`no-cache="field"`, `must-understand`, and RFC 9213
+//!   targeted fields ([`Policy::targeted`]).
+//! - **Client directives.** Request `no-cache` (and `Pragma: no-cache`), `max-age`,
+//!   `min-fresh` and `no-store` are obeyed in shared mode and ignored in application mode, where
+//!   a client should not be able to bust an application's cache ([`Policy::client_directives`]).
+//!   `only-if-cached` (504 when nothing usable is stored), `max-stale` and `stale-if-error` are
+//!   always obeyed.
+//! - **Stale serving** (RFC 5861): within `stale-while-revalidate` the stale entry is served at
+//!   once and one background request refreshes it; within `stale-if-error` it is served when the
+//!   handler answers 500, 502, 503 or 504 or fails. Both windows can also be set per policy.
+//! - **Invalidation on unsafe methods** (§4.4): a non-error response to a method other than
+//!   GET, HEAD, OPTIONS or TRACE that passes through a cached route removes every stored variant
+//!   of its URI, and of same-origin `Location`/`Content-Location` URIs. Invalidated keys are
+//!   built without the request headers a policy keys on.
 //! - **Credentials bypass.** Requests with `Authorization` or `Cookie` are not answered from the
 //!   cache and their responses are not stored ([`Credentials`]). Requests with `Range` bypass
 //!   too (no partial content is stored), and `206` is not in the default statuses.
 //! - **Set-Cookie is never replayed by default** ([`SetCookie`]).
 //! - **`Vary`.** A stored response remembers the request's values of the headers its `Vary`
-//!   names and is reused only for requests that match them (RFC 9111 §4.1); one variant is kept
-//!   per key (a new variant replaces the old). `Vary: *` is never stored, whatever the policy.
+//!   names and is reused only for requests that match them (RFC 9111 §4.1). Variants of one URI
+//!   are stored side by side, at most [`Policy::max_variants`] (16 by default; the oldest goes
+//!   first), so a client cycling through values of a varied header cannot flood the cache.
+//!   `Vary: *` is never stored, whatever the policy.
 //! - **HEAD** is keyed as `GET` and answered from the stored `GET`; a `HEAD` miss is forwarded
 //!   and never stored.
 //! - **Coalescing.** Concurrent misses on one key run the handler once; the others wait up to
