@@ -99,6 +99,7 @@ mod coalesce;
 mod entry;
 mod error;
 mod key;
+mod memo;
 mod policy;
 mod request;
 mod semantics;
@@ -110,6 +111,7 @@ pub use self::{
     entry::Entry,
     error::{Error, ErrorKind},
     key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
+    memo::{DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},
     policy::{
         Bypass, Credentials, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode, NotStored, Policy, SetCookie,
     },
