@@ -96,6 +96,8 @@
 
 mod cache;
 mod coalesce;
+#[cfg(feature = "redis")]
+mod codec;
 mod entry;
 mod error;
 mod key;
@@ -118,5 +120,10 @@ pub use self::{
     request::RequestHead,
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
-    store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreUsage},
+    store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},
+};
+#[cfg(feature = "redis")]
+pub use self::{
+    codec::{DEFAULT_COMPRESS_ABOVE, DecodeInput, EntryCodec},
+    store::{RedisStore, RedisStoreBuilder, TieredStore, TieredStoreBuilder},
 };

@@ -1,17 +1,26 @@
 //! Where entries live: the [`Store`] trait and its implementations.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod tiered;
 
-use std::{fmt, future::Future, pin::Pin, sync::Arc};
+use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 pub use self::memory::{DEFAULT_MAX_BYTES, MemoryStore};
+#[cfg(feature = "redis")]
+pub use self::{
+    redis::{RedisStore, RedisStoreBuilder},
+    tiered::{TieredStore, TieredStoreBuilder},
+};
 use crate::{entry::Entry, error::Error, key::CacheKey};
 
 /// A boxed, `Send` future, as returned by [`Store`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Storage for entries: memory ([`MemoryStore`]), and (in later releases) Redis and a tiered
-/// combination of both.
+/// Storage for entries: memory ([`MemoryStore`]), and with the `redis` feature Redis
+/// (`RedisStore`) and memory in front of Redis (`TieredStore`).
 ///
 /// Implementations expire entries by themselves once their lifetime is over
 /// ([`Entry::time_to_live`]). Errors are reported, never hidden: the cache logs and counts them
@@ -34,6 +43,100 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Entries, bytes and evictions, as far as the store knows them.
     fn usage(&self) -> StoreUsage;
+
+    /// Removes every entry whose [readable key](CacheKey::readable) starts with `prefix`
+    /// (e.g. `"GET example.com/products/"`); returns how many went.
+    ///
+    /// The default clears the whole store: more than asked, which is always safe for a cache.
+    /// Stores that can select by prefix override it.
+    fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+        let _ = prefix;
+        self.clear()
+    }
+
+    /// Takes the lock on computing `key` across every instance that shares this store, so that
+    /// one instance runs the handler for a cold key while the others [`wait_for`](Self::wait_for)
+    /// its entry.
+    ///
+    /// `Ok(Some(lock))`: this instance computes; release the lock once the entry is stored or
+    /// known not to be. `Ok(None)`: another instance holds it. The default (a store no other
+    /// instance sees) always succeeds with a lock that guards nothing.
+    fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {
+        let _ = key;
+        Box::pin(async { Ok(Some(StoreLock::local())) })
+    }
+
+    /// Waits up to `timeout` for the instance holding the lock on `key` to store it: the entry
+    /// once stored, or `None` when the lock is released (or expires) without an entry, or when
+    /// the time is up. The default returns `None` at once.
+    fn wait_for<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
+        let _ = (key, timeout);
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// A lock on computing one key across instances, from [`Store::try_lock`].
+///
+/// Release it with [`release`](Self::release) once the entry is stored (or known not to be),
+/// which wakes the instances waiting on it. Dropping it releases it in the background; a lock
+/// that is never released expires by itself.
+#[must_use = "dropping the lock releases it"]
+pub struct StoreLock {
+    release: Option<BoxFuture<'static, Result<(), Error>>>,
+}
+
+impl StoreLock {
+    /// A lock whose release runs `release` (a future, so nothing happens until then).
+    pub fn new(release: impl Future<Output = Result<(), Error>> + Send + 'static) -> Self {
+        Self {
+            release: Some(Box::pin(release)),
+        }
+    }
+
+    /// A lock that guards nothing: what stores no other instance sees hand out.
+    pub fn local() -> Self {
+        Self { release: None }
+    }
+
+    /// Releases the lock and wakes the instances waiting on it.
+    pub async fn release(mut self) -> Result<(), Error> {
+        match self.release.take() {
+            Some(release) => release.await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        let Some(release) = self.release.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = release.await {
+                        tracing::debug!(%error, "releasing a store lock failed; it will expire by itself");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::debug!("no Tokio runtime to release a store lock on; it will expire by itself")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreLock")
+            .field("held", &self.release.is_some())
+            .finish()
+    }
 }
 
 /// What a store holds, as reported by [`Store::usage`].
