@@ -1,0 +1,48 @@
+//! [axum] integration for [cachefront]: one crate for both kinds of caching.
+//!
+//! - **Whole responses**: [`CacheLayer`] (re-exported from `cachefront-tower`), a policy per
+//!   route with `cache.layer(policy)` ([`CacheExt`]).
+//! - **Values inside a handler**: the [`Memo`] extractor, for the one expensive value (a
+//!   database query, a call to another service) of a response that is otherwise personal and
+//!   so cannot be cached whole.
+//!
+//! Both share one [`Cache`]: one store, one set of stats, one way to invalidate.
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Extension, Json, Router, extract::Path, routing::get};
+//! use cachefront_axum::{Cache, CacheExt, Memo, Policy};
+//!
+//! async fn load_prices(id: u64) -> Result<Vec<u64>, std::io::Error> {
+//!     Ok(vec![id * 100, id * 150]) // a database query, in real life
+//! }
+//!
+//! // The greeting is personal; the price list is the same for everyone and memoized.
+//! async fn product(memo: Memo, Path((id, user)): Path<(u64, String)>) -> Json<(String, Vec<u64>)> {
+//!     let prices = memo
+//!         .get_or_compute(("prices", id), || load_prices(id))
+//!         .ttl(Duration::from_secs(30))
+//!         .await
+//!         .unwrap_or_default();
+//!     Json((format!("Hello, {user}"), prices))
+//! }
+//!
+//! let cache = Cache::new();
+//! let app: Router = Router::new()
+//!     .route("/products/{id}/for/{user}", get(product))
+//!     .route(
+//!         "/catalog",
+//!         get(|| async { "the same for everyone" })
+//!             .layer(cache.layer(Policy::ttl(Duration::from_secs(60)).name("/catalog"))),
+//!     )
+//!     // Where `Memo` finds the cache.
+//!     .layer(Extension(cache));
+//! ```
+//!
+//! [axum]: https://docs.rs/axum
+//! [cachefront]: https://docs.rs/cachefront
+
+mod memo;
+
+pub use self::memo::{DEFAULT_NAMESPACE, Memo, MissingCache};
+pub use cachefront_tower::*;
