@@ -981,3 +981,73 @@ async fn client_directives_are_ignored_in_application_mode_unless_allowed() {
         .unwrap();
     assert_eq!(cold.status(), 504);
 }
+
+#[tokio::test]
+async fn write_routes_invalidate_tags_filled_from_path_parameters() {
+    let cache = Cache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let show = move |axum::extract::Path(id): axum::extract::Path<u32>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { format!("product-{id}-v{n}") }
+    };
+    let router = Router::new()
+        .route(
+            "/products/{id}",
+            get(show).layer(cache.layer(ttl(60).name("/products/{id}").tag("product:{id}"))),
+        )
+        .route(
+            "/admin/products/{id}",
+            axum::routing::put(|| async { "updated" })
+                .layer(cache.layer(Policy::invalidates(["product:{id}"]).name("/admin/products/{id}"))),
+        );
+    let server = TestServer::axum(router).await;
+    let client = client();
+    let get = |id: u32| client.get(server.url(&format!("/products/{id}"))).send();
+    assert_eq!(get(1).await.unwrap().text().await.unwrap(), "product-1-v1");
+    assert_eq!(get(2).await.unwrap().text().await.unwrap(), "product-2-v2");
+    assert_eq!(get(1).await.unwrap().text().await.unwrap(), "product-1-v1");
+    let put = client.put(server.url("/admin/products/1")).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Only product 1 went.
+    assert_eq!(get(1).await.unwrap().text().await.unwrap(), "product-1-v3");
+    assert_eq!(get(2).await.unwrap().text().await.unwrap(), "product-2-v2");
+}
+
+#[tokio::test]
+async fn handlers_tag_responses_with_a_header_the_client_never_sees() {
+    let cache = Cache::new();
+    let (server, calls) = counting_server(
+        &cache,
+        ttl(60),
+        StatusCode::OK,
+        &[("cache-tag", "news, front-page")],
+    )
+    .await;
+    let client = client();
+    let miss = client.get(server.url("/r")).send().await.unwrap();
+    assert!(miss.headers().get("cache-tag").is_none(), "stripped on a miss");
+    let hit = client.get(server.url("/r")).send().await.unwrap();
+    assert!(hit.headers().get("cache-tag").is_none(), "not stored either");
+    assert_eq!(hit.text().await.unwrap(), "body-1");
+    assert_eq!(cache.invalidate_tag("front-page").await.unwrap(), 1);
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-2"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    let cache = Cache::new();
+    let exposed = ttl(60).expose_tag_headers(true);
+    let (server, _) = counting_server(&cache, exposed, StatusCode::OK, &[("cache-tag", "news")]).await;
+    let miss = client.get(server.url("/r")).send().await.unwrap();
+    assert_eq!(header(&miss, "cache-tag"), "news");
+}

@@ -125,6 +125,9 @@ where
     if let Some(hit) = recording.replacement {
         return hit_response(hit);
     }
+    for name in &recording.hide {
+        parts.headers.remove(name);
+    }
     recording.cache_status.append_to(&mut parts.headers);
     let body = match recording.collector {
         Some(collector) => ResponseBody::collecting(body, collector),

@@ -254,6 +254,10 @@ impl Route {
                     (reason == Bypass::Method && !is_safe_method(request.method())).then(|| Invalidation {
                         target: self.policy.key.build(&AsGet(request)),
                         host: request.host().map(str::to_ascii_lowercase),
+                        tags: self.policy.resolve(&self.policy.invalidates, request.path()),
+                        paths: self
+                            .policy
+                            .resolve(&self.policy.invalidates_paths, request.path()),
                     });
                 return Lookup::Forward(Forward::bypass(self.clone(), reason, invalidation));
             }
@@ -295,6 +299,7 @@ impl Route {
                             refresh.guard = Some(guard);
                             refresh.candidate = Some(entry);
                             refresh.request_headers = Some(request.to_header_map());
+                            refresh.tags = self.policy.resolve(&self.policy.tags, request.path());
                             hit.refresh = Some(Forward::miss(self.clone(), refresh));
                         }
                         return lookup;
@@ -471,6 +476,7 @@ impl Route {
             // Needed to record `Vary`-named request headers and to evaluate the client's
             // conditionals after a revalidation; misses only.
             state.request_headers = Some(request.to_header_map());
+            state.tags = self.policy.resolve(&self.policy.tags, request.path());
         }
         Lookup::Forward(Forward::miss(self.clone(), state))
     }
@@ -760,6 +766,10 @@ enum ForwardKind {
 struct Invalidation {
     target: CacheKey,
     host: Option<String>,
+    /// The policy's `invalidating` tags, filled from the request path.
+    tags: Vec<Arc<str>>,
+    /// The policy's `invalidating_paths`, filled from the request path.
+    paths: Vec<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -777,6 +787,8 @@ struct MissState {
     candidate: Option<Arc<Entry>>,
     /// The variants of this URI already stored (from its primary entry).
     variants: Vec<KeyDigest>,
+    /// The policy's tags, filled from the request path.
+    tags: Vec<Arc<str>>,
 }
 
 impl MissState {
@@ -799,6 +811,7 @@ impl MissState {
             authorized,
             candidate: None,
             variants: Vec::new(),
+            tags: Vec::new(),
         }
     }
 
@@ -811,6 +824,7 @@ impl MissState {
             false,
         );
         state.variants = self.variants.clone();
+        state.tags = self.tags.clone();
         state
     }
 
@@ -926,6 +940,7 @@ impl Forward {
                             cache_status: hit.cache_status(),
                             collector: None,
                             replacement: Some(hit),
+                            hide: Vec::new(),
                         };
                     }
                     return Recording::forwarded(status_member, None);
@@ -957,7 +972,8 @@ impl Forward {
                 if let Some(guard) = state.guard.take() {
                     guard.uncacheable();
                 }
-                return Recording::forwarded(status_member.detail(reason.as_str()), None);
+                return Recording::forwarded(status_member.detail(reason.as_str()), None)
+                    .hiding(&route.policy, headers);
             }
         };
         let request_headers = state.request_headers.take().unwrap_or_default();
@@ -976,6 +992,18 @@ impl Forward {
         for name in &storable.strip {
             stored_headers.remove(name);
         }
+        let mut tags = std::mem::take(&mut state.tags);
+        for name in &route.policy.tag_headers {
+            for value in headers.get_all(name) {
+                let listed = value.to_str().unwrap_or_default().split([',', ' ']);
+                tags.extend(listed.map(str::trim).filter(|t| !t.is_empty()).map(Arc::from));
+            }
+            if !route.policy.expose_tag_headers {
+                stored_headers.remove(name);
+            }
+        }
+        let hide_from = headers;
+        let route_policy = Arc::clone(&route.policy);
         Recording::forwarded(
             status_member.stored(true),
             Some(Collector {
@@ -993,7 +1021,7 @@ impl Forward {
                     stale_if_error: storable.stale_if_error,
                     must_revalidate: storable.must_revalidate,
                     no_cache: storable.no_cache,
-                    tags: Vec::new(),
+                    tags,
                     vary,
                     variants: std::mem::take(&mut state.variants),
                 },
@@ -1004,6 +1032,7 @@ impl Forward {
                 settled: false,
             }),
         )
+        .hiding(&route_policy, hide_from)
     }
 }
 
@@ -1071,6 +1100,7 @@ impl Route {
             cache_status,
             collector: None,
             replacement: Some(hit),
+            hide: Vec::new(),
         }
     }
 
@@ -1127,11 +1157,29 @@ impl Route {
                 );
             }
         }
+        for path in &invalidation.paths {
+            if let Ok(uri) = path.parse::<http::Uri>() {
+                keys.push(self.policy.key.build(&UriHead {
+                    host: invalidation.host.as_deref(),
+                    uri: &uri,
+                }));
+            }
+        }
         self.record(Event::Invalidation);
         let route = self.clone();
+        let tags = invalidation.tags;
         spawn_or_warn(async move {
             for key in keys {
                 route.invalidate_uri(&key).await;
+            }
+            for tag in tags {
+                match route.store().remove_tag(&tag).await {
+                    Ok(removed) => tracing::debug!(%tag, removed, decision = "invalidate-tag"),
+                    Err(error) => {
+                        route.record(Event::StoreError);
+                        tracing::warn!(%tag, %error, "cache invalidation by tag failed");
+                    }
+                }
             }
         });
     }
@@ -1173,6 +1221,9 @@ pub struct Recording {
     /// revalidated the stored response, or a stale response within `stale-if-error`): write
     /// this hit, and drop the handler's response.
     pub replacement: Option<Hit>,
+    /// Response headers to remove before the client sees the response (the tag headers
+    /// handlers use to tag what is stored, unless the policy exposes them).
+    pub hide: Vec<HeaderName>,
 }
 
 impl Recording {
@@ -1181,7 +1232,20 @@ impl Recording {
             cache_status,
             collector,
             replacement: None,
+            hide: Vec::new(),
         }
+    }
+
+    fn hiding(mut self, policy: &Policy, headers: &HeaderMap) -> Self {
+        if !policy.expose_tag_headers {
+            self.hide = policy
+                .tag_headers
+                .iter()
+                .filter(|name| headers.contains_key(*name))
+                .cloned()
+                .collect();
+        }
+        self
     }
 }
 
@@ -1258,7 +1322,6 @@ impl Collector {
         let policy = &route.policy;
         let mut entry = std::mem::replace(&mut self.template, empty_entry());
         entry.body = body;
-        entry.tags = policy.tags.clone();
         let mut entries = Vec::with_capacity(2);
         let served = if entry.vary.is_empty() {
             entry.variants = Vec::new();

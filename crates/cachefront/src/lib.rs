@@ -102,6 +102,7 @@ mod entry;
 mod error;
 mod key;
 mod memo;
+mod pattern;
 mod policy;
 mod request;
 mod semantics;

@@ -6,6 +6,7 @@ use http::{HeaderMap, HeaderName, StatusCode, header};
 
 use crate::{
     key::{CacheKey, KeySpec, QueryKey},
+    pattern::{self, RoutePattern},
     request::RequestHead,
     semantics::{self, CacheControl, HEURISTICALLY_CACHEABLE},
 };
@@ -95,6 +96,11 @@ pub struct Policy {
     pub(crate) client_directives: bool,
     pub(crate) max_variants: usize,
     pub(crate) targeted: Vec<HeaderName>,
+    pub(crate) pattern: Option<Arc<RoutePattern>>,
+    pub(crate) invalidates: Vec<Arc<str>>,
+    pub(crate) invalidates_paths: Vec<Arc<str>>,
+    pub(crate) tag_headers: Vec<HeaderName>,
+    pub(crate) expose_tag_headers: bool,
 }
 
 /// Whose rules set a stored response's lifetime.
@@ -137,7 +143,93 @@ impl Policy {
             client_directives: false,
             max_variants: DEFAULT_MAX_VARIANTS,
             targeted: Vec::new(),
+            pattern: None,
+            invalidates: Vec::new(),
+            invalidates_paths: Vec::new(),
+            tag_headers: vec![
+                HeaderName::from_static("cache-tag"),
+                HeaderName::from_static("surrogate-key"),
+            ],
+            expose_tag_headers: false,
         }
+    }
+
+    /// A policy for a write route: it stores nothing, and a successful (2xx or 3xx) unsafe
+    /// request through it invalidates these tags — templates filled from the route's path
+    /// parameters (see [`name`](Self::name)) — besides its own URI.
+    ///
+    /// ```
+    /// use cachefront::Policy;
+    ///
+    /// let update = Policy::invalidates(["product:{id}", "catalog"]).name("/products/{id}");
+    /// ```
+    pub fn invalidates<I, T>(tags: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Arc<str>>,
+    {
+        Self::ttl(Duration::ZERO).invalidating(tags)
+    }
+
+    /// Adds tags (templates, as for [`tag`](Self::tag)) that a successful unsafe request through
+    /// this route invalidates.
+    pub fn invalidating<I, T>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Arc<str>>,
+    {
+        self.invalidates.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds paths (templates such as `/products/{id}`, on the same host) whose stored responses
+    /// a successful unsafe request through this route invalidates.
+    pub fn invalidating_paths<I, T>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Arc<str>>,
+    {
+        self.invalidates_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// The response headers from which handlers may add tags to what is stored (default
+    /// `Cache-Tag` and `Surrogate-Key`; values separated by commas or spaces).
+    pub fn tag_headers<I: IntoIterator<Item = HeaderName>>(mut self, names: I) -> Self {
+        self.tag_headers = names.into_iter().collect();
+        self
+    }
+
+    /// Whether the tag headers reach the client (default `false`: the cache removes them).
+    pub fn expose_tag_headers(mut self, expose: bool) -> Self {
+        self.expose_tag_headers = expose;
+        self
+    }
+
+    /// Resolves tag or path templates for a request path: static ones as they are, `{param}`
+    /// ones from the route pattern's parameters; templates that cannot be filled are skipped.
+    pub(crate) fn resolve(&self, templates: &[Arc<str>], path: &str) -> Vec<Arc<str>> {
+        if templates.iter().all(|t| !t.contains('{')) {
+            return templates.to_vec();
+        }
+        let params = self
+            .pattern
+            .as_ref()
+            .and_then(|pattern| pattern.params(path))
+            .unwrap_or_default();
+        templates
+            .iter()
+            .filter_map(|template| {
+                if !template.contains('{') {
+                    return Some(Arc::clone(template));
+                }
+                let filled = pattern::fill(template, &params);
+                if filled.is_none() {
+                    tracing::debug!(%template, path, route = %self.name, "tag template not filled: name the policy with the route pattern");
+                }
+                filled.map(Arc::from)
+            })
+            .collect()
     }
 
     /// A shared-cache policy (RFC 9111): what is stored and for how long is decided by each
@@ -227,8 +319,12 @@ impl Policy {
 
     /// The route's name in stats and logs, e.g. its pattern `"/products/{id}"` (default
     /// `"default"`). Use the route pattern, never a raw path, to keep the number of names bounded.
+    ///
+    /// A name with `{param}` segments is also the route pattern from which tag templates
+    /// (`product:{id}`) take their values.
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = name.into();
+        self.pattern = RoutePattern::parse(&self.name).map(Arc::new);
         self
     }
 
@@ -274,7 +370,9 @@ impl Policy {
         self
     }
 
-    /// Adds a tag to every response stored by this route (for invalidation by tag).
+    /// Adds a tag to every response stored by this route (for invalidation by tag). A tag may be
+    /// a template filled from the route's path parameters, e.g. `product:{id}` with the policy
+    /// named `/products/{id}`.
     pub fn tag(mut self, tag: impl Into<Arc<str>>) -> Self {
         self.tags.push(tag.into());
         self
