@@ -8,6 +8,7 @@ use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 use cachefront::Collector;
 use pin_project_lite::pin_project;
+use tokio::sync::oneshot;
 
 pin_project! {
     /// The response body of [`CacheMiddlewareService`](crate::CacheMiddlewareService): a stored
@@ -16,6 +17,8 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
+        // Dropped with the body: tells a waiting background refresh that the client is served.
+        on_drop: Option<oneshot::Sender<()>>,
     }
 }
 
@@ -34,29 +37,30 @@ pin_project! {
 impl<B> ResponseBody<B> {
     /// A stored body to write in full.
     pub(crate) fn stored(data: Bytes) -> Self {
-        Self {
-            kind: Kind::Stored {
-                len: data.len() as u64,
-                data: (!data.is_empty()).then_some(data),
-            },
-        }
+        Self::new(Kind::Stored {
+            len: data.len() as u64,
+            data: (!data.is_empty()).then_some(data),
+        })
     }
 
-    /// The head of a stored body: declares its length, yields nothing (an answer to `HEAD`).
-    pub(crate) fn stored_head(len: usize) -> Self {
-        Self {
-            kind: Kind::Stored {
-                data: None,
-                len: len as u64,
-            },
-        }
+    /// An empty stored body that declares a length (an answer to `HEAD`).
+    pub(crate) fn stored_head(len: u64) -> Self {
+        Self::new(Kind::Stored { data: None, len })
     }
 
     /// The handler's body, untouched.
     pub(crate) fn passthrough(inner: B) -> Self {
-        Self {
-            kind: Kind::Passthrough { inner },
-        }
+        Self::new(Kind::Passthrough { inner })
+    }
+
+    fn new(kind: Kind<B>) -> Self {
+        Self { kind, on_drop: None }
+    }
+
+    /// Drops `sender` when this body is dropped.
+    pub(crate) fn signal_on_drop(mut self, sender: oneshot::Sender<()>) -> Self {
+        self.on_drop = Some(sender);
+        self
     }
 }
 
@@ -68,12 +72,10 @@ impl<B: MessageBody> ResponseBody<B> {
             collector.finish();
             return Self::passthrough(inner);
         }
-        Self {
-            kind: Kind::Collecting {
-                inner,
-                collector: Some(collector),
-            },
-        }
+        Self::new(Kind::Collecting {
+            inner,
+            collector: Some(collector),
+        })
     }
 }
 
@@ -116,14 +118,16 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
     }
 
     fn try_into_bytes(self) -> Result<Bytes, Self> {
+        if self.on_drop.is_some() {
+            // The signal must travel with the body to the end.
+            return Err(self);
+        }
         match self.kind {
             Kind::Stored { data, len } => match data {
                 Some(data) if data.len() as u64 == len => Ok(data),
                 None if len == 0 => Ok(Bytes::new()),
                 // A `HEAD` answer must keep declaring the stored length.
-                data => Err(Self {
-                    kind: Kind::Stored { data, len },
-                }),
+                data => Err(Self::new(Kind::Stored { data, len })),
             },
             Kind::Passthrough { inner } => inner.try_into_bytes().map_err(Self::passthrough),
             Kind::Collecting { inner, collector } => match inner.try_into_bytes() {
@@ -136,9 +140,7 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
                     }
                     Ok(data)
                 }
-                Err(inner) => Err(Self {
-                    kind: Kind::Collecting { inner, collector },
-                }),
+                Err(inner) => Err(Self::new(Kind::Collecting { inner, collector })),
             },
         }
     }

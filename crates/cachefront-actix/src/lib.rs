@@ -43,16 +43,24 @@
 //!
 //! - **Hit**: the stored response is written from memory with `Content-Length`, an `Age`
 //!   computed by the cache, and `Cache-Status: cachefront; hit; ttl=N`. `HEAD` is answered from
-//!   the stored `GET`, with its `Content-Length` and without the body.
+//!   the stored `GET`, with its `Content-Length` and without the body; a client's matching
+//!   `If-None-Match` / `If-Modified-Since` gets a 304.
 //! - **Miss**: the wrapped service is called once per key however many requests arrive together
 //!   (the others wait and get `Cache-Status: cachefront; fwd=uri-miss; fwd-status=200;
 //!   collapsed`). Its body streams to the client while it is collected, up to the policy's
 //!   limit; when it ends, the response is stored.
+//! - **Stale**: within the policy's stale-while-revalidate window the stale response is served
+//!   at once and the wrapped service runs once in the background to refresh it; a stale
+//!   response with validators is revalidated (the service gets `If-None-Match` /
+//!   `If-Modified-Since`, and its 304 refreshes the stored response); within the
+//!   stale-if-error window, an error response (500, 502, 503, 504) is replaced by the stale one.
 //! - **Not stored**: a body over the limit, an uncacheable response (status, `Set-Cookie`,
 //!   `private`, `no-store`, `Vary: *`) or a bypassed request (`Authorization`, `Cookie`,
 //!   unsafe methods) streams through untouched — never fully buffered, never turned into an
 //!   error. `Cache-Status` says why in its `detail` parameter. A body that fails, or that the
 //!   client abandons, is not stored, and requests waiting on it are released.
+//! - **Invalidation**: a successful `POST`, `PUT`, `PATCH` or `DELETE` through the middleware
+//!   removes the stored responses of its target URI.
 //!
 //! Every caching decision is taken by the [cachefront] core, exactly as for the Tower layer of
 //! `cachefront-tower`; this crate only translates actix-web's `http` 0.2 types to the core's
@@ -67,10 +75,21 @@
 //! (`web::head()`, or a `guard::Any(guard::Get()).or(guard::Head())` route) if misses should not
 //! get a 405.
 //!
+//! # actix-web specifics
+//!
+//! - An actix-web handler that fails answers with an error *response*, which the cache judges
+//!   like any other (stale-if-error included). An `Err` returned by an inner middleware carries
+//!   no request to answer with, so it passes through unchanged.
+//! - actix-web routes a request by mutating it, which it can do only while nothing else holds
+//!   it; the client's stale response holds it until it is sent. A stale-while-revalidate
+//!   refresh therefore starts once the client's response body has been dropped (sent, or
+//!   abandoned), and calls the wrapped service with the same request, on the same worker.
+//!
 //! # Requirements
 //!
-//! The middleware stores responses from a Tokio task; actix-web's workers run on Tokio, so
-//! nothing is needed beyond `actix_web::main` or `HttpServer`.
+//! The middleware stores responses from a Tokio task and runs refreshes on the actix-web
+//! worker; actix-web's workers run on Tokio, so nothing is needed beyond `actix_web::main` or
+//! `HttpServer`.
 //!
 //! [actix-web]: https://docs.rs/actix-web
 //! [cachefront]: https://docs.rs/cachefront

@@ -4,8 +4,10 @@ use actix_web::{
     Error, HttpResponse,
     body::MessageBody,
     dev::{Service, ServiceRequest, ServiceResponse, forward_ready},
+    http::header,
 };
-use cachefront::{CACHE_STATUS, Hit, Lookup, Route};
+use cachefront::{CACHE_STATUS, Forward, Hit, Lookup, Route};
+use tokio::sync::oneshot;
 
 use crate::{
     ResponseBody, ResponseFuture,
@@ -54,45 +56,137 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, request: ServiceRequest) -> Self::Future {
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let inner = Rc::clone(&self.inner);
         ResponseFuture::new(Box::pin(async move {
             let forward = match inner.route.lookup(&ActixRequestHead(request.head())).await {
-                Lookup::Hit(hit) => return Ok(request.into_response(hit_response(&hit))),
+                Lookup::Hit(mut hit) => {
+                    let response = hit_response(&hit);
+                    return Ok(match hit.take_refresh() {
+                        None => request.into_response(response),
+                        Some(refresh) => serve_and_refresh(service, request, response, refresh),
+                    });
+                }
                 Lookup::Forward(forward) => forward,
             };
+            apply_conditionals(&forward, &mut request);
             // If the service fails or this future is dropped, `forward` is dropped with it and
-            // any request waiting on this one is released.
-            let mut response = service.call(request).await?;
-            let recording = forward
-                .body_size(convert::exact_size(response.response().body().size()))
-                .response(
-                    convert::to_http_status(response.status()),
-                    &convert::to_http_headers(response.headers()),
-                );
-            convert::append_actix(
-                response.headers_mut(),
-                &CACHE_STATUS,
-                &recording.cache_status.to_header_value(),
-            );
-            Ok(response.map_body(move |_, body| match recording.collector {
-                Some(collector) => ResponseBody::collecting(body, collector),
-                None => ResponseBody::passthrough(body),
-            }))
+            // any request waiting on this one is released. An `Err` carries no request to
+            // answer with, so stale-if-error applies to error *responses* (an actix-web handler
+            // that fails answers with one).
+            let response = service.call(request).await?;
+            Ok(record(forward, response))
         }))
     }
 }
 
-/// The stored response, as actix-web writes it.
+/// A response written from the cache.
 fn hit_response<B>(hit: &Hit) -> HttpResponse<ResponseBody<B>> {
-    let body = if hit.is_head() {
-        ResponseBody::stored_head(hit.entry().body().len())
-    } else {
-        ResponseBody::stored(hit.body())
+    let headers = convert::to_actix_headers(&hit.headers());
+    let data = hit.body();
+    // actix-web writes `Content-Length` from the body's size, never from the headers: an empty
+    // answer that declares a length (to `HEAD`) declares it through its body.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    let body = match declared {
+        Some(len) if data.is_empty() && len > 0 => ResponseBody::stored_head(len),
+        _ => ResponseBody::stored(data),
     };
     let mut response = HttpResponse::with_body(convert::to_actix_status(hit.status()), body);
-    *response.headers_mut() = convert::to_actix_headers(&hit.headers());
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Sets (or removes) the conditional headers the cache asks for when it revalidates.
+fn apply_conditionals(forward: &Forward, request: &mut ServiceRequest) {
+    let conditionals = forward.conditional_headers();
+    if conditionals.is_empty() {
+        return;
+    }
+    let headers = request.headers_mut();
+    for (name, value) in conditionals {
+        let Ok(name) = header::HeaderName::from_bytes(name.as_str().as_bytes()) else {
+            continue;
+        };
+        match value.map(|value| header::HeaderValue::from_bytes(value.as_bytes())) {
+            Some(Ok(value)) => {
+                headers.insert(name, value);
+            }
+            Some(Err(_)) => {}
+            None => {
+                headers.remove(name);
+            }
+        }
+    }
+}
+
+/// Hands the wrapped service's response to the cache: streamed and collected, or replaced by a
+/// response from the cache (a successful revalidation, or stale-if-error).
+fn record<B: MessageBody>(
+    forward: Forward,
+    mut response: ServiceResponse<B>,
+) -> ServiceResponse<ResponseBody<B>> {
+    let recording = forward
+        .body_size(convert::exact_size(response.response().body().size()))
+        .response(
+            convert::to_http_status(response.status()),
+            &convert::to_http_headers(response.headers()),
+        );
+    if let Some(hit) = recording.replacement {
+        return response.into_response(hit_response(&hit));
+    }
+    convert::append_actix(
+        response.headers_mut(),
+        &CACHE_STATUS,
+        &recording.cache_status.to_header_value(),
+    );
+    let collector = recording.collector;
+    response.map_body(move |_, body| match collector {
+        Some(collector) => ResponseBody::collecting(body, collector),
+        None => ResponseBody::passthrough(body),
+    })
+}
+
+/// Stale-while-revalidate: answers with the stale `response` now, and refreshes the entry by
+/// calling the wrapped service once in the background.
+///
+/// actix-web routes a request by mutating it, which it can do only while nothing else holds it;
+/// the client's response holds it until it is sent. So the refresh waits until the client's
+/// body has been dropped, then calls the service with the very same request.
+fn serve_and_refresh<S, B>(
+    service: Rc<S>,
+    mut request: ServiceRequest,
+    response: HttpResponse<ResponseBody<B>>,
+    refresh: Forward,
+) -> ServiceResponse<ResponseBody<B>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    // While the request is ours alone (the client's response shares it from here on).
+    apply_conditionals(&refresh, &mut request);
+    let (sent, client_done) = oneshot::channel::<()>();
+    let response = ServiceResponse::new(
+        request.request().clone(),
+        response.map_body(|_, body| body.signal_on_drop(sent)),
+    );
+    actix_web::rt::spawn(async move {
+        // Resolves when the client's body is dropped (the sender goes with it).
+        let _ = client_done.await;
+        let Ok(response) = service.call(request).await else {
+            tracing::debug!("background refresh failed; the stale response stays until it expires");
+            return;
+        };
+        // Read to the end, so that the cache stores it; chunks are dropped as they come.
+        let mut body = std::pin::pin!(record(refresh, response).into_body());
+        while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    });
     response
 }
 
@@ -679,5 +773,250 @@ mod tests {
                 .1,
             "body-2"
         );
+    }
+
+    /// A handler that answers the n-th call with `script[n]` (the last entry repeats) and
+    /// `body-N`, with an `ETag`; a scripted success becomes a 304 when the request's
+    /// `If-None-Match` matches that `ETag`.
+    fn scripted(
+        calls: &Arc<AtomicUsize>,
+        script: &'static [u16],
+    ) -> impl Fn(actix_web::HttpRequest) -> std::future::Ready<HttpResponse> + Clone + 'static {
+        let calls = Arc::clone(calls);
+        move |request: actix_web::HttpRequest| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            let status = actix_web::http::StatusCode::from_u16(script[n.min(script.len() - 1)]).unwrap();
+            let matches = request
+                .headers()
+                .get("if-none-match")
+                .is_some_and(|v| v == "\"v1\"");
+            let response = if matches && status.is_success() {
+                HttpResponse::NotModified()
+                    .insert_header(("etag", "\"v1\""))
+                    .finish()
+            } else {
+                HttpResponse::build(status)
+                    .insert_header(("etag", "\"v1\""))
+                    .body(format!("body-{}", n + 1))
+            };
+            std::future::ready(response)
+        }
+    }
+
+    #[actix_web::test]
+    async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        // App-wide: the background refresh goes through actix-web's router.
+        let app = test::init_service(
+            App::new()
+                .wrap(cache.middleware(ttl(1).stale_while_revalidate(Duration::from_secs(30))))
+                .route(
+                    "/r",
+                    web::get().to(move || {
+                        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                        async move {
+                            if n > 1 {
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                            }
+                            HttpResponse::Ok().body(format!("computed-{n}"))
+                        }
+                    }),
+                ),
+        )
+        .await;
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "computed-1"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
+            assert!(status.starts_with("cachefront; hit; ttl=-"), "{status}");
+            assert!(status.ends_with("detail=stale-while-revalidate"), "{status}");
+            assert_eq!(body, "computed-1");
+            assert!(started.elapsed() < Duration::from_millis(200), "served at once");
+        }
+        // One background refresh ran; its response is served once it is stored.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
+        assert_eq!(status, "cachefront; hit; ttl=1");
+        assert_eq!(body, "computed-2");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "one refresh for three stale hits"
+        );
+    }
+
+    #[actix_web::test]
+    async fn stale_if_error_serves_the_stale_response_when_the_handler_fails() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(
+            App::new()
+                .wrap(cache.middleware(ttl(1).stale_if_error(Duration::from_secs(30))))
+                .route("/r", web::get().to(scripted(&calls, &[200, 503]))),
+        )
+        .await;
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "body-1"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let stale = test::call_service(&app, get("/r").to_request()).await;
+        assert_eq!(stale.status(), 200);
+        let (status, body) = read(stale).await;
+        assert!(
+            status.starts_with("cachefront; fwd=stale; fwd-status=503; ttl=-"),
+            "{status}"
+        );
+        assert!(status.ends_with("detail=stale-if-error"), "{status}");
+        assert_eq!(body, "body-1");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[actix_web::test]
+    async fn without_stale_if_error_a_failure_reaches_the_client() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(
+            App::new()
+                .wrap(cache.middleware(ttl(1)))
+                .route("/r", web::get().to(scripted(&calls, &[200, 503]))),
+        )
+        .await;
+        read(test::call_service(&app, get("/r").to_request()).await).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let failed = test::call_service(&app, get("/r").to_request()).await;
+        assert_eq!(failed.status(), 503);
+        assert_eq!(read(failed).await.1, "body-2");
+    }
+
+    #[actix_web::test]
+    async fn a_stale_response_is_revalidated_with_the_handler() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(
+            App::new()
+                .wrap(cache.middleware(ttl(1).stale_if_error(Duration::from_secs(30))))
+                .route("/r", web::get().to(scripted(&calls, &[200]))),
+        )
+        .await;
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "body-1"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // The cache asks with the stored ETag; the handler's 304 refreshes the stored response.
+        let revalidated = test::call_service(&app, get("/r").to_request()).await;
+        assert_eq!(revalidated.status(), 200);
+        let (status, body) = read(revalidated).await;
+        assert!(
+            status.starts_with("cachefront; fwd=stale; fwd-status=304"),
+            "{status}"
+        );
+        assert_eq!(body, "body-1");
+        let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
+        assert_eq!(status, "cachefront; hit; ttl=1");
+        assert_eq!(body, "body-1");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(cache.stats().total.revalidations, 1);
+    }
+
+    #[actix_web::test]
+    async fn a_successful_unsafe_request_invalidates_the_stored_response() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(
+            App::new().service(
+                web::resource("/r")
+                    .wrap(cache.middleware(ttl(30)))
+                    .route(web::get().to(counting(&calls)))
+                    .route(web::post().to(counting(&calls))),
+            ),
+        )
+        .await;
+        for _ in 0..2 {
+            assert_eq!(
+                read(test::call_service(&app, get("/r").to_request()).await)
+                    .await
+                    .1,
+                "body-1"
+            );
+        }
+        let post = TestRequest::post().uri("/r").to_request();
+        assert_eq!(read(test::call_service(&app, post).await).await.1, "body-2");
+        // The invalidation runs in the background; it is done within moments.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "body-3"
+        );
+        assert_eq!(cache.stats().total.invalidations, 1);
+    }
+
+    #[actix_web::test]
+    async fn a_failed_unsafe_request_invalidates_nothing() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(
+            App::new()
+                .wrap(cache.middleware(ttl(30)))
+                .route("/r", web::route().to(scripted(&calls, &[200, 500, 200]))),
+        )
+        .await;
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "body-1"
+        );
+        let post = test::call_service(&app, TestRequest::post().uri("/r").to_request()).await;
+        assert_eq!(post.status(), 500);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "body-1"
+        );
+    }
+
+    #[actix_web::test]
+    async fn client_conditionals_are_answered_from_a_fresh_hit() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(
+            App::new()
+                .wrap(cache.middleware(ttl(30)))
+                .route("/r", web::get().to(scripted(&calls, &[200]))),
+        )
+        .await;
+        read(test::call_service(&app, get("/r").to_request()).await).await;
+        let request = get("/r")
+            .insert_header(("if-none-match", "W/\"v1\""))
+            .to_request();
+        let not_modified = test::call_service(&app, request).await;
+        assert_eq!(not_modified.status(), 304);
+        assert_eq!(header(&not_modified, "etag"), "\"v1\"");
+        assert!(header(&not_modified, "cache-status").starts_with("cachefront; hit"));
+        assert!(test::read_body(not_modified).await.is_empty());
+        let request = get("/r").insert_header(("if-none-match", "\"v0\"")).to_request();
+        let changed = test::call_service(&app, request).await;
+        assert_eq!(changed.status(), 200);
+        assert_eq!(read(changed).await.1, "body-1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }
