@@ -60,7 +60,10 @@
 //!   error. `Cache-Status` says why in its `detail` parameter. A body that fails, or that the
 //!   client abandons, is not stored, and requests waiting on it are released.
 //! - **Invalidation**: a successful `POST`, `PUT`, `PATCH` or `DELETE` through the middleware
-//!   removes the stored responses of its target URI.
+//!   removes the stored responses of its target URI, and the tags and paths its policy names
+//!   (`Policy::invalidates(["product:{id}"])`, filled from the path by the pattern given to
+//!   `Policy::name`: give the full path, scopes included). Handlers tag what is stored with a
+//!   `Cache-Tag` header, which clients do not see unless the policy exposes it.
 //!
 //! Every caching decision is taken by the [cachefront] core, exactly as for the Tower layer of
 //! `cachefront-tower`; this crate only translates actix-web's `http` 0.2 types to the core's

@@ -137,11 +137,11 @@ fn record<B: MessageBody>(
     if let Some(hit) = recording.replacement {
         return response.into_response(hit_response(&hit));
     }
-    convert::append_actix(
-        response.headers_mut(),
-        &CACHE_STATUS,
-        &recording.cache_status.to_header_value(),
-    );
+    let headers = response.headers_mut();
+    for name in &recording.hide {
+        headers.remove(name.as_str());
+    }
+    convert::append_actix(headers, &CACHE_STATUS, &recording.cache_status.to_header_value());
     let collector = recording.collector;
     response.map_body(move |_, body| match collector {
         Some(collector) => ResponseBody::collecting(body, collector),
@@ -1018,5 +1018,98 @@ mod tests {
         assert_eq!(changed.status(), 200);
         assert_eq!(read(changed).await.1, "body-1");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[actix_web::test]
+    async fn write_routes_invalidate_tags_filled_from_path_parameters() {
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let app =
+            test::init_service(
+                App::new()
+                    .service(
+                        web::resource("/products/{id}")
+                            .wrap(cache.middleware(ttl(60).name("/products/{id}").tag("product:{id}")))
+                            .route(web::get().to(move |id: web::Path<u32>| {
+                                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                                async move { format!("product-{id}-v{n}") }
+                            })),
+                    )
+                    .service(
+                        web::scope("/admin")
+                            .wrap(cache.middleware(
+                                Policy::invalidates(["product:{id}"]).name("/admin/products/{id}"),
+                            ))
+                            .route("/products/{id}", web::put().to(|| async { "updated" })),
+                    ),
+            )
+            .await;
+        let show = |id: u32| get(&format!("/products/{id}")).to_request();
+        assert_eq!(
+            read(test::call_service(&app, show(1)).await).await.1,
+            "product-1-v1"
+        );
+        assert_eq!(
+            read(test::call_service(&app, show(2)).await).await.1,
+            "product-2-v2"
+        );
+        assert_eq!(
+            read(test::call_service(&app, show(1)).await).await.1,
+            "product-1-v1"
+        );
+        let put = TestRequest::put().uri("/admin/products/1").to_request();
+        assert_eq!(test::call_service(&app, put).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Only product 1 went.
+        assert_eq!(
+            read(test::call_service(&app, show(1)).await).await.1,
+            "product-1-v3"
+        );
+        assert_eq!(
+            read(test::call_service(&app, show(2)).await).await.1,
+            "product-2-v2"
+        );
+    }
+
+    #[actix_web::test]
+    async fn handlers_tag_responses_with_a_header_the_client_never_sees() {
+        let tagged = |cache: &Cache, policy: Policy, calls: &Arc<AtomicUsize>| {
+            let counter = Arc::clone(calls);
+            App::new().wrap(cache.middleware(policy)).route(
+                "/r",
+                web::get().to(move || {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        HttpResponse::Ok()
+                            .insert_header(("cache-tag", "news, front-page"))
+                            .body(format!("body-{n}"))
+                    }
+                }),
+            )
+        };
+        let cache = Cache::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = test::init_service(tagged(&cache, ttl(60), &calls)).await;
+        let miss = test::call_service(&app, get("/r").to_request()).await;
+        assert!(miss.headers().get("cache-tag").is_none(), "stripped on a miss");
+        read(miss).await;
+        let hit = test::call_service(&app, get("/r").to_request()).await;
+        assert!(hit.headers().get("cache-tag").is_none(), "not stored either");
+        assert_eq!(read(hit).await.1, "body-1");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(cache.invalidate_tag("front-page").await.unwrap(), 1);
+        assert_eq!(
+            read(test::call_service(&app, get("/r").to_request()).await)
+                .await
+                .1,
+            "body-2"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let cache = Cache::new();
+        let app = test::init_service(tagged(&cache, ttl(60).expose_tag_headers(true), &calls)).await;
+        let miss = test::call_service(&app, get("/r").to_request()).await;
+        assert_eq!(header(&miss, "cache-tag"), "news, front-page");
     }
 }
