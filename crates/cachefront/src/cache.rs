@@ -13,9 +13,10 @@ use crate::{
     coalesce::{Coalescer, FlightCleanup, FlightState, Join, LeaderGuard},
     entry::Entry,
     error::Error,
+    invalidate::Invalidator,
     key::{CacheKey, KeyDigest},
     policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
-    request::{RequestHead, normalized_header, normalized_header_in},
+    request::{RequestHead, UriHead, normalized_header, normalized_header_in},
     semantics::{self, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
     store::{DEFAULT_MAX_BYTES, MemoryStore, Store},
@@ -103,6 +104,15 @@ impl Cache {
 
     pub(crate) fn memo_registry(&self) -> &crate::memo::MemoRegistry {
         &self.inner.memo
+    }
+
+    /// A handle to invalidate stored responses by key, path, prefix, tag or all.
+    pub fn invalidator(&self) -> Invalidator {
+        Invalidator::new(self.clone())
+    }
+
+    pub(crate) fn record_total(&self, event: Event) {
+        self.inner.stats.record_total(event);
     }
 
     /// Removes the entry under `key`; returns whether there was one.
@@ -552,34 +562,6 @@ impl<R: RequestHead> RequestHead for AsGet<'_, R> {
     }
     fn to_header_map(&self) -> HeaderMap {
         self.0.to_header_map()
-    }
-}
-
-/// A `GET` for a URI named in a response (`Location`, `Content-Location`), without headers.
-struct UriHead<'a> {
-    host: Option<&'a str>,
-    uri: &'a http::Uri,
-}
-
-impl RequestHead for UriHead<'_> {
-    fn method(&self) -> &str {
-        "GET"
-    }
-    fn path(&self) -> &str {
-        self.uri.path()
-    }
-    fn query(&self) -> Option<&str> {
-        self.uri.query()
-    }
-    fn host(&self) -> Option<&str> {
-        self.host
-    }
-    fn for_each_header_value(&self, _name: &str, _f: &mut dyn FnMut(&[u8])) {}
-    fn contains_header(&self, _name: &str) -> bool {
-        false
-    }
-    fn to_header_map(&self) -> HeaderMap {
-        HeaderMap::new()
     }
 }
 

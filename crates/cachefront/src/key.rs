@@ -49,7 +49,7 @@ impl fmt::Debug for KeyDigest {
 ///
 /// A key has two forms: the [`digest`](Self::digest) (SHA-256 of the key material, used by every
 /// store) and the [`readable`](Self::readable) form, e.g.
-/// `GET example.com/products/42?a=1&b=2 accept-language=en`, kept for logs and purging.
+/// `GET /products/42?a=1&b=2 host=example.com accept-language=en`, kept for logs and purging.
 ///
 /// Keys are built by the [`KeySpec`] of a route's [`Policy`](crate::Policy); they can also be
 /// built from arbitrary parts with [`CacheKey::from_parts`].
@@ -59,7 +59,7 @@ impl fmt::Debug for KeyDigest {
 ///
 /// let request = http::Request::get("http://example.com/items?b=2&a=1").body(()).unwrap();
 /// let key = KeySpec::default().build(&request);
-/// assert_eq!(key.readable(), "GET example.com/items?a=1&b=2");
+/// assert_eq!(key.readable(), "GET /items?a=1&b=2 host=example.com");
 /// // Query order does not matter.
 /// let other = http::Request::get("http://example.com/items?a=1&b=2").body(()).unwrap();
 /// assert_eq!(KeySpec::default().build(&other), key);
@@ -100,8 +100,8 @@ impl CacheKey {
         &self.digest
     }
 
-    /// The human-readable key: method, host, path, normalised query, then keyed headers and
-    /// custom parts.
+    /// The human-readable key: method, path and normalised query, host, then keyed headers and
+    /// custom parts, e.g. `GET /products/42?page=2 host=example.com`.
     pub fn readable(&self) -> &str {
         &self.readable
     }
@@ -292,17 +292,21 @@ impl KeySpec {
             "HEAD" => "GET",
             other => other,
         };
-        // The request line `METHOD host/path?query` is hashed in one piece, after the host's
-        // length: a method has no spaces, a path no `?`, so only the host needs framing (a
-        // `Host` header is client-controlled and may contain `/`).
+        // The request line `METHOD /path?query host=HOST` is hashed in one piece, after the
+        // host's length: a method, a path and a query have no spaces, so only the host (a
+        // client-controlled header) needs framing. The path comes before the host so that
+        // purging by path or path prefix is a prefix of the readable key whatever the host.
         material.readable.push_str(method);
         material.readable.push(' ');
-        let host_start = material.readable.len();
-        material.readable.push_str(host);
-        // Hosts are case-insensitive.
-        material.readable[host_start..].make_ascii_lowercase();
         material.readable.push_str(path);
         self.push_query(&mut material.readable, query);
+        if self.host {
+            material.readable.push_str(" host=");
+            let host_start = material.readable.len();
+            material.readable.push_str(host);
+            // Hosts are case-insensitive.
+            material.readable[host_start..].make_ascii_lowercase();
+        }
         material.hasher.update((host.len() as u64).to_le_bytes());
         material.hasher.update(material.readable.as_bytes());
         for name in &self.headers {
@@ -430,7 +434,7 @@ mod tests {
         let a = spec.build(&req("http://h/p?b=2&a=1&c=3"));
         let b = spec.build(&req("http://h/p?c=3&a=1&b=2"));
         assert_eq!(a, b);
-        assert_eq!(a.readable(), "GET h/p?a=1&b=2&c=3");
+        assert_eq!(a.readable(), "GET /p?a=1&b=2&c=3 host=h");
     }
 
     #[test]
@@ -484,7 +488,7 @@ mod tests {
             .body(())
             .unwrap();
         assert_ne!(spec.build(&a), spec.build(&b));
-        assert_eq!(spec.build(&a).readable(), "GET a.test/p");
+        assert_eq!(spec.build(&a).readable(), "GET /p host=a.test");
     }
 
     #[test]
@@ -527,7 +531,7 @@ mod tests {
         assert_ne!(with(None), with(Some("")));
         assert_ne!(with(Some("en")), with(Some("de")));
         assert_eq!(with(Some("en,  de")), with(Some("en , de")));
-        assert_eq!(with(Some("en")).readable(), "GET h/p accept-language=en");
+        assert_eq!(with(Some("en")).readable(), "GET /p host=h accept-language=en");
     }
 
     #[test]
@@ -551,18 +555,22 @@ mod tests {
     }
 
     #[test]
-    fn a_host_cannot_absorb_the_path() {
-        let spec = KeySpec::default();
-        let forged = http::Request::get("/x")
-            .header("host", "a.test/p")
+    fn a_host_cannot_forge_another_part() {
+        // A client-controlled Host can make the readable forms collide; the digests never do.
+        let spec = KeySpec::default().header(http::header::ACCEPT_LANGUAGE);
+        let forged = http::Request::get("/p")
+            .header("host", "h accept-language=en")
             .body(())
             .unwrap();
-        let real = http::Request::get("/p/x")
-            .header("host", "a.test")
+        let real = http::Request::get("/p")
+            .header("host", "h")
+            .header("accept-language", "en")
             .body(())
             .unwrap();
-        assert_eq!(spec.build(&forged).readable(), spec.build(&real).readable());
-        assert_ne!(spec.build(&forged), spec.build(&real));
+        let (forged, real) = (spec.build(&forged), spec.build(&real));
+        assert!(forged.readable().starts_with("GET /p host=h accept-language=en"));
+        assert!(real.readable().starts_with("GET /p host=h accept-language=en"));
+        assert_ne!(forged, real);
     }
 
     #[test]
@@ -574,7 +582,7 @@ mod tests {
         let a = spec.build(&req(&format!("http://h/p?{}", forward.join("&"))));
         let b = spec.build(&req(&format!("http://h/p?{}", backward.join("&"))));
         assert_eq!(a, b);
-        assert!(a.readable().ends_with("p38=38&p39=39"));
+        assert!(a.readable().ends_with("p38=38&p39=39 host=h"));
     }
 
     #[test]
@@ -595,7 +603,7 @@ mod tests {
             .body(())
             .unwrap();
         assert_ne!(spec.build(&a), spec.build(&b));
-        assert_eq!(spec.build(&a).readable(), "GET h/p part=a");
+        assert_eq!(spec.build(&a).readable(), "GET /p host=h part=a");
     }
 
     #[test]

@@ -100,6 +100,7 @@ mod coalesce;
 mod codec;
 mod entry;
 mod error;
+mod invalidate;
 mod key;
 mod memo;
 mod pattern;
@@ -113,6 +114,7 @@ pub use self::{
     cache::{Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Lookup, Recording, Route},
     entry::Entry,
     error::{Error, ErrorKind},
+    invalidate::Invalidator,
     key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
     memo::{DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},
     policy::{

@@ -107,3 +107,31 @@ pub(crate) fn normalized_header_in(headers: &HeaderMap, name: &str) -> Option<Ve
     }
     out
 }
+
+/// A `GET` for a URI named in a response (`Location`, `Content-Location`), without headers.
+pub(crate) struct UriHead<'a> {
+    pub(crate) host: Option<&'a str>,
+    pub(crate) uri: &'a http::Uri,
+}
+
+impl RequestHead for UriHead<'_> {
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+    fn host(&self) -> Option<&str> {
+        self.host
+    }
+    fn for_each_header_value(&self, _name: &str, _f: &mut dyn FnMut(&[u8])) {}
+    fn contains_header(&self, _name: &str) -> bool {
+        false
+    }
+    fn to_header_map(&self) -> HeaderMap {
+        HeaderMap::new()
+    }
+}

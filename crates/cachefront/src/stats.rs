@@ -96,6 +96,11 @@ impl StatsRegistry {
         Arc::clone(routes.entry(Arc::clone(name)).or_default())
     }
 
+    /// Records an event that belongs to no route (an invalidation from an `Invalidator`).
+    pub(crate) fn record_total(&self, event: Event) {
+        self.total.record(event);
+    }
+
     pub(crate) fn record(&self, route: &Counters, event: Event) {
         route.record(event);
         self.total.record(event);

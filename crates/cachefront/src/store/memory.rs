@@ -177,6 +177,25 @@ impl Store for MemoryStore {
         })
     }
 
+    fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+        Box::pin(async move {
+            // A scan of the whole cache: purges are rare operator actions, lookups never pay.
+            let matching: Vec<KeyDigest> = self
+                .cache
+                .iter()
+                .filter(|(_, entry)| entry.key.readable().starts_with(prefix))
+                .map(|(digest, _)| *digest)
+                .collect();
+            let mut removed = 0;
+            for digest in matching {
+                if self.cache.remove(&digest).await.is_some() {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+    }
+
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>> {
         Box::pin(async move {
             self.cache.run_pending_tasks().await;
@@ -354,5 +373,28 @@ mod tests {
         assert!(store.get(&CacheKey::from_parts(["d"])).await.unwrap().is_some());
         assert_eq!(store.clear().await.unwrap(), 2);
         assert_eq!(store.usage().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn remove_by_readable_prefix() {
+        let store = MemoryStore::new();
+        for name in [
+            "GET /products/1 host=h",
+            "GET /products/2 host=h",
+            "GET /news host=h",
+        ] {
+            store
+                .put(entry(name, 1, Duration::from_secs(60), &[]))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.remove_prefix("GET /products/").await.unwrap(), 2);
+        assert!(
+            store
+                .get(&CacheKey::from_parts(["GET /news host=h"]))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

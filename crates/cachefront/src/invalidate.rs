@@ -1,0 +1,171 @@
+//! The `Invalidator`: removing stored responses on demand, from anywhere in the application.
+
+use crate::{
+    cache::Cache,
+    error::Error,
+    key::{CacheKey, KeySpec},
+    request::UriHead,
+    stats::Event,
+};
+
+/// Removes stored responses by key, path, path prefix, tag or all at once. Cheap to clone; use
+/// it from handlers, background jobs, webhooks.
+///
+/// Each method returns how many entries went (variants of one URI count one each).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), cachefront::Error> {
+/// let cache = cachefront::Cache::new();
+/// let invalidator = cache.invalidator();
+/// invalidator.tag("product:42").await?;
+/// invalidator.path("/products/42").await?;   // any query, any host
+/// invalidator.prefix("/products/").await?;   // every path under it
+/// invalidator.all().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Invalidator {
+    cache: Cache,
+}
+
+impl Invalidator {
+    pub(crate) fn new(cache: Cache) -> Self {
+        Self { cache }
+    }
+
+    fn counted(&self, result: Result<u64, Error>, what: &str, target: &str) -> Result<u64, Error> {
+        match &result {
+            Ok(removed) => {
+                self.cache.record_total(Event::Invalidation);
+                tracing::info!(what, target, removed, "cache invalidation");
+            }
+            Err(error) => {
+                self.cache.record_total(Event::StoreError);
+                tracing::warn!(what, target, %error, "cache invalidation failed");
+            }
+        }
+        result
+    }
+
+    /// Removes the entry stored under `key`, with every variant stored beside it.
+    pub async fn key(&self, key: &CacheKey) -> Result<u64, Error> {
+        let store = self.cache.store();
+        let result = async {
+            // Variants share the primary key's readable form as a prefix.
+            let variants = store.remove_prefix(&format!("{} vary ", key.readable())).await?;
+            Ok(variants + u64::from(store.remove(key).await?))
+        }
+        .await;
+        self.counted(result, "key", key.readable())
+    }
+
+    /// Removes every entry carrying `tag`.
+    pub async fn tag(&self, tag: &str) -> Result<u64, Error> {
+        let result = self.cache.store().remove_tag(tag).await;
+        self.counted(result, "tag", tag)
+    }
+
+    /// Removes every entry for `path` (e.g. `/products/42`): with any query string, for any
+    /// host, with all its variants.
+    pub async fn path(&self, path: &str) -> Result<u64, Error> {
+        validate_path("path", path)?;
+        let store = self.cache.store();
+        let result = async {
+            let exact = store.remove_prefix(&format!("GET {path} ")).await?;
+            let with_query = store.remove_prefix(&format!("GET {path}?")).await?;
+            // A key without host, query or other parts is exactly `GET {path}`.
+            let uri: http::Uri = path.parse().map_err(|e| Error::config("path", e))?;
+            let bare = KeySpec::default().host(false).build(&UriHead {
+                host: None,
+                uri: &uri,
+            });
+            let bare = self.key(&bare).await?;
+            Ok(exact + with_query + bare)
+        }
+        .await;
+        self.counted(result, "path", path)
+    }
+
+    /// Removes every entry whose path starts with `prefix` (e.g. `/products/`).
+    pub async fn prefix(&self, prefix: &str) -> Result<u64, Error> {
+        validate_path("prefix", prefix)?;
+        let result = self.cache.store().remove_prefix(&format!("GET {prefix}")).await;
+        self.counted(result, "prefix", prefix)
+    }
+
+    /// Removes every entry.
+    pub async fn all(&self) -> Result<u64, Error> {
+        let result = self.cache.store().clear().await;
+        self.counted(result, "all", "*")
+    }
+}
+
+fn validate_path(setting: &str, path: &str) -> Result<(), Error> {
+    if !path.starts_with('/') || path.contains([' ', '\t', '\r', '\n']) {
+        return Err(Error::config(
+            setting,
+            format!("expected a path starting with `/` and without spaces, got {path:?}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use crate::{Cache, Lookup, Policy};
+
+    async fn store(cache: &Cache, policy: Policy, uri: &str) {
+        let route = cache.route(policy);
+        let request = http::Request::get(uri).body(()).unwrap();
+        let Lookup::Forward(forward) = route.lookup(&request).await else {
+            panic!("cold key");
+        };
+        let mut collector = forward
+            .response(http::StatusCode::OK, &http::HeaderMap::new())
+            .collector
+            .unwrap();
+        collector.push(&Bytes::from_static(b"x"));
+        collector.finish();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    async fn stored(cache: &Cache, policy: Policy, uri: &str) -> bool {
+        let request = http::Request::get(uri).body(()).unwrap();
+        matches!(cache.route(policy).lookup(&request).await, Lookup::Hit(_))
+    }
+
+    #[tokio::test]
+    async fn by_path_prefix_tag_and_all() {
+        let cache = Cache::new();
+        let p = || Policy::ttl(Duration::from_secs(60));
+        for uri in [
+            "http://h/products/4",
+            "http://h/products/42?x=1",
+            "http://h/products/420",
+            "http://h/news",
+        ] {
+            store(&cache, p(), uri).await;
+        }
+        let bare = || Policy::ttl(Duration::from_secs(60)).key(crate::KeySpec::default().host(false));
+        store(&cache, bare(), "/products/42").await;
+        let invalidator = cache.invalidator();
+        assert_eq!(invalidator.path("/products/42").await.unwrap(), 2);
+        assert!(
+            stored(&cache, p(), "http://h/products/420").await,
+            "a longer path is not the path"
+        );
+        assert!(stored(&cache, p(), "http://h/products/4").await);
+        assert_eq!(invalidator.prefix("/products/").await.unwrap(), 2);
+        assert!(stored(&cache, p(), "http://h/news").await);
+        assert!(
+            invalidator.path("products").await.is_err(),
+            "a path starts with /"
+        );
+        assert_eq!(invalidator.all().await.unwrap(), 1);
+        assert!(cache.stats().total.invalidations >= 3);
+    }
+}
