@@ -21,6 +21,17 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
+# The Redis tests start real redis-server processes (and redis-cli for the cluster test).
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
+    else
+        echo "redis-server not found and no apt-get: install Redis (redis-server and redis-cli) first" >&2
+        exit 1
+    fi
+fi
+
 # cargo-nextest runs each test in its own process (memory assertions stay honest); fall back
 # to cargo test where it is missing.
 if cargo nextest --version >/dev/null 2>&1; then

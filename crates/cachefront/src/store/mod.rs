@@ -59,7 +59,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// its entry.
     ///
     /// `Ok(Some(lock))`: this instance computes; release the lock once the entry is stored or
-    /// known not to be. `Ok(None)`: another instance holds it. The default (a store no other
+    /// known not to be. `Ok(None)`: another instance holds it, or the entry is already stored
+    /// (a request that missed just before it landed); either way, `wait_for` returns it. The default (a store no other
     /// instance sees) always succeeds with a lock that guards nothing.
     fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {
         let _ = key;

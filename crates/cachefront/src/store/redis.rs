@@ -85,6 +85,17 @@ end
 return 1
 ";
 
+/// Takes a lock unless the entry is already there (then there is nothing to compute).
+const LOCK_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+return 0
+";
+
 /// Deletes a lock if it is still ours, and wakes the waiters either way.
 const UNLOCK_SCRIPT: &str = r"
 local ours = 0
@@ -151,6 +162,7 @@ struct Inner {
 struct Scripts {
     put: Script,
     tag_add: Script,
+    lock: Script,
     unlock: Script,
 }
 
@@ -473,12 +485,13 @@ impl RedisStoreBuilder {
                 scripts: Scripts {
                     put: Script::new(PUT_SCRIPT),
                     tag_add: Script::new(TAG_ADD_SCRIPT),
+                    lock: Script::new(LOCK_SCRIPT),
                     unlock: Script::new(UNLOCK_SCRIPT),
                 },
                 _shutdown: shutdown,
             }),
         };
-        if let Err(error) = store.ping().await {
+        if let Err(error) = store.load_scripts().await {
             tracing::warn!(%error, "Redis is not reachable yet; the store fails open until it is");
         }
         Ok(store)
@@ -834,6 +847,18 @@ impl RedisStore {
         self.call("PING", redis::cmd("PING").query_async::<Value>(&mut connection))
             .await?;
         Ok(started.elapsed())
+    }
+
+    /// Loads the scripts up front, so that the first calls do not all miss them at once.
+    /// (Calls load a script themselves when Redis has lost it, e.g. after a restart.)
+    async fn load_scripts(&self) -> Result<(), Error> {
+        let scripts = &self.inner.scripts;
+        for script in [&scripts.put, &scripts.tag_add, &scripts.lock, &scripts.unlock] {
+            let mut connection = self.connection();
+            self.call("SCRIPT LOAD", script.load_async(&mut connection))
+                .await?;
+        }
+        Ok(())
     }
 
     fn connection(&self) -> Connection {
@@ -1213,18 +1238,21 @@ impl RedisStore {
         );
         let ttl = u64::try_from(self.inner.settings.lock_ttl.as_millis()).unwrap_or(u64::MAX);
         let mut connection = self.connection();
-        let taken: Option<String> = self
+        // Entry and lock share a hash tag: one slot, so one script sees both.
+        let taken: i64 = self
             .call(
-                "SET NX",
-                redis::cmd("SET")
-                    .arg(self.lock_key(&hex))
+                "LOCK",
+                self.inner
+                    .scripts
+                    .lock
+                    .key(self.entry_key(&hex))
+                    .key(self.lock_key(&hex))
                     .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
                     .arg(ttl)
-                    .query_async(&mut connection),
+                    .invoke_async(&mut connection),
             )
             .await?;
+        let taken = (taken == 1).then_some(());
         if taken.is_none() {
             return Ok(None);
         }

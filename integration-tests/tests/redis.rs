@@ -1,0 +1,694 @@
+//! The Redis tier against real `redis-server` processes on 127.0.0.1: the store suite on
+//! memory, Redis, tiered and Redis Cluster stores; invalidation across instances; cross-instance
+//! coalescing; corrupt values; Redis killed and restarted under a real axum server.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Router, extract::Path, routing::get};
+use bytes::Bytes;
+use cachefront::{
+    Cache, CacheKey, Entry, ErrorKind, KeySpec, Lookup, MemoryStore, Policy, RedisStore, Store, TieredStore,
+};
+use cachefront_tower::CacheExt;
+use integration_tests::{
+    TestServer, client, header,
+    redis::{RedisCluster, RedisServer},
+};
+use tokio::sync::Barrier;
+
+/// The Redis timeout used throughout: short, so that failure tests stay fast.
+const TIMEOUT: Duration = Duration::from_millis(200);
+
+fn request(path: &str) -> http::Request<()> {
+    http::Request::get(format!("http://example.com{path}"))
+        .body(())
+        .unwrap()
+}
+
+fn key(path: &str) -> CacheKey {
+    KeySpec::default().build(&request(path))
+}
+
+/// An entry as the cache builds it: a `GET {path}` answered 200 with `body`, stored for `ttl`
+/// with `tags` (produced through a scratch memory cache, the public way to make one).
+async fn entry(path: &str, body: impl Into<Bytes>, ttl: Duration, tags: &[&str]) -> Arc<Entry> {
+    let scratch = MemoryStore::new();
+    let cache = Cache::builder().store(scratch.clone()).build().unwrap();
+    let mut policy = Policy::ttl(ttl);
+    for tag in tags {
+        policy = policy.tag(*tag);
+    }
+    let route = cache.route(policy);
+    let Lookup::Forward(forward) = route.lookup(&request(path)).await else {
+        panic!("a scratch cache misses");
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "text/plain".parse().unwrap());
+    let recording = forward.response(http::StatusCode::OK, &headers);
+    let mut collector = recording.collector.expect("a 200 is storable");
+    collector.push(&body.into());
+    collector.finish();
+    eventually(Duration::from_secs(2), || async {
+        scratch.get(&key(path)).await.unwrap()
+    })
+    .await
+    .expect("the scratch store holds the entry")
+}
+
+/// Polls `check` every 10 ms until it returns `Some`, or `None` after `within`.
+async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if started.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
+    RedisStore::builder(server.url())
+        .prefix(prefix)
+        .timeout(TIMEOUT)
+        .compress_above(Some(1024))
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// What every store must do alike.
+async fn store_suite(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    // put, get, replace, remove
+    let a = entry("/a", "alpha", ttl, &[]).await;
+    store.put(Arc::clone(&a)).await.unwrap();
+    let got = store.get(&key("/a")).await.unwrap().expect("stored");
+    assert_eq!(got.body(), "alpha");
+    assert_eq!(got.status(), http::StatusCode::OK);
+    assert_eq!(got.headers().get("content-type").unwrap(), "text/plain");
+    assert_eq!(got.time_to_live(), ttl);
+    assert_eq!(got.stored_at(), a.stored_at());
+    store.put(entry("/a", "alpha-2", ttl, &[]).await).await.unwrap();
+    assert_eq!(store.get(&key("/a")).await.unwrap().unwrap().body(), "alpha-2");
+    assert!(store.remove(&key("/a")).await.unwrap());
+    assert!(store.get(&key("/a")).await.unwrap().is_none());
+    assert!(!store.remove(&key("/a")).await.unwrap());
+
+    // expiry at the entry's own lifetime
+    store
+        .put(entry("/short", "s", Duration::from_millis(300), &[]).await)
+        .await
+        .unwrap();
+    store.put(entry("/long", "l", ttl, &[]).await).await.unwrap();
+    assert!(store.get(&key("/short")).await.unwrap().is_some());
+    let gone = eventually(Duration::from_secs(3), || async {
+        store.get(&key("/short")).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the short entry outlived its lifetime");
+    assert!(store.get(&key("/long")).await.unwrap().is_some());
+
+    // tags: a replacement without the tag survives a purge of it
+    store
+        .put(entry("/t1", "1", ttl, &["red", "blue"]).await)
+        .await
+        .unwrap();
+    store.put(entry("/t2", "2", ttl, &["red"]).await).await.unwrap();
+    store.put(entry("/t3", "3", ttl, &["green"]).await).await.unwrap();
+    store.put(entry("/t3", "3b", ttl, &[]).await).await.unwrap();
+    assert_eq!(store.remove_tag("red").await.unwrap(), 2);
+    assert!(store.get(&key("/t1")).await.unwrap().is_none());
+    assert!(store.get(&key("/t2")).await.unwrap().is_none());
+    assert_eq!(store.remove_tag("blue").await.unwrap(), 0);
+    assert_eq!(store.remove_tag("green").await.unwrap(), 0);
+    assert_eq!(store.get(&key("/t3")).await.unwrap().unwrap().body(), "3b");
+    assert_eq!(store.remove_tag("never-used").await.unwrap(), 0);
+
+    // prefix: at least the matching entries go
+    store
+        .put(entry("/products/1", "p1", ttl, &[]).await)
+        .await
+        .unwrap();
+    store
+        .put(entry("/products/2", "p2", ttl, &[]).await)
+        .await
+        .unwrap();
+    let removed = store.remove_prefix("GET /products/").await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    assert!(store.get(&key("/products/1")).await.unwrap().is_none());
+    assert!(store.get(&key("/products/2")).await.unwrap().is_none());
+
+    // clear
+    store.put(entry("/c1", "c", ttl, &["x"]).await).await.unwrap();
+    store.put(entry("/c2", "c", ttl, &[]).await).await.unwrap();
+    assert!(store.clear().await.unwrap() >= 2);
+    assert!(store.get(&key("/c1")).await.unwrap().is_none());
+    assert!(store.get(&key("/c2")).await.unwrap().is_none());
+    assert_eq!(store.remove_tag("x").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn store_suite_on_memory() {
+    store_suite(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn store_suite_on_redis() {
+    let server = RedisServer::start();
+    store_suite(&redis_store(&server, "suite:").await).await;
+}
+
+#[tokio::test]
+async fn store_suite_on_tiered() {
+    let server = RedisServer::start();
+    let tiered = TieredStore::new(MemoryStore::new(), redis_store(&server, "suite:").await);
+    store_suite(&tiered).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_suite_on_a_three_node_cluster() {
+    let cluster = RedisCluster::start(3);
+    let store = RedisStore::cluster_builder(cluster.urls())
+        .prefix("suite:")
+        .timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    assert!(store.is_cluster());
+    store_suite(&store).await;
+    // Cross-instance locks work on a cluster too (lock and entry share a slot).
+    let lock = store
+        .try_lock(&key("/cluster-lock"))
+        .await
+        .unwrap()
+        .expect("free");
+    assert!(store.try_lock(&key("/cluster-lock")).await.unwrap().is_none());
+    lock.release().await.unwrap();
+    assert!(
+        store
+            .wait_for(&key("/cluster-lock"), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn redis_layout_prefix_px_expiry_and_scan_only_within_the_prefix() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "app1:").await;
+    let other = redis_store(&server, "app2:").await;
+    let mut raw = raw(&server).await;
+    let e = entry("/p", "body", Duration::from_secs(30), &["t"]).await;
+    store.put(Arc::clone(&e)).await.unwrap();
+    other.put(Arc::clone(&e)).await.unwrap();
+    let redis_key = format!("app1:e:{{{}}}", e.key().digest().to_hex());
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&redis_key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!((29_000..=30_000).contains(&pttl), "PTTL {pttl}");
+    let tag_pttl: i64 = redis::cmd("PTTL")
+        .arg("app1:t:t")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!((29_000..=30_000).contains(&tag_pttl), "tag set PTTL {tag_pttl}");
+    let readable: String = redis::cmd("HGET")
+        .arg(&redis_key)
+        .arg("k")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(readable, e.key().readable());
+    // Clearing one prefix leaves the other alone.
+    assert_eq!(store.clear().await.unwrap(), 1);
+    assert!(store.get(e.key()).await.unwrap().is_none());
+    assert!(other.get(e.key()).await.unwrap().is_some());
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("app1:*")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    // A prefix purge on Redis is exact.
+    store
+        .put(entry("/a/1", "x", Duration::from_secs(30), &[]).await)
+        .await
+        .unwrap();
+    store
+        .put(entry("/b/1", "x", Duration::from_secs(30), &[]).await)
+        .await
+        .unwrap();
+    assert_eq!(store.remove_prefix("GET /a/").await.unwrap(), 1);
+    assert!(store.get(&key("/b/1")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn large_bodies_are_compressed_and_round_trip() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "z:").await;
+    let mut raw = raw(&server).await;
+    let body = "compressible text, ".repeat(10_000);
+    let e = entry("/big", body.clone(), Duration::from_secs(30), &[]).await;
+    store.put(e).await.unwrap();
+    let redis_key = format!("z:e:{{{}}}", key("/big").digest().to_hex());
+    let stored: usize = redis::cmd("HSTRLEN")
+        .arg(&redis_key)
+        .arg("v")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        stored < body.len() / 10,
+        "{stored} bytes stored for a {} byte body",
+        body.len()
+    );
+    let got = store.get(&key("/big")).await.unwrap().unwrap();
+    assert_eq!(got.body(), body.as_bytes());
+    // Small bodies are stored as they are.
+    store
+        .put(entry("/small", "tiny", Duration::from_secs(30), &[]).await)
+        .await
+        .unwrap();
+    let small = format!("z:e:{{{}}}", key("/small").digest().to_hex());
+    let value: Vec<u8> = redis::cmd("HGET")
+        .arg(&small)
+        .arg("v")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(value[1], 0, "flags: not compressed");
+}
+
+#[tokio::test]
+async fn a_corrupt_value_is_a_miss_and_the_handler_answers() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "c:").await;
+    let mut raw = raw(&server).await;
+    // Through the cache and a real server: a miss, the handler answers, the value is replaced.
+    let cache = Cache::builder().store(store.clone()).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let router = Router::new().route(
+        "/r",
+        get(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { format!("fresh-{n}") }
+        })
+        .layer(cache.layer(Policy::ttl(Duration::from_secs(30)))),
+    );
+    let server_http = TestServer::axum(router).await;
+    let app_key = key_of_app(&server_http, "/r");
+    let redis_key = format!("c:e:{{{}}}", app_key.digest().to_hex());
+    for garbage in [
+        &b""[..],
+        b"\x01",
+        b"\x01\x01\xff\xff\xff\xff\x0f junk",
+        b"\x09garbage",
+        &[0xff; 64],
+    ] {
+        redis::cmd("HSET")
+            .arg(&redis_key)
+            .arg("v")
+            .arg(garbage)
+            .exec_async(&mut raw)
+            .await
+            .unwrap();
+        let error = store.get(&app_key).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    }
+    let http = client();
+    let first = http.get(server_http.url("/r")).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(
+        header(&first, "cache-status").contains("fwd=uri-miss"),
+        "{}",
+        header(&first, "cache-status")
+    );
+    assert_eq!(first.text().await.unwrap(), "fresh-1");
+    assert!(cache.stats().total.store_errors >= 1);
+    // The next request is answered from Redis once the new value is written.
+    let hit = eventually(Duration::from_secs(2), || async {
+        let response = http.get(server_http.url("/r")).send().await.unwrap();
+        header(&response, "cache-status")
+            .contains("hit")
+            .then_some(response)
+    })
+    .await
+    .expect("the corrupt value was replaced");
+    assert_eq!(hit.text().await.unwrap(), "fresh-1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn two_instances_see_each_others_invalidations() {
+    let server = RedisServer::start();
+    let bound = Duration::from_millis(500);
+    let a = TieredStore::builder(MemoryStore::new(), redis_store(&server, "inv:").await)
+        .invalidation_bound(bound)
+        .build()
+        .unwrap();
+    let b = TieredStore::builder(MemoryStore::new(), redis_store(&server, "inv:").await)
+        .invalidation_bound(bound)
+        .build()
+        .unwrap();
+    let subscribed = eventually(Duration::from_secs(3), || async {
+        (a.redis().is_subscribed() && b.redis().is_subscribed()).then_some(())
+    })
+    .await;
+    assert!(subscribed.is_some(), "both instances subscribe");
+    let ttl = Duration::from_secs(60);
+
+    // By tag: A writes, B reads (and keeps an L1 copy), A purges, B's copy goes.
+    a.put(entry("/p/1", "v1", ttl, &["product:1"]).await)
+        .await
+        .unwrap();
+    assert_eq!(b.get(&key("/p/1")).await.unwrap().unwrap().body(), "v1");
+    assert!(
+        b.memory().get(&key("/p/1")).await.unwrap().is_some(),
+        "the L2 hit filled L1"
+    );
+    let started = Instant::now();
+    assert_eq!(a.remove_tag("product:1").await.unwrap(), 1);
+    let dropped = eventually(Duration::from_secs(1), || async {
+        b.memory()
+            .get(&key("/p/1"))
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(dropped.is_some(), "B still serves a purged tag from memory");
+    let tag_latency = started.elapsed();
+    assert!(b.get(&key("/p/1")).await.unwrap().is_none());
+
+    // By key.
+    a.put(entry("/p/2", "v2", ttl, &[]).await).await.unwrap();
+    assert!(b.get(&key("/p/2")).await.unwrap().is_some());
+    let started = Instant::now();
+    assert!(a.remove(&key("/p/2")).await.unwrap());
+    let dropped = eventually(Duration::from_secs(1), || async {
+        b.get(&key("/p/2")).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(dropped.is_some(), "B still serves a removed key");
+    let key_latency = started.elapsed();
+
+    // Everything.
+    a.put(entry("/p/3", "v3", ttl, &[]).await).await.unwrap();
+    assert!(b.get(&key("/p/3")).await.unwrap().is_some());
+    b.clear().await.unwrap();
+    let dropped = eventually(Duration::from_secs(1), || async {
+        a.memory()
+            .get(&key("/p/3"))
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(dropped.is_some(), "A still serves after B cleared everything");
+    eprintln!("invalidation reached the other instance in {tag_latency:?} (tag), {key_latency:?} (key)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_and_a_thousand_cold_requests_compute_once() {
+    let server = RedisServer::start();
+    // A generous timeout: this test is about coalescing, on a machine that may be busy.
+    let connect = || async {
+        RedisStore::builder(server.url())
+            .prefix("lock:")
+            .timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap()
+    };
+    let instances = [
+        TieredStore::new(MemoryStore::new(), connect().await),
+        TieredStore::new(MemoryStore::new(), connect().await),
+    ];
+    let computed = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(1000));
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let store = instances[i % 2].clone();
+        let computed = Arc::clone(&computed);
+        let barrier = Arc::clone(&barrier);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            // The flow a cache follows on a cold key across instances.
+            let key = key("/cold");
+            if let Some(entry) = store.get(&key).await.unwrap() {
+                return entry.body().clone();
+            }
+            match store.try_lock(&key).await.unwrap() {
+                Some(lock) => {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let entry = entry("/cold", "computed once", Duration::from_secs(60), &[]).await;
+                    store.put(Arc::clone(&entry)).await.unwrap();
+                    lock.release().await.unwrap();
+                    entry.body().clone()
+                }
+                None => store
+                    .wait_for(&key, Duration::from_secs(5))
+                    .await
+                    .unwrap()
+                    .expect("the lock holder stored the entry")
+                    .body()
+                    .clone(),
+            }
+        }));
+    }
+    let started = Instant::now();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), "computed once");
+    }
+    assert_eq!(computed.load(Ordering::SeqCst), 1);
+    // Woken when the entry lands, not at the lock's 10 s expiry.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn waiters_are_woken_when_a_lock_is_released_without_an_entry() {
+    let server = RedisServer::start();
+    let a = redis_store(&server, "w:").await;
+    let b = redis_store(&server, "w:").await;
+    let subscribed = eventually(Duration::from_secs(3), || async {
+        b.is_subscribed().then_some(())
+    })
+    .await;
+    assert!(subscribed.is_some());
+    let lock = a.try_lock(&key("/w")).await.unwrap().expect("free");
+    let waiter = tokio::spawn(async move {
+        let started = Instant::now();
+        let entry = b.wait_for(&key("/w"), Duration::from_secs(5)).await.unwrap();
+        (entry.is_none(), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock.release().await.unwrap();
+    let (none, waited) = waiter.await.unwrap();
+    assert!(none);
+    assert!(waited < Duration::from_secs(1), "woken after {waited:?}");
+    // A dropped lock is released too.
+    let lock = a.try_lock(&key("/w")).await.unwrap().expect("free again");
+    drop(lock);
+    let free = eventually(Duration::from_secs(1), || async {
+        a.try_lock(&key("/w")).await.unwrap()
+    })
+    .await;
+    assert!(free.is_some(), "a dropped lock was released");
+}
+
+/// A `/slow/{id}` route on a tiered cache: 50 ms per computation, cached 30 s.
+async fn slow_server(store: TieredStore) -> (TestServer, Cache, Arc<AtomicUsize>) {
+    let cache = Cache::builder().store(store).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let router = Router::new().route(
+        "/slow/{id}",
+        get(move |Path(id): Path<String>| {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                format!("slow-{id}")
+            }
+        })
+        .layer(cache.layer(Policy::ttl(Duration::from_secs(30)).name("/slow/{id}"))),
+    );
+    (TestServer::axum(router).await, cache, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_fails_open_and_restarted_resumes_by_itself() {
+    let mut server = RedisServer::start();
+    let tiered = TieredStore::builder(MemoryStore::new(), redis_store(&server, "kill:").await)
+        .invalidation_bound(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let (app, cache, calls) = slow_server(tiered.clone()).await;
+    let http = client();
+    for id in 0..20 {
+        let response = http.get(app.url(&format!("/slow/{id}"))).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), format!("slow-{id}"));
+    }
+    let warm_calls = calls.load(Ordering::SeqCst);
+    assert_eq!(warm_calls, 20);
+
+    server.kill();
+    // Store calls fail fast: within the timeout (and at once while the circuit is open).
+    for _ in 0..10 {
+        let started = Instant::now();
+        let error = tiered.redis().get(&key("/anything")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(
+            started.elapsed() < TIMEOUT + Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Every request is still answered correctly, under load, by memory or the handler.
+    let started = Instant::now();
+    let mut requests = Vec::new();
+    for i in 0..400 {
+        let http = http.clone();
+        let url = app.url(&format!("/slow/{}", i % 40));
+        requests.push(tokio::spawn(async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }));
+    }
+    for (i, request) in requests.into_iter().enumerate() {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, format!("slow-{}", i % 40));
+    }
+    let outage = started.elapsed();
+    assert!(
+        outage < Duration::from_secs(10),
+        "400 requests took {outage:?} with Redis down"
+    );
+    assert!(cache.stats().total.store_errors > 0, "errors are counted");
+    let subscribed_lost = eventually(Duration::from_secs(3), || async {
+        (!tiered.redis().is_subscribed()).then_some(())
+    })
+    .await;
+    assert!(subscribed_lost.is_some(), "the listener notices the outage");
+
+    // Redis comes back, empty: the tier resumes without a restart of the app.
+    server.restart();
+    let resumed = eventually(Duration::from_secs(10), || async {
+        tiered.redis().ping().await.ok()
+    })
+    .await;
+    assert!(resumed.is_some(), "the store reconnects by itself");
+    let resubscribed = eventually(Duration::from_secs(10), || async {
+        tiered.redis().is_subscribed().then_some(())
+    })
+    .await;
+    assert!(resubscribed.is_some(), "the listener resubscribes by itself");
+    let response = http.get(app.url("/slow/fresh")).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "slow-fresh");
+    let stored = eventually(Duration::from_secs(3), || async {
+        tiered
+            .redis()
+            .get(&key_of_app(&app, "/slow/fresh"))
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    assert!(stored.is_some(), "L2 is written again after the restart");
+    eprintln!(
+        "outage: 400 requests in {outage:?}, {} handler calls, {} store errors counted",
+        calls.load(Ordering::SeqCst) - warm_calls,
+        cache.stats().total.store_errors
+    );
+}
+
+/// The key the default key spec builds for a request to the test server.
+fn key_of_app(app: &TestServer, path: &str) -> CacheKey {
+    let url = app.url(path);
+    let request = http::Request::get(url.as_str()).body(()).unwrap();
+    KeySpec::default().build(&request)
+}
+
+#[tokio::test]
+async fn while_the_channel_is_down_memory_copies_are_capped_by_the_bound() {
+    let mut server = RedisServer::start();
+    let bound = Duration::from_millis(300);
+    let tiered = TieredStore::builder(MemoryStore::new(), redis_store(&server, "cap:").await)
+        .invalidation_bound(bound)
+        .build()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            tiered.redis().is_subscribed().then_some(())
+        })
+        .await
+        .is_some()
+    );
+    server.kill();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            (!tiered.redis().is_subscribed()).then_some(())
+        })
+        .await
+        .is_some()
+    );
+    // Written while down: in memory only (L2 fails), and gone within the bound.
+    let result = tiered
+        .put(entry("/down", "d", Duration::from_secs(60), &[]).await)
+        .await;
+    assert!(result.is_err(), "the L2 write fails and says so");
+    assert!(tiered.memory().get(&key("/down")).await.unwrap().is_some());
+    let started = Instant::now();
+    let gone = eventually(bound * 3, || async {
+        tiered
+            .memory()
+            .get(&key("/down"))
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "an L1 copy outlived the bound while the channel was down"
+    );
+    assert!(
+        started.elapsed() <= bound + Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+}
