@@ -29,6 +29,7 @@ use crate::{
     entry::Entry,
     error::Error,
     key::CacheKey,
+    store::StoreLock,
 };
 
 /// How long a memoized value stays fresh when neither [`Memo::default_ttl`] nor
@@ -152,7 +153,9 @@ impl Cache {
 ///   something else.
 /// - **Coalesced.** Concurrent callers of one key share one computation; the others wait for
 ///   its result (up to [`coalesce_wait`](Self::coalesce_wait), then compute by themselves). If
-///   the computing caller is cancelled, one of the waiters computes instead.
+///   the computing caller is cancelled, one of the waiters computes instead. On a store shared
+///   by several instances (Redis), the store's lock ([`Store::try_lock`](crate::Store::try_lock))
+///   extends this across instances: one computes, the others wait for its value.
 /// - **Errors are shared, not cached.** A failed computation's error is returned to every
 ///   caller that waited on it, as an `Arc<E>`, and nothing is stored: the next caller computes
 ///   again. Ask for negative caching with [`GetOrCompute::cache_errors`].
@@ -497,6 +500,14 @@ struct Target {
     stale_if_error: Duration,
 }
 
+/// What leading a computation across instances gave.
+enum Lead<T, E> {
+    /// Compute here (holding the store's lock, if it gave one).
+    Compute(LeaderGuard, Option<StoreLock>),
+    /// Another instance computed it.
+    Answered(Result<T, Arc<E>>),
+}
+
 /// What a stored or handed-off entry holds for this caller.
 enum Read<T, E> {
     Value(T),
@@ -725,11 +736,18 @@ where
         fallback: Option<Arc<Entry>>,
     ) -> Result<T, Arc<E>> {
         let target = &self.target;
+        let (guard, lock) = match guard {
+            Some(guard) => match self.lead_across_instances(guard).await {
+                Lead::Compute(guard, lock) => (Some(guard), lock),
+                Lead::Answered(result) => return result,
+            },
+            None => (None, None),
+        };
         target.memo.record(|c| &c.misses);
         tracing::debug!(key = %target.key, decision = "miss", leader = guard.is_some());
         // Dropped with this future (the caller went away) or on panic, the guard tells the
-        // waiters to try again.
-        match compute().await {
+        // waiters to try again, and the store lock releases itself.
+        let result = match compute().await {
             Ok(value) => {
                 target.store_value(target.encode(&value), guard).await;
                 Ok(value)
@@ -743,11 +761,61 @@ where
                     tracing::warn!(key = %target.key, decision = "stale", "memo computation failed; serving the stale value (stale-if-error)");
                     // Waiters get the stale value too; nothing new is stored.
                     drop(guard.map(|guard| guard.complete(entry)));
-                    return Ok(value);
+                    Ok(value)
+                } else {
+                    tracing::debug!(key = %target.key, "memo computation failed; its error goes to every waiter");
+                    self.settle_error(&error, guard).await;
+                    Err(error)
                 }
-                tracing::debug!(key = %target.key, "memo computation failed; its error goes to every waiter");
-                self.settle_error(&error, guard).await;
-                Err(error)
+            }
+        };
+        if let Some(lock) = lock {
+            if let Err(error) = lock.release().await {
+                target.memo.record(|c| &c.store_errors);
+                tracing::warn!(key = %target.key, %error, "memo store lock release failed; it expires by itself");
+            }
+        }
+        result
+    }
+
+    /// The leader of this process also leads across the instances that share the store
+    /// ([`Store::try_lock`](crate::Store::try_lock)); if another instance is computing the key,
+    /// waits for its value instead. Fails open: a store error means computing here.
+    async fn lead_across_instances(&self, guard: LeaderGuard) -> Lead<T, E> {
+        let target = &self.target;
+        let store = target.memo.cache.store();
+        match store.try_lock(&target.key).await {
+            Ok(Some(lock)) => return Lead::Compute(guard, Some(lock)),
+            Ok(None) => {}
+            Err(error) => {
+                target.memo.record(|c| &c.store_errors);
+                tracing::warn!(key = %target.key, %error, "memo store lock failed; computing");
+                return Lead::Compute(guard, None);
+            }
+        }
+        target.memo.record(|c| &c.coalesced_waits);
+        tracing::debug!(key = %target.key, decision = "wait", "waiting for another instance's computation of the same key");
+        match store.wait_for(&target.key, target.memo.coalesce_wait).await {
+            // This process's waiters get the same entry.
+            Ok(Some(entry)) => match self.read(&entry, false) {
+                Read::Value(value) => {
+                    target.memo.record(|c| &c.hits);
+                    drop(guard.complete(entry));
+                    Lead::Answered(Ok(value))
+                }
+                Read::Error(error) => {
+                    target.memo.record(|c| &c.negative_hits);
+                    drop(guard.complete(entry));
+                    Lead::Answered(Err(error))
+                }
+                Read::Unusable => Lead::Compute(guard, None),
+            },
+            // Released without a value, or the wait is over: compute here.
+            Ok(None) => Lead::Compute(guard, None),
+            Err(error) => {
+                target.memo.record(|c| &c.store_errors);
+                tracing::warn!(key = %target.key, %error, "waiting on another instance failed; computing");
+                Lead::Compute(guard, None)
             }
         }
     }
@@ -1773,6 +1841,118 @@ mod tests {
             .unwrap();
         assert_eq!(got, price(2));
         assert_eq!(memo.stats().coalesced_waits, 1);
+    }
+
+    /// A store shared with another instance that is computing every key: its lock is taken,
+    /// and waiting gives what `other` says the other instance stored.
+    #[derive(Debug)]
+    struct SharedWithAnotherInstance {
+        inner: crate::MemoryStore,
+        other: fn(&CacheKey) -> Result<Option<Arc<Entry>>, Error>,
+        released: Arc<AtomicUsize>,
+        lock_free: bool,
+    }
+
+    impl crate::Store for SharedWithAnotherInstance {
+        fn get<'a>(&'a self, key: &'a CacheKey) -> crate::BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
+            self.inner.get(key)
+        }
+        fn put(&self, entry: Arc<Entry>) -> crate::BoxFuture<'_, Result<(), Error>> {
+            self.inner.put(entry)
+        }
+        fn remove<'a>(&'a self, key: &'a CacheKey) -> crate::BoxFuture<'a, Result<bool, Error>> {
+            self.inner.remove(key)
+        }
+        fn remove_tag<'a>(&'a self, tag: &'a str) -> crate::BoxFuture<'a, Result<u64, Error>> {
+            self.inner.remove_tag(tag)
+        }
+        fn clear(&self) -> crate::BoxFuture<'_, Result<u64, Error>> {
+            self.inner.clear()
+        }
+        fn usage(&self) -> crate::StoreUsage {
+            self.inner.usage()
+        }
+        fn try_lock<'a>(
+            &'a self,
+            _key: &'a CacheKey,
+        ) -> crate::BoxFuture<'a, Result<Option<StoreLock>, Error>> {
+            let released = Arc::clone(&self.released);
+            let lock = self.lock_free.then(|| {
+                StoreLock::new(async move {
+                    released.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
+            });
+            Box::pin(async move { Ok(lock) })
+        }
+        fn wait_for<'a>(
+            &'a self,
+            key: &'a CacheKey,
+            _timeout: Duration,
+        ) -> crate::BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                (self.other)(key)
+            })
+        }
+    }
+
+    fn other_instance_cache(
+        other: fn(&CacheKey) -> Result<Option<Arc<Entry>>, Error>,
+        lock_free: bool,
+    ) -> (Cache, Arc<AtomicUsize>) {
+        let released = Arc::new(AtomicUsize::new(0));
+        let store = SharedWithAnotherInstance {
+            inner: crate::MemoryStore::new(),
+            other,
+            released: Arc::clone(&released),
+            lock_free,
+        };
+        (Cache::builder().store(store).build().unwrap(), released)
+    }
+
+    #[tokio::test]
+    async fn across_instances_one_computes_and_the_others_wait_for_its_value() {
+        fn stored_by_other(key: &CacheKey) -> Result<Option<Arc<Entry>>, Error> {
+            let mut entry = memo_entry(&Cache::new().memo("prices"), b"");
+            entry.key = key.clone();
+            entry.status = VALUE;
+            entry.body = Bytes::from(postcard::to_stdvec(&price(9)).unwrap());
+            Ok(Some(Arc::new(entry)))
+        }
+        let (cache, _) = other_instance_cache(stored_by_other, false);
+        let memo = cache.memo("prices");
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(
+            memo.get_or_compute(1, || counted(&calls)).await.unwrap(),
+            price(9)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "the other instance computed it");
+        assert_eq!((memo.stats().hits, memo.stats().coalesced_waits), (1, 1));
+
+        // The other instance gave up (or failed): compute here. A store error fails open too.
+        let (cache, _) = other_instance_cache(|_| Ok(None), false);
+        let memo = cache.memo("prices");
+        assert_eq!(
+            memo.get_or_compute(1, || counted(&calls)).await.unwrap(),
+            price(1)
+        );
+        let (cache, _) = other_instance_cache(|_| Err(Error::store("down", "connection refused")), false);
+        let memo = cache.memo("prices");
+        assert_eq!(
+            memo.get_or_compute(1, || counted(&calls)).await.unwrap(),
+            price(2)
+        );
+        assert_eq!(memo.stats().store_errors, 1);
+
+        // Holding the lock: computed here, and the lock released after, value or error.
+        let (cache, released) = other_instance_cache(|_| Ok(None), true);
+        let memo = cache.memo("prices");
+        memo.get_or_compute(1, || counted(&calls)).await.unwrap();
+        memo.get_or_compute(2, || async { Err::<Price, _>(Failed("no".to_owned())) })
+            .await
+            .unwrap_err();
+        assert_eq!(released.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
