@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::{
     coalesce::{Coalescer, FlightCleanup, FlightState, Join, LeaderGuard},
+    config,
     entry::Entry,
     error::Error,
     invalidate::Invalidator,
@@ -68,6 +69,18 @@ impl Cache {
     /// A builder to choose the store and settings.
     pub fn builder() -> CacheBuilder {
         CacheBuilder::default()
+    }
+
+    /// A cache configured from the environment (`CACHEFRONT_MAX_BYTES`,
+    /// `CACHEFRONT_COALESCE_WAIT`), with defaults for what is unset.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), cachefront::Error> {
+    /// let cache = cachefront::Cache::from_env()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder().from_env().build()
     }
 
     fn from_parts(store: Arc<dyn Store>, coalesce_wait: Duration) -> Self {
@@ -153,9 +166,22 @@ pub struct CacheBuilder {
     store: Option<Arc<dyn Store>>,
     max_bytes: Option<u64>,
     coalesce_wait: Option<Duration>,
+    from_env: bool,
 }
 
+const ENV_MAX_BYTES: &str = "CACHEFRONT_MAX_BYTES";
+const ENV_COALESCE_WAIT: &str = "CACHEFRONT_COALESCE_WAIT";
+
 impl CacheBuilder {
+    /// Reads unset settings from the environment when building: `CACHEFRONT_MAX_BYTES`
+    /// (e.g. `64MiB`) and `CACHEFRONT_COALESCE_WAIT` (e.g. `10s`). Settings given to the builder
+    /// win over the environment, which wins over the defaults; a malformed variable makes
+    /// [`build`](Self::build) fail with an error naming it.
+    pub fn from_env(mut self) -> Self {
+        self.from_env = true;
+        self
+    }
+
     /// The capacity of the default memory store, in bytes (default 64 MiB). Ignored when a
     /// store is given with [`store`](Self::store).
     pub fn max_bytes(mut self, max_bytes: u64) -> Self {
@@ -177,7 +203,20 @@ impl CacheBuilder {
     }
 
     /// Builds the cache, or says which setting cannot work.
-    pub fn build(self) -> Result<Cache, Error> {
+    pub fn build(mut self) -> Result<Cache, Error> {
+        if self.from_env {
+            // The environment fills only what the builder left unset.
+            if self.max_bytes.is_none() && self.store.is_none() {
+                if let Some(value) = config::var(ENV_MAX_BYTES)? {
+                    self.max_bytes = Some(config::parse_bytes(ENV_MAX_BYTES, &value)?);
+                }
+            }
+            if self.coalesce_wait.is_none() {
+                if let Some(value) = config::var(ENV_COALESCE_WAIT)? {
+                    self.coalesce_wait = Some(config::parse_duration(ENV_COALESCE_WAIT, &value)?);
+                }
+            }
+        }
         if self.max_bytes == Some(0) {
             return Err(Error::config(
                 "max_bytes",
@@ -909,6 +948,11 @@ impl Forward {
             ForwardKind::Miss(state) => *state,
         };
         let response_time = SystemTime::now();
+        route
+            .cache
+            .inner
+            .stats
+            .handler_time(&route.counters, state.started.elapsed());
         let status_member = CacheStatus::forward(state.fwd).fwd_status(status.as_u16());
         if status == StatusCode::NOT_MODIFIED && state.revalidates().is_some() {
             return route.revalidated(state, headers, response_time);
@@ -1178,6 +1222,7 @@ impl Route {
                 }
             }
             drop(cleanup);
+            route.cache.inner.stats.publish_usage(route.store().usage());
         });
     }
 }

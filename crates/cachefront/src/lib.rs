@@ -94,10 +94,12 @@
 //! # }
 //! ```
 
+mod admin;
 mod cache;
 mod coalesce;
 #[cfg(feature = "redis")]
 mod codec;
+mod config;
 mod entry;
 mod error;
 mod invalidate;
@@ -111,6 +113,7 @@ mod stats;
 mod store;
 
 pub use self::{
+    admin::{Admin, AdminResponse, ENV_ADMIN_TOKEN},
     cache::{Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Lookup, Recording, Route},
     entry::Entry,
     error::{Error, ErrorKind},

@@ -23,6 +23,9 @@ pub(crate) struct Counters {
     stores: AtomicU64,
     not_stored: AtomicU64,
     store_errors: AtomicU64,
+    /// Counters of the `metrics` facade for this route, registered once when the route is bound.
+    #[cfg(feature = "metrics")]
+    exported: Option<exported::RouteMetrics>,
 }
 
 /// One kind of event the cache counts.
@@ -55,6 +58,10 @@ impl Counters {
             Event::StoreError => &self.store_errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(exported) = &self.exported {
+            exported.record(event);
+        }
     }
 
     fn snapshot(&self) -> RouteStats {
@@ -93,7 +100,34 @@ impl StatsRegistry {
     /// request.
     pub(crate) fn route(&self, name: &Arc<str>) -> Arc<Counters> {
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(routes.entry(Arc::clone(name)).or_default())
+        Arc::clone(routes.entry(Arc::clone(name)).or_insert_with(|| {
+            Arc::new(Counters {
+                #[cfg(feature = "metrics")]
+                exported: Some(exported::RouteMetrics::new(name)),
+                ..Counters::default()
+            })
+        }))
+    }
+
+    /// Records how long the handler took to answer a miss (the `metrics` facade histogram).
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    pub(crate) fn handler_time(&self, route: &Counters, elapsed: std::time::Duration) {
+        #[cfg(feature = "metrics")]
+        if let Some(exported) = &route.exported {
+            exported.handler_seconds.record(elapsed.as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (route, elapsed);
+    }
+
+    /// Publishes the store's usage as `metrics` gauges (bytes, entries) and counters
+    /// (evictions).
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    pub(crate) fn publish_usage(&self, usage: StoreUsage) {
+        #[cfg(feature = "metrics")]
+        exported::publish_usage(usage);
+        #[cfg(not(feature = "metrics"))]
+        let _ = usage;
     }
 
     /// Records an event that belongs to no route (an invalidation from an `Invalidator`).
@@ -200,5 +234,144 @@ impl RouteStats {
     /// Bypasses of every reason.
     pub fn total_bypasses(&self) -> u64 {
         self.bypasses.values().sum()
+    }
+}
+
+/// Output through the `metrics` facade: counters labelled by route name (a route pattern, never
+/// a raw path, so cardinality stays bounded), a handler-time histogram, store gauges.
+#[cfg(feature = "metrics")]
+mod exported {
+    use std::sync::Arc;
+
+    use metrics::{Counter, Histogram, counter, gauge, histogram};
+
+    use super::Event;
+    use crate::{policy::Bypass, store::StoreUsage};
+
+    #[derive(Debug)]
+    pub(super) struct RouteMetrics {
+        hits: Counter,
+        stale_hits: Counter,
+        misses: Counter,
+        revalidations: Counter,
+        invalidations: Counter,
+        bypasses: [Counter; Bypass::ALL.len()],
+        coalesced_waits: Counter,
+        stores: Counter,
+        not_stored: Counter,
+        store_errors: Counter,
+        pub(super) handler_seconds: Histogram,
+    }
+
+    impl RouteMetrics {
+        pub(super) fn new(route: &Arc<str>) -> Self {
+            let route = route.to_string();
+            let c = |name: &'static str| counter!(name, "route" => route.clone());
+            Self {
+                hits: c("cachefront_hits_total"),
+                stale_hits: c("cachefront_stale_hits_total"),
+                misses: c("cachefront_misses_total"),
+                revalidations: c("cachefront_revalidations_total"),
+                invalidations: c("cachefront_invalidations_total"),
+                bypasses: Bypass::ALL.map(|reason| {
+                    counter!("cachefront_bypasses_total", "route" => route.clone(), "reason" => reason.as_str())
+                }),
+                coalesced_waits: c("cachefront_coalesced_waits_total"),
+                stores: c("cachefront_stores_total"),
+                not_stored: c("cachefront_not_stored_total"),
+                store_errors: c("cachefront_store_errors_total"),
+                handler_seconds: histogram!("cachefront_handler_seconds", "route" => route.clone()),
+            }
+        }
+
+        pub(super) fn record(&self, event: Event) {
+            let counter = match event {
+                Event::Hit => &self.hits,
+                Event::StaleHit => &self.stale_hits,
+                Event::Miss => &self.misses,
+                Event::Revalidated => &self.revalidations,
+                Event::Invalidation => &self.invalidations,
+                Event::Bypass(reason) => &self.bypasses[reason.index()],
+                Event::CoalescedWait => &self.coalesced_waits,
+                Event::Store => &self.stores,
+                Event::NotStored => &self.not_stored,
+                Event::StoreError => &self.store_errors,
+            };
+            counter.increment(1);
+        }
+    }
+
+    pub(super) fn publish_usage(usage: StoreUsage) {
+        gauge!("cachefront_bytes").set(usage.bytes as f64);
+        gauge!("cachefront_entries").set(usage.entries as f64);
+        counter!("cachefront_evictions_total").absolute(usage.evictions);
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod metrics_tests {
+    use std::{
+        collections::BTreeMap,
+        sync::{Arc, Mutex, atomic::AtomicU64, atomic::Ordering},
+    };
+
+    use metrics::{
+        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+
+    use super::{Event, StatsRegistry};
+
+    #[derive(Default)]
+    struct Recorded(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
+
+    struct Count(Arc<AtomicU64>);
+
+    impl CounterFn for Count {
+        fn increment(&self, value: u64) {
+            self.0.fetch_add(value, Ordering::Relaxed);
+        }
+        fn absolute(&self, value: u64) {
+            self.0.store(value, Ordering::Relaxed);
+        }
+    }
+
+    impl Recorder for &'static Recorded {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            let cell = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
+            Counter::from_arc(Arc::new(Count(cell)))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn events_reach_the_metrics_facade_labelled_by_route() {
+        let recorded: &'static Recorded = Box::leak(Box::default());
+        metrics::with_local_recorder(&recorded, || {
+            let registry = StatsRegistry::default();
+            let route = registry.route(&Arc::from("/products/{id}"));
+            registry.record(&route, Event::Hit);
+            registry.record(&route, Event::Hit);
+            registry.record(&route, Event::Bypass(crate::Bypass::Cookie));
+        });
+        let recorded = recorded.0.lock().unwrap();
+        let value = |name: &str| recorded.get(name).map(|c| c.load(Ordering::Relaxed));
+        assert_eq!(value("cachefront_hits_total{route=/products/{id}}"), Some(2));
+        assert_eq!(
+            value("cachefront_bypasses_total{route=/products/{id},reason=cookie}"),
+            Some(1)
+        );
     }
 }

@@ -1,0 +1,443 @@
+//! The admin endpoints, framework-neutral: purge, stats and metrics.
+//!
+//! The adapters mount [`Admin`] under a path of the application (`cachefront-axum`'s
+//! `admin` router, `cachefront-actix`'s `admin` scope); every decision — authorization, routing,
+//! parsing, rendering — is taken here, once.
+
+use std::{fmt::Write as _, sync::Arc};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    cache::Cache,
+    config,
+    error::{Error, ErrorKind},
+    stats::{RouteStats, Stats},
+};
+
+/// The environment variable holding the admin token.
+pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
+
+/// The admin endpoints of one cache, behind a bearer token.
+///
+/// | method and path | answer |
+/// | --- | --- |
+/// | `POST /purge` | JSON `{"keys": [...], "paths": [...], "prefixes": [...], "tags": [...], "all": true}` → `{"removed": N}` |
+/// | `GET /stats` | JSON snapshot, total and per route |
+/// | `GET /metrics` | Prometheus text format |
+///
+/// Every request needs `Authorization: Bearer <token>` (compared in constant time): 401
+/// without it. Malformed JSON is a 400 with a message saying what is wrong.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use cachefront::{Admin, Cache};
+///
+/// let admin = Admin::new(Cache::new(), "a-long-secret-token").unwrap();
+/// let response = admin.handle("GET", "/stats", Some(b"Bearer a-long-secret-token"), b"").await;
+/// assert_eq!(response.status, 200);
+/// let response = admin.handle("GET", "/stats", None, b"").await;
+/// assert_eq!(response.status, 401);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Admin {
+    cache: Cache,
+    token: Arc<str>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never appears in logs.
+        f.debug_struct("Admin")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response from [`Admin::handle`], for the adapter to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdminResponse {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+    /// Extra headers (e.g. `WWW-Authenticate` on a 401).
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+impl AdminResponse {
+    fn json(status: u16, value: &Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: value.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::json(status, &json!({ "error": message.into() }))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeRequest {
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    prefixes: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// The shortest token accepted: shorter ones are too easy to guess.
+const MIN_TOKEN_LEN: usize = 16;
+
+impl Admin {
+    /// The admin endpoints of `cache`, behind `token` (at least 16 characters).
+    pub fn new(cache: Cache, token: impl Into<Arc<str>>) -> Result<Self, Error> {
+        let token = token.into();
+        if token.len() < MIN_TOKEN_LEN || token.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(Error::config(
+                "admin token",
+                format!("expected at least {MIN_TOKEN_LEN} characters without spaces"),
+            ));
+        }
+        Ok(Self { cache, token })
+    }
+
+    /// The admin endpoints with the token from `CACHEFRONT_ADMIN_TOKEN`; `Ok(None)` when the
+    /// variable is unset (the endpoints stay disabled), an error naming it when it is invalid.
+    pub fn from_env(cache: Cache) -> Result<Option<Self>, Error> {
+        match config::var(ENV_ADMIN_TOKEN)? {
+            None => Ok(None),
+            Some(token) => Self::new(cache, token).map(Some).map_err(|error| {
+                Error::config(
+                    ENV_ADMIN_TOKEN,
+                    error.to_string().trim_start_matches("invalid `admin token`: "),
+                )
+            }),
+        }
+    }
+
+    /// The cache these endpoints manage.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Whether an `Authorization` header value carries the token (`Bearer <token>`), compared
+    /// in constant time.
+    pub fn authorized(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some(given) = value
+            .strip_prefix(b"Bearer ")
+            .or_else(|| value.strip_prefix(b"bearer "))
+        else {
+            return false;
+        };
+        constant_time_eq(given.trim_ascii(), self.token.as_bytes())
+    }
+
+    /// Answers one admin request: `path` is relative to where the endpoints are mounted.
+    pub async fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&[u8]>,
+        body: &[u8],
+    ) -> AdminResponse {
+        if !self.authorized(authorization) {
+            let mut response = AdminResponse::error(
+                401,
+                "missing or wrong admin token: send Authorization: Bearer <token>",
+            );
+            response.headers.push(("www-authenticate", "Bearer"));
+            return response;
+        }
+        match (method, path.trim_end_matches('/')) {
+            ("POST", "/purge") => self.purge(body).await,
+            ("GET", "/stats") => AdminResponse::json(200, &stats_json(&self.cache.stats())),
+            ("GET", "/metrics") => AdminResponse {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: prometheus_text(&self.cache.stats()),
+                headers: Vec::new(),
+            },
+            (_, "/purge" | "/stats" | "/metrics") => {
+                AdminResponse::error(405, format!("{method} is not allowed on {path}"))
+            }
+            _ => AdminResponse::error(
+                404,
+                format!("no admin endpoint at {path}; try /stats, /metrics or POST /purge"),
+            ),
+        }
+    }
+
+    async fn purge(&self, body: &[u8]) -> AdminResponse {
+        let request: PurgeRequest = match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(error) => {
+                return AdminResponse::error(
+                    400,
+                    format!(
+                        "malformed purge request ({error}); expected JSON like \
+                         {{\"tags\": [\"product:42\"], \"paths\": [\"/products/42\"], \"prefixes\": [\"/products/\"], \"keys\": [], \"all\": false}}"
+                    ),
+                );
+            }
+        };
+        let invalidator = self.cache.invalidator();
+        let mut removed = 0u64;
+        let mut errors = Vec::new();
+        let mut count = |result: Result<u64, Error>| match result {
+            Ok(n) => removed += n,
+            Err(error) => errors.push(error),
+        };
+        if request.all {
+            count(invalidator.all().await);
+        }
+        for tag in &request.tags {
+            count(invalidator.tag(tag).await);
+        }
+        for path in &request.paths {
+            count(invalidator.path(path).await);
+        }
+        for prefix in &request.prefixes {
+            count(invalidator.prefix(prefix).await);
+        }
+        for key in &request.keys {
+            count(self.cache.store().remove_prefix(key).await);
+        }
+        if let Some(error) = errors.iter().find(|e| e.kind() == ErrorKind::Config) {
+            return AdminResponse::error(400, error.to_string());
+        }
+        if !errors.is_empty() {
+            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return AdminResponse::json(502, &json!({ "removed": removed, "errors": messages }));
+        }
+        AdminResponse::json(200, &json!({ "removed": removed }))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // The length is not secret (the token's length is fixed); the contents are compared
+    // without an early exit.
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn route_json(stats: &RouteStats) -> Value {
+    json!({
+        "hits": stats.hits,
+        "stale_hits": stats.stale_hits,
+        "misses": stats.misses,
+        "hit_ratio": stats.hit_ratio(),
+        "bypasses": stats.bypasses,
+        "coalesced_waits": stats.coalesced_waits,
+        "stores": stats.stores,
+        "not_stored": stats.not_stored,
+        "revalidations": stats.revalidations,
+        "invalidations": stats.invalidations,
+        "store_errors": stats.store_errors,
+    })
+}
+
+/// The stats as JSON: totals, store usage, and per route.
+pub(crate) fn stats_json(stats: &Stats) -> Value {
+    let routes: serde_json::Map<String, Value> = stats
+        .routes
+        .iter()
+        .map(|(name, route)| (name.clone(), route_json(route)))
+        .collect();
+    json!({
+        "total": route_json(&stats.total),
+        "entries": stats.entries,
+        "bytes": stats.bytes,
+        "capacity_bytes": stats.capacity_bytes,
+        "evictions": stats.evictions,
+        "expirations": stats.expirations,
+        "routes": routes,
+    })
+}
+
+/// The stats in the Prometheus text exposition format, labelled by route name.
+pub(crate) fn prometheus_text(stats: &Stats) -> String {
+    let mut out = String::with_capacity(4096);
+    let counters: [(&str, &str, fn(&RouteStats) -> u64); 9] = [
+        ("hits", "Requests answered from the cache.", |r| r.hits),
+        ("stale_hits", "Requests answered with a stale response.", |r| {
+            r.stale_hits
+        }),
+        ("misses", "Cacheable requests sent to the handler.", |r| r.misses),
+        (
+            "coalesced_waits",
+            "Requests that waited for a concurrent miss on the same key.",
+            |r| r.coalesced_waits,
+        ),
+        ("stores", "Responses stored.", |r| r.stores),
+        (
+            "not_stored",
+            "Forwarded responses that could not be stored.",
+            |r| r.not_stored,
+        ),
+        ("revalidations", "Stored responses refreshed by a 304.", |r| {
+            r.revalidations
+        }),
+        ("invalidations", "Invalidations.", |r| r.invalidations),
+        ("store_errors", "Store operations that failed.", |r| {
+            r.store_errors
+        }),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP cachefront_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE cachefront_{name}_total counter");
+        for (route, route_stats) in &stats.routes {
+            let _ = writeln!(
+                out,
+                "cachefront_{name}_total{{route=\"{}\"}} {}",
+                escape_label(route),
+                value(route_stats)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP cachefront_bypasses_total Requests that did not use the cache, by reason."
+    );
+    let _ = writeln!(out, "# TYPE cachefront_bypasses_total counter");
+    for (route, route_stats) in &stats.routes {
+        for (reason, count) in &route_stats.bypasses {
+            let _ = writeln!(
+                out,
+                "cachefront_bypasses_total{{route=\"{}\",reason=\"{reason}\"}} {count}",
+                escape_label(route)
+            );
+        }
+    }
+    let gauges = [
+        ("entries", "Entries held by the store.", stats.entries),
+        ("bytes", "Bytes held by the store.", stats.bytes),
+        (
+            "capacity_bytes",
+            "The store's capacity in bytes.",
+            stats.capacity_bytes.unwrap_or(0),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP cachefront_{name} {help}");
+        let _ = writeln!(out, "# TYPE cachefront_{name} gauge");
+        let _ = writeln!(out, "cachefront_{name} {value}");
+    }
+    for (name, help, value) in [
+        ("evictions", "Entries removed to make room.", stats.evictions),
+        (
+            "expirations",
+            "Entries removed at the end of their lifetime.",
+            stats.expirations,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP cachefront_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE cachefront_{name}_total counter");
+        let _ = writeln!(out, "cachefront_{name}_total {value}");
+    }
+    out
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &[u8] = b"Bearer 0123456789abcdef";
+
+    fn admin() -> Admin {
+        Admin::new(Cache::new(), "0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn short_tokens_are_refused() {
+        let error = Admin::new(Cache::new(), "short").unwrap_err().to_string();
+        assert!(error.contains("admin token") && error.contains("16"));
+    }
+
+    #[tokio::test]
+    async fn requires_the_bearer_token() {
+        let admin = admin();
+        assert_eq!(admin.handle("GET", "/stats", None, b"").await.status, 401);
+        assert_eq!(
+            admin
+                .handle("GET", "/stats", Some(b"Bearer wrong"), b"")
+                .await
+                .status,
+            401
+        );
+        assert_eq!(
+            admin
+                .handle("GET", "/stats", Some(b"0123456789abcdef"), b"")
+                .await
+                .status,
+            401
+        );
+        assert_eq!(admin.handle("GET", "/stats", Some(TOKEN), b"").await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn purge_parses_json_and_reports_errors_clearly() {
+        let admin = admin();
+        let ok = admin
+            .handle("POST", "/purge", Some(TOKEN), br#"{"tags":["a"],"all":true}"#)
+            .await;
+        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"removed":0}"#));
+        let bad = admin.handle("POST", "/purge", Some(TOKEN), b"{not json").await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("malformed purge request"), "{}", bad.body);
+        let unknown = admin
+            .handle("POST", "/purge", Some(TOKEN), br#"{"tagz":["a"]}"#)
+            .await;
+        assert_eq!(unknown.status, 400);
+        assert!(unknown.body.contains("tagz"), "{}", unknown.body);
+        let bad_path = admin
+            .handle("POST", "/purge", Some(TOKEN), br#"{"paths":["no-slash"]}"#)
+            .await;
+        assert_eq!(bad_path.status, 400);
+        assert_eq!(admin.handle("GET", "/purge", Some(TOKEN), b"").await.status, 405);
+        assert_eq!(admin.handle("GET", "/nope", Some(TOKEN), b"").await.status, 404);
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text_by_route() {
+        let admin = admin();
+        let _route = admin
+            .cache()
+            .route(crate::Policy::ttl(std::time::Duration::from_secs(1)).name("/a/{id}"));
+        let metrics = admin.handle("GET", "/metrics", Some(TOKEN), b"").await;
+        assert!(metrics.content_type.starts_with("text/plain"));
+        assert!(metrics.body.contains("# TYPE cachefront_hits_total counter"));
+        assert!(
+            metrics
+                .body
+                .contains("cachefront_hits_total{route=\"/a/{id}\"} 0")
+        );
+        assert!(metrics.body.contains("cachefront_capacity_bytes 67108864"));
+    }
+}
