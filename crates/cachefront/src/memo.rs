@@ -163,9 +163,10 @@ impl Cache {
 ///   and [`stale_if_error`](GetOrCompute::stale_if_error).
 /// - **Fail open.** A store error is logged and counted; the value is computed as if absent.
 ///
-/// Values are removed by key ([`invalidate`](Self::invalidate), or
-/// [`Cache::invalidate_key`] with [`key`](Self::key)), by tag ([`Cache::invalidate_tag`]), or
-/// for the whole namespace ([`clear`](Self::clear)).
+/// Values are removed like responses, through the cache's
+/// [`Invalidator`](crate::Invalidator): by key (`invalidator.key(&memo.key(&k)?)`, or
+/// [`invalidate`](Self::invalidate) here), by tag (`invalidator.tag("product:42")`); or for the
+/// whole namespace ([`clear`](Self::clear)).
 ///
 /// ```
 /// use std::time::Duration;
