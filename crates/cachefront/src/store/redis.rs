@@ -85,6 +85,18 @@ end
 return 1
 ";
 
+/// Indexes a readable key for purges by prefix, and trims members expired a minute ago.
+const INDEX_ADD_SCRIPT: &str = r"
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 128)
+if #old > 0 then
+  redis.call('ZREM', KEYS[1], unpack(old))
+  redis.call('ZREM', KEYS[2], unpack(old))
+end
+return #old
+";
+
 /// Takes a lock unless the entry is already there (then there is nothing to compute).
 const LOCK_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -162,6 +174,7 @@ struct Inner {
 struct Scripts {
     put: Script,
     tag_add: Script,
+    index_add: Script,
     lock: Script,
     unlock: Script,
 }
@@ -485,6 +498,7 @@ impl RedisStoreBuilder {
                 scripts: Scripts {
                     put: Script::new(PUT_SCRIPT),
                     tag_add: Script::new(TAG_ADD_SCRIPT),
+                    index_add: Script::new(INDEX_ADD_SCRIPT),
                     lock: Script::new(LOCK_SCRIPT),
                     unlock: Script::new(UNLOCK_SCRIPT),
                 },
@@ -599,7 +613,7 @@ impl std::error::Error for CircuitOpen {}
 /// What one instance tells the others was removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Invalidation {
-    /// One key, by the hexadecimal digest.
+    /// One key, by its readable form.
     Key(String),
     /// Every entry carrying a tag.
     Tag(String),
@@ -612,7 +626,7 @@ pub(crate) enum Invalidation {
 impl Invalidation {
     fn encode(&self, instance: &str) -> Vec<u8> {
         let (kind, data) = match self {
-            Self::Key(hex) => ('k', hex.as_str()),
+            Self::Key(readable) => ('k', readable.as_str()),
             Self::Tag(tag) => ('t', tag.as_str()),
             Self::Prefix(prefix) => ('p', prefix.as_str()),
             Self::All => ('a', ""),
@@ -853,7 +867,13 @@ impl RedisStore {
     /// (Calls load a script themselves when Redis has lost it, e.g. after a restart.)
     async fn load_scripts(&self) -> Result<(), Error> {
         let scripts = &self.inner.scripts;
-        for script in [&scripts.put, &scripts.tag_add, &scripts.lock, &scripts.unlock] {
+        for script in [
+            &scripts.put,
+            &scripts.tag_add,
+            &scripts.index_add,
+            &scripts.lock,
+            &scripts.unlock,
+        ] {
             let mut connection = self.connection();
             self.call("SCRIPT LOAD", script.load_async(&mut connection))
                 .await?;
@@ -871,6 +891,41 @@ impl RedisStore {
 
     fn lock_key(&self, hex: &str) -> String {
         format!("{}l:{{{hex}}}", self.inner.settings.prefix)
+    }
+
+    /// The readable-key index: every member `<readable>\0<digest>`, all at score 0 so that a
+    /// prefix is one `ZRANGEBYLEX` range; and beside it (same slot) the same members scored by
+    /// expiry, to trim them.
+    fn index_keys(&self) -> (String, String) {
+        let prefix = &self.inner.settings.prefix;
+        (
+            format!("{prefix}{{index}}:keys"),
+            format!("{prefix}{{index}}:expiry"),
+        )
+    }
+
+    async fn add_to_index(&self, readable: &str, hex: &str, px: u64) -> Result<(), Error> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let (keys, expiry) = self.index_keys();
+        let mut connection = self.connection();
+        self.call(
+            "ZADD",
+            self.inner
+                .scripts
+                .index_add
+                .key(keys)
+                .key(expiry)
+                .arg(format!("{readable}\0{hex}"))
+                .arg(now.saturating_add(px))
+                // A minute of slack for clocks that disagree between instances.
+                .arg(now.saturating_sub(60_000))
+                .invoke_async::<i64>(&mut connection),
+        )
+        .await
+        .map(drop)
     }
 
     fn tag_key(&self, tag: &str) -> String {
@@ -950,12 +1005,12 @@ impl RedisStore {
         let hex = entry.key.digest().to_hex();
         let value = self.inner.settings.codec.encode(&entry);
         let tags = codec::encode_tags(&entry.tags);
-        // Index first, so that a purge by tag that starts once the entry is visible finds it.
-        stream::iter(entry.tags.clone())
+        // Index first, so that a purge that starts once the entry is visible finds it.
+        let tagged = stream::iter(entry.tags.clone())
             .map(|tag| self.add_to_tag(tag, &hex, px))
             .buffer_unordered(BATCH)
-            .try_collect::<()>()
-            .await?;
+            .try_collect::<()>();
+        tokio::try_join!(tagged, self.add_to_index(entry.key.readable(), &hex, px))?;
         let mut connection = self.connection();
         let old: Option<Vec<u8>> = self
             .call(
@@ -1154,31 +1209,55 @@ impl RedisStore {
     }
 
     async fn remove_with_prefix(&self, prefix: &str) -> Result<u64, Error> {
-        let mut scan = self.scan(&format!("{}e:*", self.inner.settings.prefix)).await?;
+        let (keys, expiry) = self.index_keys();
+        // Readable keys are UTF-8, which never contains the byte 0xff: `[prefix` to
+        // `[prefix\xff` is exactly the keys that start with the prefix.
+        let start = [&b"["[..], prefix.as_bytes()].concat();
+        let end = [&b"["[..], prefix.as_bytes(), &b"\xff"[..]].concat();
         let mut removed = 0;
-        while let Some(keys) = self.scan_step(&mut scan).await? {
-            removed += stream::iter(keys)
-                .map(|redis_key| async move {
-                    let mut connection = self.connection();
-                    let readable: Option<String> = self
-                        .call(
-                            "HGET",
-                            redis::cmd("HGET")
-                                .arg(&redis_key)
-                                .arg("k")
-                                .query_async(&mut connection),
-                        )
-                        .await?;
-                    match readable {
-                        Some(readable) if readable.starts_with(prefix) => self.unlink(&redis_key).await,
-                        _ => Ok(false),
-                    }
-                })
-                .buffer_unordered(BATCH)
-                .try_fold(0, |count, removed| async move { Ok(count + u64::from(removed)) })
+        loop {
+            let mut connection = self.connection();
+            let members: Vec<Vec<u8>> = self
+                .call(
+                    "ZRANGEBYLEX",
+                    redis::cmd("ZRANGEBYLEX")
+                        .arg(&keys)
+                        .arg(&start)
+                        .arg(&end)
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(BATCH)
+                        .query_async(&mut connection),
+                )
                 .await?;
+            if members.is_empty() {
+                return Ok(removed);
+            }
+            let entry_keys: Vec<String> = members
+                .iter()
+                .filter_map(|member| {
+                    let at = member.iter().rposition(|b| *b == 0)?;
+                    Some(self.entry_key(std::str::from_utf8(&member[at + 1..]).ok()?))
+                })
+                .collect();
+            removed += self.unlink_all(entry_keys).await?;
+            let mut connection = self.connection();
+            // Same slot (hash tag `{index}`): one pipeline.
+            self.call(
+                "ZREM",
+                redis::pipe()
+                    .cmd("ZREM")
+                    .arg(&keys)
+                    .arg(&members)
+                    .ignore()
+                    .cmd("ZREM")
+                    .arg(&expiry)
+                    .arg(&members)
+                    .ignore()
+                    .query_async::<()>(&mut connection),
+            )
+            .await?;
         }
-        Ok(removed)
     }
 
     async fn clear_all(&self) -> Result<u64, Error> {
@@ -1508,7 +1587,7 @@ mod tests {
     #[test]
     fn invalidations_round_trip() {
         for invalidation in [
-            Invalidation::Key("ab".repeat(32)),
+            Invalidation::Key("GET /a host=example.com".to_owned()),
             Invalidation::Tag("product:42\nwith newline".to_owned()),
             Invalidation::Prefix("GET example.com/".to_owned()),
             Invalidation::All,

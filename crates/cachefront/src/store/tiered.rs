@@ -203,10 +203,13 @@ async fn apply(l1: &MemoryStore, invalidation: Invalidation) {
         Invalidation::Tag(tag) => {
             let _ = l1.remove_tag(&tag).await;
         }
-        // A key arrives as its digest, and the memory store removes by `CacheKey`, which
-        // cannot be rebuilt from a digest here; by prefix, the memory store has no index.
-        // Dropping every copy is more than asked, and always correct.
-        Invalidation::Key(_) | Invalidation::Prefix(_) | Invalidation::All => {
+        // A key arrives by its readable form: a `CacheKey` cannot be rebuilt from it, so the
+        // copies whose key starts with it go (the key itself, and rarely a longer one: more
+        // than asked, never less).
+        Invalidation::Prefix(prefix) | Invalidation::Key(prefix) => {
+            let _ = l1.remove_prefix(&prefix).await;
+        }
+        Invalidation::All => {
             let _ = l1.clear().await;
         }
     }
@@ -314,7 +317,7 @@ impl Store for TieredStore {
         Box::pin(async move {
             let (local, shared) = self
                 .invalidate(
-                    Invalidation::Key(key.digest().to_hex()),
+                    Invalidation::Key(key.readable().to_owned()),
                     self.inner.l1.remove(key),
                     self.inner.l2.remove(key),
                 )
