@@ -424,11 +424,19 @@ async fn two_instances_see_each_others_invalidations() {
     assert!(b.get(&key("/q/1")).await.unwrap().is_some());
     assert_eq!(a.remove_prefix("GET /q/").await.unwrap(), 1);
     let dropped = eventually(Duration::from_secs(1), || async {
-        b.memory().get(&key("/q/1")).await.unwrap().is_none().then_some(())
+        b.memory()
+            .get(&key("/q/1"))
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
     assert!(dropped.is_some(), "B still serves a purged prefix");
-    assert!(b.memory().get(&key("/r/1")).await.unwrap().is_some(), "other prefixes stay");
+    assert!(
+        b.memory().get(&key("/r/1")).await.unwrap().is_some(),
+        "other prefixes stay"
+    );
 
     // Everything.
     a.put(entry("/p/3", "v3", ttl, &[]).await).await.unwrap();
