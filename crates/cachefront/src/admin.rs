@@ -277,7 +277,8 @@ pub(crate) fn stats_json(stats: &Stats) -> Value {
 /// The stats in the Prometheus text exposition format, labelled by route name.
 pub(crate) fn prometheus_text(stats: &Stats) -> String {
     let mut out = String::with_capacity(4096);
-    let counters: [(&str, &str, fn(&RouteStats) -> u64); 9] = [
+    type Read = fn(&RouteStats) -> u64;
+    let counters: [(&str, &str, Read); 9] = [
         ("hits", "Requests answered from the cache.", |r| r.hits),
         ("stale_hits", "Requests answered with a stale response.", |r| {
             r.stale_hits

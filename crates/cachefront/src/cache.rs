@@ -367,7 +367,13 @@ impl Route {
                 return self.synthetic_gateway_timeout(request, head);
             }
             if head {
-                // HEAD never stores, so it neither leads nor follows a flight.
+                // HEAD never stores, so it neither leads nor follows a flight; but a GET that
+                // just finished answers it while its store write runs.
+                if let Some(entry) = self.cache.inner.coalescer.finished(state.key.digest()) {
+                    if entry.matches_vary(request) {
+                        return self.hit(request, entry, true, HitKind::Fresh);
+                    }
+                }
                 state.not_stored = Some(NotStored::Head);
                 state.candidate = None;
                 return self.forward(request, state);
@@ -948,11 +954,7 @@ impl Forward {
             ForwardKind::Miss(state) => *state,
         };
         let response_time = SystemTime::now();
-        route
-            .cache
-            .inner
-            .stats
-            .handler_time(&route.counters, state.started.elapsed());
+        StatsRegistry::handler_time(&route.counters, state.started.elapsed());
         let status_member = CacheStatus::forward(state.fwd).fwd_status(status.as_u16());
         if status == StatusCode::NOT_MODIFIED && state.revalidates().is_some() {
             return route.revalidated(state, headers, response_time);
@@ -1222,7 +1224,7 @@ impl Route {
                 }
             }
             drop(cleanup);
-            route.cache.inner.stats.publish_usage(route.store().usage());
+            StatsRegistry::publish_usage(route.store().usage());
         });
     }
 }

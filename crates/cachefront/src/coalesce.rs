@@ -60,6 +60,16 @@ impl Coalescer {
         })
     }
 
+    /// The entry of a flight that has finished but whose store write may still be running;
+    /// for requests that never join a flight (`HEAD`).
+    pub(crate) fn finished(&self, digest: &KeyDigest) -> Option<Arc<Entry>> {
+        let flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*flights.get(digest)?.borrow() {
+            FlightState::Done(entry) => Some(Arc::clone(entry)),
+            _ => None,
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.flights.lock().unwrap_or_else(PoisonError::into_inner).len()

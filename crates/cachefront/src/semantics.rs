@@ -287,15 +287,36 @@ pub(crate) fn storable_headers(headers: &HeaderMap, strip_set_cookie: bool) -> H
 /// not combine partial content, so a stored 206 could be replayed to a request without `Range`.
 pub const HEURISTICALLY_CACHEABLE: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
-/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850 or asctime); `None` if invalid.
-pub(crate) fn http_date(headers: &HeaderMap, name: HeaderName) -> Option<Option<SystemTime>> {
-    let value = headers.get(name)?;
-    Some(
-        value
-            .to_str()
-            .ok()
-            .and_then(|v| httpdate::parse_http_date(v.trim()).ok()),
-    )
+/// A date header: absent, present but invalid, or a valid HTTP-date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DateField {
+    Absent,
+    Invalid,
+    Valid(SystemTime),
+}
+
+impl DateField {
+    fn valid(self) -> Option<SystemTime> {
+        match self {
+            Self::Valid(time) => Some(time),
+            Self::Absent | Self::Invalid => None,
+        }
+    }
+}
+
+/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850 or asctime).
+pub(crate) fn http_date(headers: &HeaderMap, name: HeaderName) -> DateField {
+    let Some(value) = headers.get(name) else {
+        return DateField::Absent;
+    };
+    match value
+        .to_str()
+        .ok()
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+    {
+        Some(time) => DateField::Valid(time),
+        None => DateField::Invalid,
+    }
 }
 
 /// The freshness lifetime of a response (RFC 9111 §4.2.1), from the directives that govern this
@@ -319,25 +340,22 @@ pub(crate) fn freshness_lifetime(
     }
     // A targeted field replaces `Expires` too (RFC 9213 §2.2).
     if !targeted {
-        if let Some(expires) = http_date(headers, header::EXPIRES) {
-            let Some(expires) = expires else {
-                // An invalid Expires, e.g. "0", means already expired (§5.3).
-                return Some(Duration::ZERO);
-            };
-            let date = http_date(headers, header::DATE)
-                .flatten()
-                .unwrap_or(response_time);
-            return Some(expires.duration_since(date).unwrap_or_default());
+        match http_date(headers, header::EXPIRES) {
+            DateField::Absent => {}
+            // An invalid Expires, e.g. "0", means already expired (§5.3).
+            DateField::Invalid => return Some(Duration::ZERO),
+            DateField::Valid(expires) => {
+                let date = http_date(headers, header::DATE).valid().unwrap_or(response_time);
+                return Some(expires.duration_since(date).unwrap_or_default());
+            }
         }
     }
     let cap = heuristic_cap?;
     if !(HEURISTICALLY_CACHEABLE.contains(&status) || cc.public) {
         return None;
     }
-    let last_modified = http_date(headers, header::LAST_MODIFIED).flatten()?;
-    let date = http_date(headers, header::DATE)
-        .flatten()
-        .unwrap_or(response_time);
+    let last_modified = http_date(headers, header::LAST_MODIFIED).valid()?;
+    let date = http_date(headers, header::DATE).valid().unwrap_or(response_time);
     Some((date.duration_since(last_modified).unwrap_or_default() / 10).min(cap))
 }
 
@@ -353,7 +371,7 @@ pub(crate) fn corrected_initial_age(
         .and_then(|v| delta_seconds(Some(v.as_bytes().trim_ascii())).ok())
         .map_or(Duration::ZERO, Duration::from_secs);
     let apparent_age = http_date(headers, header::DATE)
-        .flatten()
+        .valid()
         .and_then(|date| response_time.duration_since(date).ok())
         .unwrap_or_default();
     let response_delay = response_time.duration_since(request_time).unwrap_or_default();
@@ -449,8 +467,8 @@ pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry)
         return false;
     };
     let modified = http_date(&entry.headers, header::LAST_MODIFIED)
-        .flatten()
-        .or_else(|| http_date(&entry.headers, header::DATE).flatten())
+        .valid()
+        .or_else(|| http_date(&entry.headers, header::DATE).valid())
         .unwrap_or(entry.stored_at);
     modified <= since
 }

@@ -110,8 +110,7 @@ impl StatsRegistry {
     }
 
     /// Records how long the handler took to answer a miss (the `metrics` facade histogram).
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
-    pub(crate) fn handler_time(&self, route: &Counters, elapsed: std::time::Duration) {
+    pub(crate) fn handler_time(route: &Counters, elapsed: std::time::Duration) {
         #[cfg(feature = "metrics")]
         if let Some(exported) = &route.exported {
             exported.handler_seconds.record(elapsed.as_secs_f64());
@@ -122,8 +121,7 @@ impl StatsRegistry {
 
     /// Publishes the store's usage as `metrics` gauges (bytes, entries) and counters
     /// (evictions).
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
-    pub(crate) fn publish_usage(&self, usage: StoreUsage) {
+    pub(crate) fn publish_usage(usage: StoreUsage) {
         #[cfg(feature = "metrics")]
         exported::publish_usage(usage);
         #[cfg(not(feature = "metrics"))]
