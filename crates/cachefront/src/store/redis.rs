@@ -439,13 +439,32 @@ impl RedisStoreBuilder {
         Ok(())
     }
 
-    /// Checks the settings and connects.
+    /// Checks the settings and connects: [`build`](Self::build), then a first round trip
+    /// (which loads the store's scripts).
     ///
     /// Redis being unreachable is not an error: the store starts failing open (every call is a
-    /// fast error, the cache goes to the handler) and connects by itself once Redis answers.
-    /// Must be called within a Tokio runtime, on which the store runs its pub/sub listener.
+    /// fast error, the cache goes to the handler) and connects by itself once Redis answers;
+    /// a warning is logged.
     pub async fn connect(self) -> Result<RedisStore, Error> {
+        let store = self.build()?;
+        if let Err(error) = store.load_scripts().await {
+            tracing::warn!(%error, "Redis is not reachable yet; the store fails open until it is");
+        }
+        Ok(store)
+    }
+
+    /// Checks the settings and returns the store without waiting for Redis: the connection is
+    /// made on first use. For synchronous setup code (e.g. configuration from the
+    /// environment); must be called within a Tokio runtime, on which the store runs its
+    /// pub/sub listener.
+    pub fn build(self) -> Result<RedisStore, Error> {
         self.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::config(
+                self.names.url,
+                "a Redis store must be built within a Tokio runtime (it runs a pub/sub listener)",
+            )
+        })?;
         let settings = Settings {
             prefix: self.prefix,
             timeout: self.timeout,
@@ -484,7 +503,6 @@ impl RedisStoreBuilder {
         let instance = instance_id();
         let bus = Arc::new(Bus::new(&settings.prefix, instance.clone()));
         let (shutdown, shutdown_rx) = watch::channel(());
-        let runtime = tokio::runtime::Handle::current();
         runtime.spawn(listen(Arc::clone(&bus), clients, settings.timeout, shutdown_rx));
         let store = RedisStore {
             inner: Arc::new(Inner {
@@ -505,9 +523,6 @@ impl RedisStoreBuilder {
                 _shutdown: shutdown,
             }),
         };
-        if let Err(error) = store.load_scripts().await {
-            tracing::warn!(%error, "Redis is not reachable yet; the store fails open until it is");
-        }
         Ok(store)
     }
 }
@@ -1567,6 +1582,13 @@ mod tests {
             assert!(message.contains(name), "{message} should name {name}");
             assert!(message.contains(form), "{message} should say {form}");
         }
+    }
+
+    #[test]
+    fn building_outside_a_runtime_is_a_clear_error() {
+        let error = RedisStore::builder("redis://127.0.0.1").build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("Tokio runtime"), "{error}");
     }
 
     #[test]
