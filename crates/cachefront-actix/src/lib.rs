@@ -39,6 +39,40 @@
 //! `App::wrap` works too, with one policy for every route of the app. Wrap each route once:
 //! nested middleware would each look up and store under their own policy.
 //!
+//! # Memoized values
+//!
+//! Some responses are personal and cannot be cached whole, yet are built around one expensive
+//! value that is the same for everyone (a database query, a call to another service). The
+//! [`Memo`] extractor memoizes that value in the same cache — same store, stats and
+//! invalidation — taking the [`Cache`] from the app data:
+//!
+//! ```
+//! use std::time::Duration;
+//! use actix_web::{App, web};
+//! use cachefront_actix::{Cache, Memo};
+//!
+//! async fn load_prices(id: u64) -> Result<Vec<u64>, std::io::Error> {
+//!     Ok(vec![id * 100, id * 150]) // a database query, in real life
+//! }
+//!
+//! // The greeting is personal; the price list is the same for everyone and memoized.
+//! async fn product(memo: Memo, path: web::Path<(u64, String)>) -> String {
+//!     let (id, user) = path.into_inner();
+//!     let prices = memo
+//!         .get_or_compute(("prices", id), || load_prices(id))
+//!         .ttl(Duration::from_secs(30))
+//!         .await
+//!         .unwrap_or_default();
+//!     format!("Hello, {user}: {prices:?}")
+//! }
+//!
+//! let cache = Cache::new();
+//! let app = App::new()
+//!     // Where `Memo` finds the cache (a `web::Data<Cache>` works too).
+//!     .app_data(cache.clone())
+//!     .route("/products/{id}/for/{user}", web::get().to(product));
+//! ```
+//!
 //! # What the middleware does
 //!
 //! - **Hit**: the stored response is written from memory with `Content-Length`, an `Age`
@@ -100,12 +134,14 @@
 mod body;
 mod convert;
 mod future;
+mod memo;
 mod middleware;
 mod service;
 
 pub use self::{
     body::ResponseBody,
     future::ResponseFuture,
+    memo::{DEFAULT_NAMESPACE, Memo, MissingCache},
     middleware::{CacheExt, CacheMiddleware},
     service::CacheMiddlewareService,
 };

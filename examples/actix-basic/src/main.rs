@@ -1,4 +1,5 @@
-//! An actix-web server with cachefront: three routes, three policies, one cache.
+//! An actix-web server with cachefront: three routes, three policies, one cache, and a
+//! product page whose price list is memoized.
 //!
 //! ```text
 //! cargo run -p example-actix-basic
@@ -12,24 +13,119 @@
 //! - `GET /fast/{id}`: cached for 5 s.
 //! - `GET /uncached`: never cached.
 //! - `GET /stats`: the cache's counters as JSON (not cached).
+//! - `GET /products/{id}?name=Ada`: a personal page (it greets you by name), so never cached
+//!   whole; its price list is the same for everyone and slow to load (250 ms), so the handler
+//!   memoizes it for 30 s with the `Memo` extractor, tagged `product:{id}`.
+//!   `price_list_loads` does not move on a second request, whoever asks.
+//! - `PUT /products/{id}/discount/{percent}`: changes the prices and invalidates the
+//!   product's tag, so the next page shows them at once.
 //!
 //! The same contract as `example-axum-basic`, so both servers can be driven by one test table.
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use cachefront_actix::{Cache, CacheExt, Policy};
+use cachefront_actix::{Cache, CacheExt, Memo, Policy};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Shared by every worker: how many times each handler ran.
+/// Shared by every worker: how many times each handler ran, and the product "database".
 #[derive(Default)]
 struct Counters {
     slow_runs: AtomicU64,
     fast_runs: AtomicU64,
+    price_list_loads: AtomicU64,
+    discounts: Mutex<HashMap<u64, u64>>,
+}
+
+/// One line of a price list: what the product page memoizes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Price {
+    sku: String,
+    cents: u64,
+}
+
+impl Counters {
+    /// The slow query the memo saves: 250 ms per price list.
+    async fn load_prices(&self, id: u64) -> Result<Vec<Price>, std::io::Error> {
+        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+        self.price_list_loads.fetch_add(1, Ordering::SeqCst);
+        let discount = self
+            .discounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied()
+            .unwrap_or(0);
+        Ok([("S", 1_000), ("M", 1_500), ("L", 2_200)]
+            .into_iter()
+            .map(|(size, cents)| Price {
+                sku: format!("{id}-{size}"),
+                cents: cents * id * (100 - discount) / 100,
+            })
+            .collect())
+    }
+}
+
+#[derive(Deserialize)]
+struct Visitor {
+    name: Option<String>,
+}
+
+async fn product(
+    memo: Memo,
+    counters: web::Data<Counters>,
+    id: web::Path<u64>,
+    visitor: web::Query<Visitor>,
+) -> HttpResponse {
+    let id = id.into_inner();
+    // Personal: computed on every request, never cached.
+    let greeting = match visitor.name.as_deref() {
+        Some(name) if !name.is_empty() => format!("Welcome back, {name}!"),
+        _ => "Welcome! Add ?name=you to be greeted by name.".to_owned(),
+    };
+    // Shared: one load per product per 30 s, however many visitors ask.
+    let database = counters.clone().into_inner();
+    let prices: Result<Vec<Price>, _> = memo
+        .get_or_compute(("prices", id), || async move { database.load_prices(id).await })
+        .ttl(Duration::from_secs(30))
+        .tags([format!("product:{id}")])
+        .await;
+    match prices {
+        Ok(prices) => HttpResponse::Ok().json(json!({
+            "greeting": greeting,
+            "product": id,
+            "prices": prices,
+            "price_list_loads": counters.price_list_loads.load(Ordering::SeqCst),
+        })),
+        Err(error) => HttpResponse::BadGateway().json(json!({ "error": error.to_string() })),
+    }
+}
+
+async fn discount(memo: Memo, counters: web::Data<Counters>, path: web::Path<(u64, u64)>) -> HttpResponse {
+    let (id, percent) = path.into_inner();
+    let percent = percent.min(100);
+    counters
+        .discounts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, percent);
+    // Every value tagged with the product goes; the next page loads fresh prices.
+    let removed = memo
+        .cache()
+        .invalidator()
+        .tag(&format!("product:{id}"))
+        .await
+        .unwrap_or(0);
+    HttpResponse::Ok().json(json!({ "product": id, "discount_percent": percent, "invalidated": removed }))
 }
 
 async fn slow(counters: web::Data<Counters>, id: web::Path<String>) -> HttpResponse {
@@ -108,7 +204,10 @@ fn configure(cache: &Cache, counters: &web::Data<Counters>) -> impl FnOnce(&mut 
             )
             // Not wrapped: never cached.
             .route("/uncached", web::get().to(uncached))
-            .route("/stats", web::get().to(stats));
+            .route("/stats", web::get().to(stats))
+            // Personal pages, not wrapped either: the handler memoizes what is shared.
+            .route("/products/{id}", web::get().to(product))
+            .route("/products/{id}/discount/{percent}", web::put().to(discount));
     }
 }
 
@@ -154,6 +253,8 @@ async fn main() {
     println!("  curl -i http://{addr}/uncached    # never cached");
     println!("  curl -i -H 'Authorization: Bearer x' http://{addr}/slow/1   # bypasses the cache");
     println!("  curl -s http://{addr}/stats       # hits, misses, bytes, per route");
+    println!("  curl -s 'http://{addr}/products/7?name=Ada'   # personal greeting, memoized price list");
+    println!("  curl -s -X PUT http://{addr}/products/7/discount/20   # new prices, memo invalidated by tag");
 
     // actix-web stops on Ctrl-C by itself.
     if let Err(error) = server.run().await {
@@ -185,5 +286,39 @@ mod tests {
         }
         let response = test::call_service(&app, TestRequest::get().uri("/uncached").to_request()).await;
         assert!(response.headers().get("cache-status").is_none());
+    }
+
+    #[actix_web::test]
+    async fn the_price_list_is_memoized_while_the_greeting_is_personal() {
+        let cache = Cache::new();
+        let counters = web::Data::new(Counters::default());
+        let app = test::init_service(App::new().configure(configure(&cache, &counters))).await;
+        let page = |uri: &'static str| {
+            let app = &app;
+            async move {
+                let response = test::call_service(app, TestRequest::get().uri(uri).to_request()).await;
+                assert_eq!(response.status(), 200);
+                assert!(
+                    response.headers().get("cache-status").is_none(),
+                    "never cached whole"
+                );
+                test::read_body_json::<Value, _>(response).await
+            }
+        };
+        let ada = page("/products/7?name=Ada").await;
+        let bob = page("/products/7?name=Bob").await;
+        assert_eq!(ada["greeting"], "Welcome back, Ada!");
+        assert_eq!(bob["greeting"], "Welcome back, Bob!");
+        assert_eq!(ada["prices"], bob["prices"]);
+        assert_eq!(ada["prices"][0]["cents"], 7_000);
+        assert_eq!(bob["price_list_loads"], 1, "one load for both visitors");
+
+        let request = TestRequest::put().uri("/products/7/discount/50").to_request();
+        let response: Value = test::call_and_read_body_json(&app, request).await;
+        assert_eq!(response["invalidated"], 1);
+        let after = page("/products/7?name=Ada").await;
+        assert_eq!(after["prices"][0]["cents"], 3_500);
+        assert_eq!(after["price_list_loads"], 2);
+        assert_eq!(cache.memo_stats()["default"].hits, 1);
     }
 }
