@@ -677,6 +677,17 @@ async fn while_the_channel_is_down_memory_copies_are_capped_by_the_bound() {
         .await
         .is_some()
     );
+    // A healthy channel stays up across its keep-alive pings, and memory copies stay.
+    tiered
+        .put(entry("/up", "u", Duration::from_secs(60), &[]).await)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(tiered.redis().is_subscribed());
+    assert!(
+        tiered.memory().get(&key("/up")).await.unwrap().is_some(),
+        "L1 was emptied while up"
+    );
     server.kill();
     assert!(
         eventually(Duration::from_secs(3), || async {
@@ -710,5 +721,101 @@ async fn while_the_channel_is_down_memory_copies_are_capped_by_the_bound() {
         started.elapsed() <= bound + Duration::from_millis(200),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// The median of `samples` run one at a time, in microseconds.
+async fn median_micros<F, Fut>(samples: usize, mut op: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        op().await;
+        times.push(started.elapsed());
+    }
+    times.sort_unstable();
+    times[samples / 2].as_secs_f64() * 1e6
+}
+
+#[tokio::test]
+async fn an_l2_hit_costs_about_a_bare_get_and_an_l1_hit_about_a_memory_hit() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "bench:").await;
+    let mut raw = raw(&server).await;
+    // A 4 KiB JSON-like body: compressed (above 1 KiB), as most cached pages would be.
+    let body: String = (0..100)
+        .map(|i| format!("{{\"id\":{i},\"name\":\"item {i}\"}},"))
+        .collect::<String>()
+        .repeat(2);
+    let e = entry("/bench", body, Duration::from_secs(600), &[]).await;
+    store.put(Arc::clone(&e)).await.unwrap();
+    // The same stored bytes under a plain string key, for the bare GET.
+    let entry_key = format!("bench:e:{{{}}}", e.key().digest().to_hex());
+    let value: Vec<u8> = redis::cmd("HGET")
+        .arg(&entry_key)
+        .arg("v")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    redis::cmd("SET")
+        .arg("bare")
+        .arg(&value)
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    let samples = 1000;
+    let (mut bare, mut l2) = (Vec::new(), Vec::new());
+    // Interleaved rounds, so that load on the machine hits both alike.
+    for _ in 0..3 {
+        bare.push(
+            median_micros(samples, || {
+                let mut raw = raw.clone();
+                async move {
+                    let value: Vec<u8> = redis::cmd("GET").arg("bare").query_async(&mut raw).await.unwrap();
+                    assert!(!value.is_empty());
+                }
+            })
+            .await,
+        );
+        l2.push(
+            median_micros(samples, || async {
+                assert!(store.get(e.key()).await.unwrap().is_some());
+            })
+            .await,
+        );
+    }
+    let bare = bare.iter().copied().fold(f64::INFINITY, f64::min);
+    let l2 = l2.iter().copied().fold(f64::INFINITY, f64::min);
+
+    let memory = MemoryStore::new();
+    memory.put(Arc::clone(&e)).await.unwrap();
+    let tiered = TieredStore::new(MemoryStore::new(), store.clone());
+    tiered.get(e.key()).await.unwrap().unwrap();
+    let memory_hit = median_micros(samples * 10, || async {
+        assert!(memory.get(e.key()).await.unwrap().is_some());
+    })
+    .await;
+    let l1_hit = median_micros(samples * 10, || async {
+        assert!(tiered.get(e.key()).await.unwrap().is_some());
+    })
+    .await;
+    eprintln!(
+        "median, {} B value: bare GET {bare:.1} µs, L2 hit {l2:.1} µs ({:.2}x); memory hit {memory_hit:.2} µs, \
+         L1 hit {l1_hit:.2} µs ({:.2}x)",
+        value.len(),
+        l2 / bare,
+        l1_hit / memory_hit
+    );
+    // Loose bounds for a shared machine: the figures above are what to read. Measured with
+    // `cargo test --release -p integration-tests --test redis an_l2 -- --nocapture`: about
+    // 1.1x for both. Debug builds decode several times slower.
+    let l2_bound = if cfg!(debug_assertions) { 4.0 } else { 1.5 };
+    assert!(l2 / bare < l2_bound, "L2 hit {l2:.1} µs vs bare GET {bare:.1} µs");
+    assert!(
+        l1_hit / memory_hit < 3.0,
+        "L1 hit {l1_hit:.2} µs vs memory hit {memory_hit:.2} µs"
     );
 }
