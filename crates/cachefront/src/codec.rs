@@ -57,7 +57,6 @@ pub const DEFAULT_COMPRESS_ABOVE: usize = 1024;
 /// returns an error; it never panics.
 ///
 /// ```
-/// use std::{sync::Arc, time::Duration};
 /// use cachefront::{CacheKey, EntryCodec};
 ///
 /// let codec = EntryCodec::new().compress_above(Some(64));
