@@ -717,8 +717,9 @@ async fn while_the_channel_is_down_memory_copies_are_capped_by_the_bound() {
         gone.is_some(),
         "an L1 copy outlived the bound while the channel was down"
     );
+    // The bound, plus scheduling slack on a busy machine.
     assert!(
-        started.elapsed() <= bound + Duration::from_millis(200),
+        started.elapsed() <= bound + Duration::from_millis(400),
         "{:?}",
         started.elapsed()
     );
