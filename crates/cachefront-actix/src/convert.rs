@@ -36,14 +36,15 @@ impl cachefront::RequestHead for ActixRequestHead<'_> {
             .or_else(|| self.0.headers.get(header::HOST)?.to_str().ok())
     }
 
-    fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-        for value in self.0.headers.get_all(name) {
+    fn for_each_header_value(&self, name: &http::HeaderName, f: &mut dyn FnMut(&[u8])) {
+        // actix-web's map is `http` 0.2: look the name up by its (lowercase) text.
+        for value in self.0.headers.get_all(name.as_str()) {
             f(value.as_bytes());
         }
     }
 
-    fn contains_header(&self, name: &str) -> bool {
-        self.0.headers.contains_key(name)
+    fn contains_header(&self, name: &http::HeaderName) -> bool {
+        self.0.headers.contains_key(name.as_str())
     }
 
     fn to_header_map(&self) -> http::HeaderMap {
@@ -129,10 +130,10 @@ mod tests {
         assert_eq!(view.query(), Some("b=2&a=1"));
         assert_eq!(view.host(), Some("example.com"));
         let mut values = Vec::new();
-        view.for_each_header_value("accept", &mut |v| values.push(v.to_vec()));
+        view.for_each_header_value(&http::header::ACCEPT, &mut |v| values.push(v.to_vec()));
         assert_eq!(values, [b"text/html".to_vec(), b"application/json".to_vec()]);
-        assert!(view.contains_header("accept"));
-        assert!(!view.contains_header("authorization"));
+        assert!(view.contains_header(&http::header::ACCEPT));
+        assert!(!view.contains_header(&http::header::AUTHORIZATION));
         let map = view.to_header_map();
         assert_eq!(map.get_all("accept").iter().count(), 2);
         assert_eq!(map["host"], "example.com");

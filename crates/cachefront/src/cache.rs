@@ -308,7 +308,7 @@ impl Route {
                             .policy
                             .resolve(&self.policy.invalidates_paths, request.path()),
                     });
-                return Lookup::Forward(Forward::bypass(self.clone(), reason, invalidation));
+                return Lookup::Forward(Forward::bypass(self.clone(), reason, invalidation.map(Box::new)));
             }
         };
         let RequestAdmission {
@@ -322,23 +322,48 @@ impl Route {
             // origin marked the response as shareable.
             return self.forward(
                 request,
-                MissState::new(key, Forwarded::Bypass, directives, request_time, authorized),
+                Box::new(MissState::new(
+                    key,
+                    Forwarded::Bypass,
+                    directives,
+                    request_time,
+                    authorized,
+                )),
             );
         }
-        let mut state = MissState::new(key, Forwarded::UriMiss, directives, request_time, false);
-        let deadline = tokio::time::Instant::now() + self.cache.inner.coalesce_wait;
+        // The common case first, with nothing else set up: a fresh stored response.
+        let found = self.find(&key, request).await;
+        if let Some(entry) = &found.entry {
+            if semantics::reuse(entry, &directives, request_time) == Reuse::Fresh {
+                return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
+            }
+        }
+        let mut prefetched = Some(found);
+        // Boxed: the lookup future stays small (it is moved into the adapter's boxed future).
+        let mut state = Box::new(MissState::new(
+            key,
+            Forwarded::UriMiss,
+            directives,
+            request_time,
+            false,
+        ));
+        // Computed at the first wait only: hits never read the clock for it.
+        let mut deadline = None;
         for _ in 0..MAX_FLIGHT_ATTEMPTS {
-            let found = self.find(&state.key, request).await;
+            let found = match prefetched.take() {
+                Some(found) => found,
+                None => self.find(&state.key, request).await,
+            };
             state.fwd = found.fwd;
             state.variants = found.variants;
             if let Some(entry) = found.entry {
                 let now = SystemTime::now();
                 match semantics::reuse(&entry, &state.directives, now) {
-                    Reuse::Fresh => return self.hit(request, entry, head, HitKind::Fresh),
-                    Reuse::StaleAccepted => return self.hit(request, entry, head, HitKind::Stale),
+                    Reuse::Fresh => return self.hit(request, entry, head, HitKind::Fresh, now),
+                    Reuse::StaleAccepted => return self.hit(request, entry, head, HitKind::Stale, now),
                     Reuse::StaleWhileRevalidate => {
                         let mut lookup =
-                            self.hit(request, entry.clone(), head, HitKind::StaleWhileRevalidate);
+                            self.hit(request, entry.clone(), head, HitKind::StaleWhileRevalidate, now);
                         // One background refresh per key: only the flight's leader runs it.
                         if let (Lookup::Hit(hit), Join::Leader(guard)) =
                             (&mut lookup, self.cache.inner.coalescer.join(*state.key.digest()))
@@ -349,7 +374,7 @@ impl Route {
                             refresh.candidate = Some(entry);
                             refresh.request_headers = Some(request.to_header_map());
                             refresh.tags = self.policy.resolve(&self.policy.tags, request.path());
-                            hit.refresh = Some(Forward::miss(self.clone(), refresh));
+                            hit.refresh = Some(Forward::miss(self.clone(), Box::new(refresh)));
                         }
                         return lookup;
                     }
@@ -371,7 +396,7 @@ impl Route {
                 // just finished answers it while its store write runs.
                 if let Some(entry) = self.cache.inner.coalescer.finished(state.key.digest()) {
                     if entry.matches_vary(request) {
-                        return self.hit(request, entry, true, HitKind::Fresh);
+                        return self.hit(request, entry, true, HitKind::Fresh, SystemTime::now());
                     }
                 }
                 state.not_stored = Some(NotStored::Head);
@@ -384,7 +409,7 @@ impl Route {
                     return self.forward(request, state);
                 }
                 Join::Done(entry) if entry.matches_vary(request) => {
-                    return self.hit(request, entry, false, HitKind::Fresh);
+                    return self.hit(request, entry, false, HitKind::Fresh, SystemTime::now());
                 }
                 Join::Done(_) => {
                     state.fwd = Forwarded::VaryMiss;
@@ -394,13 +419,18 @@ impl Route {
             };
             self.record(Event::CoalescedWait);
             tracing::debug!(key = %state.key, decision = "wait", "waiting for a concurrent miss on the same key");
-            let settled =
+            let deadline =
+                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.cache.inner.coalesce_wait);
+            // Boxed: only waiting requests pay for the timer's space, hits and leaders do not.
+            let settled = Box::pin(async move {
                 tokio::time::timeout_at(deadline, rx.wait_for(|s| !matches!(s, FlightState::Pending)))
                     .await
-                    .map(|state| state.map(|s| s.clone()));
+                    .map(|state| state.map(|s| s.clone()))
+            })
+            .await;
             match settled {
                 Ok(Ok(FlightState::Done(entry))) if entry.matches_vary(request) => {
-                    return self.hit(request, entry, false, HitKind::Collapsed);
+                    return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
                 }
                 Ok(Ok(FlightState::Done(_))) => {
                     state.fwd = Forwarded::VaryMiss;
@@ -440,9 +470,7 @@ impl Route {
         let names: Vec<HeaderName> = primary.vary.iter().map(|(name, _)| name.clone()).collect();
         let variant = variant_key(
             key,
-            names
-                .iter()
-                .map(|name| (name, normalized_header(request, name.as_str()))),
+            names.iter().map(|name| (name, normalized_header(request, name))),
         );
         match self.store().get(&variant).await {
             Ok(Some(entry)) if entry.matches_vary(request) => Found {
@@ -459,8 +487,14 @@ impl Route {
         }
     }
 
-    fn hit<R: RequestHead>(&self, request: &R, entry: Arc<Entry>, head: bool, kind: HitKind) -> Lookup {
-        let now = SystemTime::now();
+    fn hit<R: RequestHead>(
+        &self,
+        request: &R,
+        entry: Arc<Entry>,
+        head: bool,
+        kind: HitKind,
+        now: SystemTime,
+    ) -> Lookup {
         let kind = match kind {
             // A fresh (or acceptably stale) hit answers the client's conditionals itself.
             HitKind::Fresh | HitKind::Stale if semantics::not_modified(request, &entry) => {
@@ -518,7 +552,7 @@ impl Route {
         })
     }
 
-    fn forward<R: RequestHead>(&self, request: &R, mut state: MissState) -> Lookup {
+    fn forward<R: RequestHead>(&self, request: &R, mut state: Box<MissState>) -> Lookup {
         self.record(Event::Miss);
         tracing::debug!(
             key = %state.key,
@@ -599,10 +633,10 @@ impl<R: RequestHead> RequestHead for AsGet<'_, R> {
     fn host(&self) -> Option<&str> {
         self.0.host()
     }
-    fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+    fn for_each_header_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8])) {
         self.0.for_each_header_value(name, f);
     }
-    fn contains_header(&self, name: &str) -> bool {
+    fn contains_header(&self, name: &HeaderName) -> bool {
         self.0.contains_header(name)
     }
     fn to_header_map(&self) -> HeaderMap {
@@ -782,7 +816,7 @@ pub struct Forward {
 
 #[derive(Debug)]
 enum ForwardKind {
-    Bypass(Bypass, Option<Invalidation>),
+    Bypass(Bypass, Option<Box<Invalidation>>),
     // Boxed: a miss carries the key, the flight and the request headers; bypasses stay small.
     Miss(Box<MissState>),
 }
@@ -864,7 +898,7 @@ impl MissState {
 }
 
 impl Forward {
-    fn bypass(route: Route, reason: Bypass, invalidation: Option<Invalidation>) -> Self {
+    fn bypass(route: Route, reason: Bypass, invalidation: Option<Box<Invalidation>>) -> Self {
         Self {
             route,
             kind: ForwardKind::Bypass(reason, invalidation),
@@ -872,10 +906,10 @@ impl Forward {
         }
     }
 
-    fn miss(route: Route, state: MissState) -> Self {
+    fn miss(route: Route, state: Box<MissState>) -> Self {
         Self {
             route,
-            kind: ForwardKind::Miss(Box::new(state)),
+            kind: ForwardKind::Miss(state),
             body_size: None,
         }
     }
@@ -936,7 +970,7 @@ impl Forward {
             ForwardKind::Bypass(reason, invalidation) => {
                 if let Some(invalidation) = invalidation {
                     if status.is_success() || status.is_redirection() {
-                        route.invalidate_after(invalidation, headers);
+                        route.invalidate_after(*invalidation, headers);
                     }
                 }
                 let fwd = if reason == Bypass::Method {
@@ -1008,12 +1042,7 @@ impl Forward {
         let vary = storable
             .vary
             .iter()
-            .map(|name| {
-                (
-                    name.clone(),
-                    normalized_header_in(&request_headers, name.as_str()),
-                )
-            })
+            .map(|name| (name.clone(), normalized_header_in(&request_headers, name)))
             .collect::<Vec<(HeaderName, Option<Vec<u8>>)>>();
         let limit = route.policy.max_body_bytes;
         let mut stored_headers = semantics::storable_headers(headers, false);

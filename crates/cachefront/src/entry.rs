@@ -107,7 +107,7 @@ impl Entry {
     pub fn matches_vary<R: RequestHead + ?Sized>(&self, request: &R) -> bool {
         self.vary
             .iter()
-            .all(|(name, value)| crate::request::normalized_header(request, name.as_str()) == *value)
+            .all(|(name, value)| crate::request::normalized_header(request, name) == *value)
     }
 
     /// The approximate number of bytes the entry occupies: body, headers, key and bookkeeping.

@@ -279,7 +279,7 @@ impl KeySpec {
 
     /// Builds the key of a request, with extra headers to key on (the cookie or authorization
     /// header when a policy keys on credentials).
-    pub(crate) fn build_with<R: RequestHead>(&self, request: &R, extra: &[&str]) -> CacheKey {
+    pub(crate) fn build_with<R: RequestHead>(&self, request: &R, extra: &[&http::HeaderName]) -> CacheKey {
         let path = request.path();
         let query = request.query().unwrap_or("");
         let host = if self.host {
@@ -310,12 +310,12 @@ impl KeySpec {
         material.hasher.update((host.len() as u64).to_le_bytes());
         material.hasher.update(material.readable.as_bytes());
         for name in &self.headers {
-            let value = normalized_header(request, name.as_str());
+            let value = normalized_header(request, name);
             material.optional_part(name.as_str(), value.as_deref());
         }
         for name in extra {
             let value = normalized_header(request, name);
-            material.optional_part(name, value.as_deref());
+            material.optional_part(name.as_str(), value.as_deref());
         }
         for part in &self.parts {
             let value = part.key_part(request);
@@ -589,7 +589,7 @@ mod tests {
     fn custom_parts() {
         let spec = KeySpec::default().part(|r: &dyn RequestHead| {
             let mut tenant = None;
-            r.for_each_header_value("x-tenant", &mut |v| {
+            r.for_each_header_value(&http::HeaderName::from_static("x-tenant"), &mut |v| {
                 tenant = Some(String::from_utf8_lossy(v).into_owned())
             });
             tenant

@@ -417,12 +417,12 @@ impl Policy {
             "HEAD" if self.head_from_get => true,
             _ => return Err(Bypass::Method),
         };
-        let mut keyed: [&str; 2] = ["", ""];
+        let mut keyed: [&HeaderName; 2] = [&header::AUTHORIZATION, &header::COOKIE];
         let mut n = 0;
         let mut authorized = false;
         for (rule, name, reason) in [
-            (self.authorization, "authorization", Bypass::Authorization),
-            (self.cookies, "cookie", Bypass::Cookie),
+            (self.authorization, &header::AUTHORIZATION, Bypass::Authorization),
+            (self.cookies, &header::COOKIE, Bypass::Cookie),
         ] {
             if request.contains_header(name) {
                 match rule {
@@ -440,7 +440,7 @@ impl Policy {
                 }
             }
         }
-        if request.contains_header("range") {
+        if request.contains_header(&header::RANGE) {
             return Err(Bypass::Range);
         }
         Ok(RequestAdmission {
@@ -455,13 +455,13 @@ impl Policy {
     fn request_directives<R: RequestHead>(&self, request: &R) -> CacheControl {
         let mut cc = CacheControl::default();
         let mut present = false;
-        request.for_each_header_value("cache-control", &mut |line| {
+        request.for_each_header_value(&header::CACHE_CONTROL, &mut |line| {
             present = true;
             cc.parse_line(line);
         });
         if !present {
             // `Pragma: no-cache` counts only without `Cache-Control` (RFC 9111 §5.4).
-            request.for_each_header_value("pragma", &mut |line| {
+            request.for_each_header_value(&header::PRAGMA, &mut |line| {
                 if line
                     .split(|b| *b == b',')
                     .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-cache"))

@@ -1,6 +1,6 @@
 //! A framework-neutral view of a request head.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// What the core needs to know about a request: method, target and headers.
 ///
@@ -9,7 +9,8 @@ use http::HeaderMap;
 /// [`http::request::Parts`] below; the actix-web adapter implements it over actix's `http` 0.2
 /// types), so no caching decision depends on which framework asked.
 ///
-/// Header names are passed in lowercase.
+/// Header names are passed as `http` 1.x [`HeaderName`]s (cheap to compare); an adapter over
+/// another `http` version looks them up by [`HeaderName::as_str`].
 pub trait RequestHead {
     /// The request method, e.g. `"GET"`.
     fn method(&self) -> &str;
@@ -20,9 +21,9 @@ pub trait RequestHead {
     /// The host the request was sent to: the URI's authority, else the `Host` header.
     fn host(&self) -> Option<&str>;
     /// Calls `f` with each value of the header `name`, in order.
-    fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    fn for_each_header_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8]));
     /// Whether the header `name` is present.
-    fn contains_header(&self, name: &str) -> bool;
+    fn contains_header(&self, name: &HeaderName) -> bool;
     /// A copy of the request headers as an `http` 1.x map.
     ///
     /// Called once per forwarded cacheable request (never on hits), so that the stored response
@@ -55,13 +56,13 @@ macro_rules! impl_request_head {
                 let $this = self;
                 host_of($uri, $headers)
             }
-            fn for_each_header_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+            fn for_each_header_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8])) {
                 let $this = self;
                 for value in $headers.get_all(name) {
                     f(value.as_bytes());
                 }
             }
-            fn contains_header(&self, name: &str) -> bool {
+            fn contains_header(&self, name: &HeaderName) -> bool {
                 let $this = self;
                 $headers.contains_key(name)
             }
@@ -93,14 +94,14 @@ pub(crate) fn push_normalized(out: &mut Option<Vec<u8>>, value: &[u8]) {
 
 /// The normalised value of header `name` in a request (see [`push_normalized`]); `None` when
 /// absent.
-pub(crate) fn normalized_header(request: &(impl RequestHead + ?Sized), name: &str) -> Option<Vec<u8>> {
+pub(crate) fn normalized_header(request: &(impl RequestHead + ?Sized), name: &HeaderName) -> Option<Vec<u8>> {
     let mut out = None;
     request.for_each_header_value(name, &mut |value| push_normalized(&mut out, value));
     out
 }
 
 /// The normalised value of header `name` in an `http` 1.x header map.
-pub(crate) fn normalized_header_in(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
+pub(crate) fn normalized_header_in(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
     let mut out = None;
     for value in headers.get_all(name) {
         push_normalized(&mut out, value.as_bytes());
@@ -127,8 +128,8 @@ impl RequestHead for UriHead<'_> {
     fn host(&self) -> Option<&str> {
         self.host
     }
-    fn for_each_header_value(&self, _name: &str, _f: &mut dyn FnMut(&[u8])) {}
-    fn contains_header(&self, _name: &str) -> bool {
+    fn for_each_header_value(&self, _name: &HeaderName, _f: &mut dyn FnMut(&[u8])) {}
+    fn contains_header(&self, _name: &HeaderName) -> bool {
         false
     }
     fn to_header_map(&self) -> HeaderMap {

@@ -447,7 +447,7 @@ pub(crate) fn is_stale_if_error_status(status: u16) -> bool {
 pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry) -> bool {
     let mut if_none_match: Option<bool> = None;
     let etag = entry.headers.get(header::ETAG).map(|v| v.as_bytes());
-    request.each_value("if-none-match", &mut |value| {
+    request.each_value(&header::IF_NONE_MATCH, &mut |value| {
         let matched = value
             .split(|b| *b == b',')
             .map(<[u8]>::trim_ascii)
@@ -458,7 +458,7 @@ pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry)
         return matched;
     }
     let mut since = None;
-    request.each_value("if-modified-since", &mut |value| {
+    request.each_value(&header::IF_MODIFIED_SINCE, &mut |value| {
         since = std::str::from_utf8(value)
             .ok()
             .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
@@ -475,17 +475,17 @@ pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry)
 
 /// Reads header values from a request head or a plain header map.
 pub(crate) trait HeaderLookup {
-    fn each_value(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    fn each_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8]));
 }
 
 impl<R: RequestHead> HeaderLookup for R {
-    fn each_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+    fn each_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8])) {
         self.for_each_header_value(name, f);
     }
 }
 
 impl HeaderLookup for HeaderMap {
-    fn each_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+    fn each_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8])) {
         for value in self.get_all(name) {
             f(value.as_bytes());
         }
