@@ -6,6 +6,9 @@
 //!   database query, a call to another service) of a response that is otherwise personal and
 //!   so cannot be cached whole.
 //!
+//! - **Operations**: [`admin`], a router with the purge, stats and metrics endpoints, to nest
+//!   under a path of your choice; [`Invalidator`] to purge from code.
+//!
 //! Both share one [`Cache`]: one store, one set of stats, one way to invalidate.
 //!
 //! ```
@@ -42,7 +45,12 @@
 //! [axum]: https://docs.rs/axum
 //! [cachefront]: https://docs.rs/cachefront
 
+mod admin;
 mod memo;
 
-pub use self::memo::{DEFAULT_NAMESPACE, Memo, MissingCache};
+pub use self::{
+    admin::admin,
+    memo::{DEFAULT_NAMESPACE, Memo, MissingCache},
+};
+pub use cachefront::{Admin, Invalidator};
 pub use cachefront_tower::*;

@@ -12,6 +12,8 @@
 //! - `GET /fast/{id}`: cached for 5 s.
 //! - `GET /uncached`: never cached.
 //! - `GET /stats`: the cache's counters as JSON (not cached).
+//! - `/admin/...`: purge, stats and Prometheus metrics, when `CACHEFRONT_ADMIN_TOKEN` is set
+//!   (at least 16 characters); `CACHEFRONT_MAX_BYTES` sets the cache's capacity.
 
 use std::{
     net::SocketAddr,
@@ -23,7 +25,7 @@ use std::{
 };
 
 use axum::{Json, Router, extract::Path, extract::State, routing::get};
-use cachefront_tower::{Cache, CacheExt, Policy};
+use cachefront_axum::{Admin, Cache, CacheExt, Policy, admin};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -84,14 +86,14 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// The application: one cache, a policy per route.
-fn app(cache: Cache) -> Router {
+/// The application: one cache, a policy per route; the admin endpoints when enabled.
+fn app(cache: Cache, admin_endpoints: Option<Admin>) -> Router {
     let state = AppState {
         cache: cache.clone(),
         slow_runs: Arc::default(),
         fast_runs: Arc::default(),
     };
-    Router::new()
+    let router = Router::new()
         .route(
             "/slow/{id}",
             get(slow).layer(cache.layer(Policy::ttl(Duration::from_secs(30)).name("/slow/{id}"))),
@@ -101,8 +103,12 @@ fn app(cache: Cache) -> Router {
             get(fast).layer(cache.layer(Policy::ttl(Duration::from_secs(5)).name("/fast/{id}"))),
         )
         .route("/uncached", get(uncached))
-        .route("/stats", get(stats))
-        .with_state(state)
+        .route("/stats", get(stats));
+    let router = match admin_endpoints {
+        Some(endpoints) => router.nest("/admin", admin(endpoints)),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 #[tokio::main]
@@ -114,6 +120,20 @@ async fn main() {
         )
         .init();
 
+    let cache = match Cache::from_env() {
+        Ok(cache) => cache,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    let admin_endpoints = match Admin::from_env(cache.clone()) {
+        Ok(endpoints) => endpoints,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
     let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let addr: SocketAddr = match listen.parse() {
         Ok(addr) => addr,
@@ -144,7 +164,15 @@ async fn main() {
     println!("  curl -i -H 'Authorization: Bearer x' http://{addr}/slow/1   # bypasses the cache");
     println!("  curl -s http://{addr}/stats       # hits, misses, bytes, per route");
 
-    let app = app(Cache::new());
+    if admin_endpoints.is_some() {
+        println!("admin endpoints (Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN):");
+        println!("  curl -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/stats");
+        println!("  curl -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/metrics");
+        println!(
+            "  curl -X POST -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" -d '{{\"paths\":[\"/slow/1\"]}}' http://{addr}/admin/purge"
+        );
+    }
+    let app = app(cache, admin_endpoints);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
