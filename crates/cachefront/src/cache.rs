@@ -20,7 +20,7 @@ use crate::{
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
     semantics::{self, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
-    store::{DEFAULT_MAX_BYTES, MemoryStore, Store},
+    store::{DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock},
 };
 
 /// The default bound on how long a request waits for another request's response to the same
@@ -406,6 +406,11 @@ impl Route {
             let mut rx = match self.cache.inner.coalescer.join(*state.key.digest()) {
                 Join::Leader(guard) => {
                     state.guard = Some(guard);
+                    // Lead across the instances sharing the store too, or wait for the one
+                    // that does.
+                    if let Some(entry) = self.lead_across_instances(&mut state, request).await {
+                        return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
+                    }
                     return self.forward(request, state);
                 }
                 Join::Done(entry) if entry.matches_vary(request) => {
@@ -446,6 +451,49 @@ impl Route {
             }
         }
         self.forward(request, state)
+    }
+
+    /// Takes the store's cross-instance lock on the key, so that one instance computes a cold
+    /// key; when another instance holds it, waits for its entry up to the coalescing bound. Returns the entry to serve, or `None` to go to the handler. Fails
+    /// open: a store error means going to the handler.
+    async fn lead_across_instances<R: RequestHead>(
+        &self,
+        state: &mut MissState,
+        request: &R,
+    ) -> Option<Arc<Entry>> {
+        match self.store().try_lock(&state.key).await {
+            Ok(Some(lock)) => {
+                state.store_lock = Some(lock);
+                return None;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %state.key, %error, "cache store lock failed; forwarding");
+                return None;
+            }
+        }
+        self.record(Event::CoalescedWait);
+        tracing::debug!(key = %state.key, decision = "wait", "waiting for another instance's response to the same key");
+        match self
+            .store()
+            .wait_for(&state.key, self.cache.inner.coalesce_wait)
+            .await
+        {
+            Ok(Some(entry)) if entry.matches_vary(request) && entry.is_fresh(SystemTime::now()) => {
+                // This instance's own waiters get it too.
+                if let Some(guard) = state.guard.take() {
+                    drop(guard.complete(Arc::clone(&entry)));
+                }
+                Some(entry)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %state.key, %error, "waiting on another instance failed; forwarding");
+                None
+            }
+        }
     }
 
     /// The stored response that matches the request, following `Vary` to the request's variant.
@@ -838,6 +886,8 @@ struct MissState {
     key: CacheKey,
     fwd: Forwarded,
     guard: Option<LeaderGuard>,
+    /// The cross-instance lock on this key (a store shared by several instances).
+    store_lock: Option<StoreLock>,
     request_headers: Option<HeaderMap>,
     not_stored: Option<NotStored>,
     directives: CacheControl,
@@ -864,6 +914,7 @@ impl MissState {
             key,
             fwd,
             guard: None,
+            store_lock: None,
             request_headers: None,
             not_stored: None,
             directives,
@@ -1066,6 +1117,7 @@ impl Forward {
             Some(Collector {
                 route,
                 guard: state.guard.take(),
+                store_lock: state.store_lock.take(),
                 template: Entry {
                     key: state.key.clone(),
                     status,
@@ -1132,7 +1184,7 @@ impl Route {
         if stored {
             self.record(Event::Store);
             let cleanup = state.guard.take().map(|guard| guard.complete(Arc::clone(&entry)));
-            self.spawn_puts(vec![Arc::clone(&entry)], cleanup);
+            self.spawn_puts(vec![Arc::clone(&entry)], cleanup, state.store_lock.take());
         } else if let Some(guard) = state.guard.take() {
             guard.uncacheable();
         }
@@ -1243,7 +1295,7 @@ impl Route {
 
     /// Writes entries to the store in the background; `cleanup` (the flight) is released once
     /// they are written, so requests arriving meanwhile are answered from the flight.
-    fn spawn_puts(&self, entries: Vec<Arc<Entry>>, cleanup: Option<FlightCleanup>) {
+    fn spawn_puts(&self, entries: Vec<Arc<Entry>>, cleanup: Option<FlightCleanup>, lock: Option<StoreLock>) {
         let route = self.clone();
         spawn_or_warn(async move {
             for entry in entries {
@@ -1253,6 +1305,13 @@ impl Route {
                 }
             }
             drop(cleanup);
+            // Other instances waiting on this key are woken once it is stored.
+            if let Some(lock) = lock {
+                if let Err(error) = lock.release().await {
+                    route.record(Event::StoreError);
+                    tracing::warn!(%error, "cache store lock release failed; it expires by itself");
+                }
+            }
             StatsRegistry::publish_usage(route.store().usage());
         });
     }
@@ -1316,6 +1375,7 @@ impl Recording {
 pub struct Collector {
     route: Route,
     guard: Option<LeaderGuard>,
+    store_lock: Option<StoreLock>,
     /// The entry to store, without its body.
     template: Entry,
     chunks: Vec<Bytes>,
@@ -1423,7 +1483,7 @@ impl Collector {
             decision = "store",
         );
         let cleanup = self.guard.take().map(|guard| guard.complete(Arc::clone(&served)));
-        route.spawn_puts(entries, cleanup);
+        route.spawn_puts(entries, cleanup, self.store_lock.take());
     }
 }
 
