@@ -212,6 +212,41 @@ async fn store_suite_on_a_three_node_cluster() {
             .unwrap()
             .is_none()
     );
+    // A second instance waiting on the lock is woken over cluster pub/sub when the entry lands,
+    // long before the lock's 10 s expiry.
+    let other = RedisStore::cluster_builder(cluster.urls())
+        .prefix("suite:")
+        .timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let subscribed = eventually(Duration::from_secs(5), || async {
+        other.is_subscribed().then_some(())
+    })
+    .await;
+    assert!(subscribed.is_some(), "the listener subscribes on a cluster node");
+    let lock = store
+        .try_lock(&key("/cluster-wait"))
+        .await
+        .unwrap()
+        .expect("free");
+    let waiter = tokio::spawn(async move {
+        let started = Instant::now();
+        let entry = other
+            .wait_for(&key("/cluster-wait"), Duration::from_secs(8))
+            .await
+            .unwrap();
+        (entry.map(|e| e.body().clone()), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store
+        .put(entry("/cluster-wait", "landed", Duration::from_secs(60), &[]).await)
+        .await
+        .unwrap();
+    lock.release().await.unwrap();
+    let (body, waited) = waiter.await.unwrap();
+    assert_eq!(body.as_deref(), Some(&b"landed"[..]));
+    assert!(waited < Duration::from_secs(2), "woken after {waited:?}");
 }
 
 #[tokio::test]
