@@ -73,6 +73,25 @@
 //!     .route("/products/{id}/for/{user}", web::get().to(product));
 //! ```
 //!
+//! # Admin endpoints
+//!
+//! [`admin`] mounts a cache's admin endpoints (`POST /purge`, `GET /stats`, `GET /metrics`,
+//! behind a bearer token) as a scope; every decision is the core's [`cachefront::Admin`]:
+//!
+//! ```
+//! use actix_web::App;
+//! use cachefront_actix::{Cache, cachefront::Admin};
+//!
+//! # fn main() -> Result<(), cachefront_actix::cachefront::Error> {
+//! let cache = Cache::from_env()?;
+//! let mut app = App::new().app_data(cache.clone());
+//! // Enabled only when CACHEFRONT_ADMIN_TOKEN is set; an invalid token is an error.
+//! if let Some(admin) = Admin::from_env(cache.clone())? {
+//!     app = app.service(cachefront_actix::admin("/admin", admin));
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # What the middleware does
 //!
 //! - **Hit**: the stored response is written from memory with `Content-Length`, an `Age`
@@ -131,6 +150,7 @@
 //! [actix-web]: https://docs.rs/actix-web
 //! [cachefront]: https://docs.rs/cachefront
 
+mod admin;
 mod body;
 mod convert;
 mod future;
@@ -139,6 +159,7 @@ mod middleware;
 mod service;
 
 pub use self::{
+    admin::admin,
     body::ResponseBody,
     future::ResponseFuture,
     memo::{DEFAULT_NAMESPACE, Memo, MissingCache},

@@ -19,6 +19,13 @@
 //!   `price_list_loads` does not move on a second request, whoever asks.
 //! - `PUT /products/{id}/discount/{percent}`: changes the prices and invalidates the
 //!   product's tag, so the next page shows them at once.
+//! - `/admin/stats`, `/admin/metrics`, `POST /admin/purge`: the cache's admin endpoints,
+//!   mounted only when `CACHEFRONT_ADMIN_TOKEN` is set (at least 16 characters), and answering
+//!   only requests with `Authorization: Bearer <that token>`.
+//!
+//! The cache is configured from the environment (`CACHEFRONT_MAX_BYTES`,
+//! `CACHEFRONT_COALESCE_WAIT`, ...); an invalid value stops the server with a message naming
+//! the variable.
 //!
 //! The same contract as `example-axum-basic`, so both servers can be driven by one test table.
 
@@ -33,7 +40,7 @@ use std::{
 };
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use cachefront_actix::{Cache, CacheExt, Memo, Policy};
+use cachefront_actix::{Cache, CacheExt, Memo, Policy, cachefront::Admin};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -179,12 +186,20 @@ async fn stats(cache: web::Data<Cache>) -> HttpResponse {
     }))
 }
 
-/// The application: one cache, a policy per resource. Called once per worker; the cache and
-/// the counters are shared by all of them.
-fn configure(cache: &Cache, counters: &web::Data<Counters>) -> impl FnOnce(&mut web::ServiceConfig) {
+/// The application: one cache, a policy per resource, and the admin endpoints when they are
+/// enabled. Called once per worker; the cache and the counters are shared by all of them.
+fn configure(
+    cache: &Cache,
+    admin: Option<&Admin>,
+    counters: &web::Data<Counters>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     let cache = cache.clone();
+    let admin = admin.cloned();
     let counters = counters.clone();
     move |config| {
+        if let Some(admin) = admin {
+            config.service(cachefront_actix::admin("/admin", admin));
+        }
         config
             .app_data(counters)
             .app_data(web::Data::new(cache.clone()))
@@ -229,9 +244,24 @@ async fn main() {
         }
     };
 
-    let cache = Cache::new();
+    let cache = match Cache::from_env() {
+        Ok(cache) => cache,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    // The admin endpoints exist only when a token is configured.
+    let admin = match Admin::from_env(cache.clone()) {
+        Ok(admin) => admin,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    let admin_enabled = admin.is_some();
     let counters = web::Data::new(Counters::default());
-    let server = HttpServer::new(move || App::new().configure(configure(&cache, &counters)));
+    let server = HttpServer::new(move || App::new().configure(configure(&cache, admin.as_ref(), &counters)));
     let server = match server.bind(addr) {
         Ok(server) => server,
         Err(error) => {
@@ -255,6 +285,18 @@ async fn main() {
     println!("  curl -s http://{addr}/stats       # hits, misses, bytes, per route");
     println!("  curl -s 'http://{addr}/products/7?name=Ada'   # personal greeting, memoized price list");
     println!("  curl -s -X PUT http://{addr}/products/7/discount/20   # new prices, memo invalidated by tag");
+    if admin_enabled {
+        println!("admin endpoints (the token is the value of CACHEFRONT_ADMIN_TOKEN):");
+        println!("  curl -s -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/stats");
+        println!(
+            "  curl -s -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/metrics"
+        );
+        println!(
+            "  curl -s -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" -d '{{\"tags\": [\"product:7\"]}}' http://{addr}/admin/purge"
+        );
+    } else {
+        println!("admin endpoints off: set CACHEFRONT_ADMIN_TOKEN (16+ characters) to mount them at /admin");
+    }
 
     // actix-web stops on Ctrl-C by itself.
     if let Err(error) = server.run().await {
@@ -273,7 +315,7 @@ mod tests {
     async fn slow_is_computed_once_then_served_from_the_cache() {
         let cache = Cache::new();
         let counters = web::Data::new(Counters::default());
-        let app = test::init_service(App::new().configure(configure(&cache, &counters))).await;
+        let app = test::init_service(App::new().configure(configure(&cache, None, &counters))).await;
         for expected in [
             "cachefront; fwd=uri-miss; fwd-status=200; stored",
             "cachefront; hit; ttl=30",
@@ -292,7 +334,7 @@ mod tests {
     async fn the_price_list_is_memoized_while_the_greeting_is_personal() {
         let cache = Cache::new();
         let counters = web::Data::new(Counters::default());
-        let app = test::init_service(App::new().configure(configure(&cache, &counters))).await;
+        let app = test::init_service(App::new().configure(configure(&cache, None, &counters))).await;
         let page = |uri: &'static str| {
             let app = &app;
             async move {
@@ -320,5 +362,35 @@ mod tests {
         assert_eq!(after["prices"][0]["cents"], 3_500);
         assert_eq!(after["price_list_loads"], 2);
         assert_eq!(cache.memo_stats()["default"].hits, 1);
+    }
+
+    #[actix_web::test]
+    async fn the_admin_endpoints_are_mounted_at_admin_behind_the_token() {
+        let cache = Cache::new();
+        let counters = web::Data::new(Counters::default());
+        let admin = Admin::new(cache.clone(), "0123456789abcdef").unwrap();
+        let app = test::init_service(App::new().configure(configure(&cache, Some(&admin), &counters))).await;
+        let response = test::call_service(&app, TestRequest::get().uri("/slow/1").to_request()).await;
+        test::read_body(response).await;
+        // The store runs in the background; it is done within moments.
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+
+        let request = TestRequest::get().uri("/admin/stats").to_request();
+        assert_eq!(test::call_service(&app, request).await.status(), 401);
+        let request = TestRequest::post()
+            .uri("/admin/purge")
+            .insert_header(("authorization", "Bearer 0123456789abcdef"))
+            .set_payload(r#"{"paths": ["/slow/1"]}"#)
+            .to_request();
+        let purged: Value = test::call_and_read_body_json(&app, request).await;
+        assert_eq!(purged["removed"], 1);
+        let request = TestRequest::get()
+            .uri("/admin/stats")
+            .insert_header(("authorization", "Bearer 0123456789abcdef"))
+            .to_request();
+        let stats: Value = test::call_and_read_body_json(&app, request).await;
+        assert_eq!(stats["routes"]["/slow/{id}"]["misses"], 1);
+        // An operator's purge belongs to no route: it is counted in the total.
+        assert!(stats["total"]["invalidations"].as_u64().unwrap() >= 1, "{stats}");
     }
 }
