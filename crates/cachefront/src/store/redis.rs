@@ -11,6 +11,8 @@
 //! | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key; expires (`PEXPIRE`, ms) with the entry |
 //! | `{prefix}t:<tag>` | set | digests of the entries carrying the tag; expires with the longest-lived of them |
 //! | `{prefix}l:{<digest>}` | string | the lock on computing the key (`SET NX PX`) |
+//! | `{prefix}{index}:keys` | sorted set | `<readable key>\0<digest>` at score 0: a purge by prefix is one `ZRANGEBYLEX` range |
+//! | `{prefix}{index}:expiry` | sorted set | the same members scored by expiry, to trim the index as entries expire |
 //!
 //! Two pub/sub channels carry what instances tell each other: `{prefix}invalidate` (a key, a
 //! tag, a prefix or everything was removed: drop your memory copies) and `{prefix}ready` (a
@@ -131,8 +133,8 @@ return ours
 /// - **Values**: [`EntryCodec`] (compact binary, LZ4 above 1 KiB by default), expiring with the
 ///   entry (`PEXPIRE`, in milliseconds) at the end of its [retention](Entry::retention).
 /// - **Purges** by key, tag (Redis sets that expire with their entries), prefix of the readable
-///   key, or everything under the prefix: with `SCAN` (on every primary of a cluster), never
-///   `KEYS`.
+///   key (a sorted-set index, one range query), or everything under the prefix (`SCAN` on
+///   every primary of a cluster); never `KEYS`.
 /// - **Cross-instance coalescing**: [`try_lock`](Store::try_lock) (`SET NX PX`) and
 ///   [`wait_for`](Store::wait_for), woken over pub/sub rather than polling.
 ///

@@ -37,6 +37,8 @@ const ENV_INVALIDATION_BOUND: &str = "CACHEFRONT_REDIS_INVALIDATION_BOUND_MS";
 ///   than that bound. The listener resubscribes by itself.
 /// - **Fail open**: when Redis is slow or down, L2 calls fail within the Redis timeout and
 ///   the request is served from L1 or by the handler.
+/// - **Clocks**: an entry's lifetime counts from when it was stored, by the clock of the
+///   instance that stored it; keep the instances' clocks synchronised (NTP), as for `Age`.
 ///
 /// ```no_run
 /// use cachefront::{Cache, MemoryStore, RedisStore, TieredStore};
