@@ -27,7 +27,7 @@ use cachefront::{Admin, AdminResponse};
 ///
 /// ```
 /// use actix_web::{App, test};
-/// use cachefront_actix::{Cache, cachefront::Admin};
+/// use cachefront_actix::{Admin, Cache};
 ///
 /// # #[actix_web::main] async fn main() {
 /// let cache = Cache::new();

@@ -76,11 +76,11 @@
 //! # Admin endpoints
 //!
 //! [`admin`] mounts a cache's admin endpoints (`POST /purge`, `GET /stats`, `GET /metrics`,
-//! behind a bearer token) as a scope; every decision is the core's [`cachefront::Admin`]:
+//! behind a bearer token) as a scope; every decision is the core's [`Admin`]:
 //!
 //! ```
 //! use actix_web::App;
-//! use cachefront_actix::{Cache, cachefront::Admin};
+//! use cachefront_actix::{Admin, Cache};
 //!
 //! # fn main() -> Result<(), cachefront_actix::cachefront::Error> {
 //! let cache = Cache::from_env()?;
@@ -166,4 +166,4 @@ pub use self::{
     middleware::{CacheExt, CacheMiddleware},
     service::CacheMiddlewareService,
 };
-pub use cachefront::{self, Cache, Policy};
+pub use cachefront::{self, Admin, Cache, Invalidator, Policy};

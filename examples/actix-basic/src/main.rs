@@ -40,7 +40,7 @@ use std::{
 };
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use cachefront_actix::{Cache, CacheExt, Memo, Policy, cachefront::Admin};
+use cachefront_actix::{Admin, Cache, CacheExt, Memo, Policy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
