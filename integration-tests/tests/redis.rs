@@ -855,3 +855,62 @@ async fn an_l2_hit_costs_about_a_bare_get_and_an_l1_hit_about_a_memory_hit() {
         "L1 hit {l1_hit:.2} µs vs memory hit {memory_hit:.2} µs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_app_instances_and_a_thousand_cold_requests_run_the_handler_once() {
+    let server = RedisServer::start();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let redis = RedisStore::builder(server.url())
+            .prefix("apps:")
+            .timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap();
+        let cache = Cache::builder()
+            .store(TieredStore::new(MemoryStore::new(), redis))
+            .build()
+            .unwrap();
+        let counter = Arc::clone(&calls);
+        // Each instance listens on its own port: the key leaves the host out, as the `Host`
+        // behind a load balancer would be the same for both.
+        let policy = Policy::ttl(Duration::from_secs(60)).key(KeySpec::default().host(false));
+        let router = Router::new().route(
+            "/cold",
+            get(move || {
+                let counter = Arc::clone(&counter);
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "computed once"
+                }
+            })
+            .layer(cache.layer(policy)),
+        );
+        apps.push(TestServer::axum(router).await);
+    }
+    let http = client();
+    let barrier = Arc::new(Barrier::new(1000));
+    let mut requests = Vec::new();
+    for i in 0..1000 {
+        let http = http.clone();
+        let url = apps[i % 2].url("/cold");
+        let barrier = Arc::clone(&barrier);
+        requests.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let response = http.get(url).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }));
+    }
+    for request in requests {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, "computed once");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one handler call across both instances"
+    );
+}
