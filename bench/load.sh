@@ -3,7 +3,7 @@
 #
 # Usage (from anywhere in the workspace):
 #
-#   bench/load.sh            # full run, about 6 minutes
+#   bench/load.sh            # full run, about 5 minutes
 #   QUICK=1 bench/load.sh    # short run, under 2 minutes once built
 #
 # Each scenario is measured against its baselines in the same run, for both frameworks:
