@@ -160,6 +160,9 @@ impl Case {
         self.route("/", replies)
     }
 
+    /// Marks a case the core does not pass yet (none at present): the runner skips it and
+    /// reports it, until `CONFORMANCE_KNOWN=run` shows it passing.
+    #[allow(dead_code)]
     fn known_failure(mut self, reason: &'static str) -> Self {
         self.known_failure = Some(reason);
         self
@@ -366,12 +369,6 @@ impl Case {
 // ---------------------------------------------------------------------------------------------
 
 const AL: &str = "accept-language";
-
-/// Why stale responses without a stale-* window cannot be used (see the known failures).
-const RETENTION: &str = "the memory store keeps an entry for Entry::retention = ttl + max(stale-while-revalidate, \
-     stale-if-error) - age, so a response is evicted the moment it goes stale unless a stale-* window applies; \
-     it can then be neither revalidated (RFC 9111 §4.3.1), nor served under the client's max-stale (§5.2.1.2) \
-     or a request's stale-if-error (RFC 5861 §4). Observed: fwd=uri-miss, an unconditional request, v2";
 
 #[rustfmt::skip]
 #[allow(clippy::too_many_lines)]
@@ -752,9 +749,6 @@ fn cases() -> Vec<Case> {
             .get("/").body("v1").origin(1)
             .get("/").body("v1").hit().age(10, 11).origin(1),
         case(&[6, 14], "9111 §5.1: an invalid Age makes the response stale")
-            .known_failure("semantics::corrected_initial_age reads an Age that is not delta-seconds as 0, so the \
-                response is fresh; RFC 9111 §5.1 says a cache SHOULD consider it stale (rule 14: treat malformed \
-                numbers as the RFC says). Observed: hit; ttl=60, v1")
             .script(vec![cc("max-age=60").header("age", "abc")])
             .get("/").body("v1").origin(1)
             .get("/").body("v2").not_hit().origin(2),
@@ -763,9 +757,8 @@ fn cases() -> Vec<Case> {
             .get("/").status(200).body("v1").origin(1)
             .get("/").status(200).body("v2").not_hit().origin(2),
         // ---- Rule 7: serving stale (RFC 9111 §4.2.4) ------------------------------------------
-        // Cases that need a stale response to stay stored give it a stale-if-error window: this
-        // cache keeps a stale response only within such a window (see the RETENTION known
-        // failures). stale-if-error changes nothing else unless the origin fails.
+        // Some cases give the stale response a stale-if-error window as well; it changes nothing
+        // unless the origin fails.
         case(&[7], "9111 §4.2.4: a stale response is not served without validation")
             .script(vec![cc("max-age=1")])
             .get("/").body("v1").stored().origin(1)
@@ -777,7 +770,6 @@ fn cases() -> Vec<Case> {
             .get("/").body("v1").origin(1)
             .get("/").h("cache-control", "max-stale").body("v1").hit().ttl(-941, -940).age(1000, 1001).origin(1),
         case(&[7], "9111 §5.2.1.2: max-stale accepts a stale response that carries no stale-* extension")
-            .known_failure(RETENTION)
             .script(vec![cc("max-age=60").header("age", "100")])
             .get("/").body("v1").origin(1)
             .get("/").h("cache-control", "max-stale").body("v1").hit().origin(1),
@@ -864,7 +856,6 @@ fn cases() -> Vec<Case> {
             .stop_origin()
             .get("/").status(200).body("v1").fwd("stale").has_hdr("age"),
         case(&[8], "5861 §4: a request's stale-if-error allows serving stale on an error")
-            .known_failure(RETENTION)
             .script(vec![cc("max-age=1"), status(500, "broken")])
             .get("/").body("v1").origin(1)
             .sleep_ms(1100)
@@ -974,17 +965,12 @@ fn cases() -> Vec<Case> {
             .origin_request(2, "if-none-match", Check::Is("\"v1\"".into()))
             .get("/").body("v1").hit().ttl(58, 60).origin(2),
         case(&[10], "9111 §4.3: a stale response with a validator stays stored and is revalidated, without any stale-* extension")
-            .known_failure(RETENTION)
             .script(vec![cc("max-age=1").header("etag", "\"v1\"").not_modified(&[("cache-control", "max-age=60")])])
             .get("/").body("v1").stored().origin(1)
             .sleep_ms(1100)
             .get("/").status(200).body("v1").fwd("stale").fwd_status(304).origin(2)
             .origin_request(2, "if-none-match", Check::Is("\"v1\"".into())),
         case(&[13], "9211 §2.2: a revalidation that the request asked for (no-cache) says fwd=request")
-            .known_failure("Hit::cache_status writes fwd=stale for every HitKind::Revalidated, and the Tower adapter \
-                writes that member, not the Recording's (which has the right fwd); RFC 9211 §2.2: request = a fresh \
-                response was selected but the request's semantics did not allow its use. Observed: \
-                fwd=stale; fwd-status=304; ttl=60; stored")
             .script(vec![cc("max-age=60").header("etag", "\"e\"").not_modified(&[("cache-control", "max-age=60")])])
             .get("/").body("v1").stored().origin(1)
             .get("/").h("cache-control", "no-cache").status(200).body("v1").fwd("request").fwd_status(304).origin(2),
@@ -1112,15 +1098,10 @@ fn cases() -> Vec<Case> {
             .hdr("etag", "\"abc\"").hdr("cache-control", "max-age=60").hdr("vary", AL).hdr("content-location", "/x")
             .has_hdr("expires").has_hdr("date").origin(1),
         case(&[10], "9111 §4.3.2: If-Match is for the origin: the request goes there")
-            .known_failure("rule 10: If-Match and If-Unmodified-Since go to the origin (RFC 9110 §13.2.2 has only the \
-                origin evaluate them, and RFC 9111 §4.3.2 says they do not apply to a cache); the core ignores them \
-                and answers 200 from the fresh stored response. Observed: hit, 200 v1")
             .script(vec![cc("max-age=60").header("etag", "\"abc\""), status(412, "precondition failed")])
             .get("/").body("v1").origin(1)
             .get("/").h("if-match", "\"zzz\"").status(412).origin(2),
         case(&[10], "9111 §4.3.2: If-Unmodified-Since is for the origin: the request goes there")
-            .known_failure("rule 10: as for If-Match, the core answers 200 from the fresh stored response \
-                instead of forwarding. Observed: hit, 200 v1")
             .script(vec![cc("max-age=60").header("last-modified", "{start-3600}"), status(412, "precondition failed")])
             .get("/").body("v1").origin(1)
             .get("/").h("if-unmodified-since", "{start-7200}").status(412).origin(2),
@@ -1207,9 +1188,6 @@ fn cases() -> Vec<Case> {
             .get("/").body("v1").not_stored().origin(1)
             .get("/").body("v2").origin(2),
         case(&[12], "9213 §2.2: an empty CDN-Cache-Control is ignored and Cache-Control applies")
-            .known_failure("RFC 9213 §2.2 selects the first targeted field with a valid, non-empty value; \
-                CacheControl::from_targeted accepts an empty field as an empty dictionary, which then replaces \
-                Cache-Control and leaves no freshness. Observed: not stored, detail=no-freshness")
             .script(vec![cc("max-age=60").header("cdn-cache-control", "")])
             .get("/").body("v1").stored().origin(1)
             .get("/").body("v1").hit().origin(1),
@@ -1319,11 +1297,6 @@ fn cases() -> Vec<Case> {
     // Invalidation must be in effect by the time the client has the unsafe request's response
     // (read-your-writes through the cache); repeated, because a race shows only sometimes.
     let mut race = case(&[9], "9111 §4.4: the invalidation is in effect as soon as the client has the POST's response")
-        .known_failure(
-            "Route::invalidate_after removes the entries in a spawned task, after the response to the unsafe \
-             request is already on its way: a GET sent right after the POST's response can still hit the \
-             invalidated entry (a race: seen in about 1 run in 4 of the whole suite, in this case more often)",
-        )
         .script(vec![cc("max-age=60")])
         .route("POST /", vec![Reply::ok("done")])
         .get("/").body("v1").stored().origin(1);

@@ -4,7 +4,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cachefront::{Forward, Hit, Lookup, Route};
+use cachefront::{Forward, Hit, Invalidating, Lookup, Route};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -85,7 +85,13 @@ where
                     };
                 }
             };
-            Ok(record(forward, response))
+            let (response, invalidation) = record(forward, response);
+            // A successful unsafe request: its invalidation is done before the client can send
+            // its next request.
+            if let Some(invalidation) = invalidation {
+                invalidation.await;
+            }
+            Ok(response)
         }))
     }
 }
@@ -114,7 +120,7 @@ fn apply_conditionals(forward: &Forward, headers: &mut http::HeaderMap) {
 
 /// Hands the handler's response to the cache: streamed and collected, or replaced by a
 /// response from the cache (a successful revalidation, or stale-if-error).
-fn record<B>(forward: Forward, response: Response<B>) -> Response<ResponseBody<B>>
+fn record<B>(forward: Forward, response: Response<B>) -> (Response<ResponseBody<B>>, Option<Invalidating>)
 where
     B: Body<Data = Bytes>,
 {
@@ -123,7 +129,7 @@ where
         .body_size(body.size_hint().exact())
         .response(parts.status, &parts.headers);
     if let Some(hit) = recording.replacement {
-        return hit_response(hit);
+        return (hit_response(hit), None);
     }
     for name in &recording.hide {
         parts.headers.remove(name);
@@ -133,7 +139,7 @@ where
         Some(collector) => ResponseBody::collecting(body, collector),
         None => ResponseBody::passthrough(body),
     };
-    Response::from_parts(parts, body)
+    (Response::from_parts(parts, body), recording.invalidation)
 }
 
 /// Runs a background refresh: the request goes to the handler, and the response is read to the
@@ -151,7 +157,7 @@ where
             tracing::debug!("background refresh failed; the stale response stays until it expires");
             return;
         };
-        let mut body = std::pin::pin!(record(refresh, response).into_body());
+        let mut body = std::pin::pin!(record(refresh, response).0.into_body());
         while let Some(frame) = body.as_mut().frame().await {
             if frame.is_err() {
                 break;

@@ -564,6 +564,7 @@ impl Route {
             kind,
             now,
             refresh: None,
+            cache_status: None,
         })
     }
 
@@ -587,6 +588,8 @@ impl Route {
             stale_if_error: Duration::ZERO,
             must_revalidate: true,
             no_cache: true,
+            keep_stale: Duration::ZERO,
+            time_to_idle: None,
             tags: Vec::new(),
             vary: Vec::new(),
             variants: Vec::new(),
@@ -597,6 +600,7 @@ impl Route {
             kind: HitKind::OnlyIfCached,
             now: SystemTime::now(),
             refresh: None,
+            cache_status: None,
         })
     }
 
@@ -730,7 +734,7 @@ enum HitKind {
     /// The client's validators match: a 304 from the cache.
     NotModified,
     /// Validated with the origin (a 304), and served from the cache.
-    Revalidated { fwd_status: u16 },
+    Revalidated { fwd: Forwarded, stored: bool },
     /// The origin failed; served stale within `stale-if-error`.
     StaleIfError { fwd_status: Option<u16> },
     /// Nothing usable stored and the client said `only-if-cached`: a 504 from the cache.
@@ -749,6 +753,8 @@ pub struct Hit {
     kind: HitKind,
     now: SystemTime,
     refresh: Option<Forward>,
+    /// Set when the hit answers a forwarded request (a revalidation): its member says so.
+    cache_status: Option<CacheStatus>,
 }
 
 impl Hit {
@@ -781,6 +787,9 @@ impl Hit {
 
     /// The `Cache-Status` member for this response.
     pub fn cache_status(&self) -> CacheStatus {
+        if let Some(status) = &self.cache_status {
+            return status.clone();
+        }
         let ttl = remaining_secs(&self.entry, self.now);
         match self.kind {
             HitKind::Fresh | HitKind::NotModified => CacheStatus::hit(ttl),
@@ -790,10 +799,9 @@ impl Hit {
             HitKind::Collapsed => CacheStatus::forward(Forwarded::UriMiss)
                 .fwd_status(self.entry.status.as_u16())
                 .collapsed(true),
-            HitKind::Revalidated { fwd_status } => CacheStatus::forward(Forwarded::Stale)
-                .fwd_status(fwd_status)
-                .ttl(ttl)
-                .stored(true),
+            HitKind::Revalidated { fwd, stored } => {
+                CacheStatus::forward(fwd).fwd_status(304).ttl(ttl).stored(stored)
+            }
             HitKind::StaleIfError { fwd_status } => {
                 let status = CacheStatus::forward(Forwarded::Stale)
                     .ttl(ttl)
@@ -1019,22 +1027,23 @@ impl Forward {
         let route = self.route;
         let mut state = match self.kind {
             ForwardKind::Bypass(reason, invalidation) => {
-                if let Some(invalidation) = invalidation {
-                    if status.is_success() || status.is_redirection() {
-                        route.invalidate_after(*invalidation, headers);
-                    }
-                }
+                let invalidating = invalidation
+                    .filter(|_| status.is_success() || status.is_redirection())
+                    .map(|invalidation| route.invalidate_after(*invalidation, headers));
                 let fwd = if reason == Bypass::Method {
                     Forwarded::Method
                 } else {
                     Forwarded::Bypass
                 };
-                return Recording::forwarded(
+                let mut recording = Recording::forwarded(
                     CacheStatus::forward(fwd)
                         .fwd_status(status.as_u16())
                         .detail(reason.as_str()),
                     None,
-                );
+                )
+                .hiding(&route.policy, headers);
+                recording.invalidation = invalidating;
+                return recording;
             }
             ForwardKind::Miss(state) => *state,
         };
@@ -1054,6 +1063,7 @@ impl Forward {
                             collector: None,
                             replacement: Some(hit),
                             hide: Vec::new(),
+                            invalidation: None,
                         };
                     }
                     return Recording::forwarded(status_member, None);
@@ -1130,6 +1140,8 @@ impl Forward {
                     stale_if_error: storable.stale_if_error,
                     must_revalidate: storable.must_revalidate,
                     no_cache: storable.no_cache,
+                    keep_stale: route_policy.keep_stale,
+                    time_to_idle: route_policy.time_to_idle,
                     tags,
                     vary,
                     variants: std::mem::take(&mut state.variants),
@@ -1167,13 +1179,10 @@ impl Route {
             .admit_response(candidate.status, &entry.headers, None, &exchange)
         {
             Ok(storable) => {
-                entry.ttl = storable.ttl;
+                storable.apply(&mut entry, &self.policy);
+                // The 304's own Date and Age date the refreshed entry.
                 entry.initial_age =
                     semantics::corrected_initial_age(headers, state.request_time, response_time);
-                entry.stale_while_revalidate = storable.stale_while_revalidate;
-                entry.stale_if_error = storable.stale_if_error;
-                entry.must_revalidate = storable.must_revalidate;
-                entry.no_cache = storable.no_cache;
                 true
             }
             Err(_) => false,
@@ -1192,24 +1201,29 @@ impl Route {
         let kind = if semantics::not_modified(&request_headers, &entry) {
             HitKind::NotModified
         } else {
-            HitKind::Revalidated { fwd_status: 304 }
+            HitKind::Revalidated {
+                fwd: state.fwd,
+                stored,
+            }
         };
+        let mut cache_status = CacheStatus::forward(state.fwd).fwd_status(304).stored(stored);
+        if kind == HitKind::NotModified {
+            cache_status = cache_status.detail("not-modified");
+        }
         let hit = Hit {
             entry,
             head: false,
             kind,
             now: SystemTime::now(),
             refresh: None,
+            cache_status: Some(cache_status.clone()),
         };
-        let mut cache_status = CacheStatus::forward(state.fwd).fwd_status(304).stored(stored);
-        if kind == HitKind::NotModified {
-            cache_status = cache_status.detail("not-modified");
-        }
         Recording {
             cache_status,
             collector: None,
             replacement: Some(hit),
             hide: Vec::new(),
+            invalidation: None,
         }
     }
 
@@ -1232,12 +1246,13 @@ impl Route {
             kind: HitKind::StaleIfError { fwd_status },
             now,
             refresh: None,
+            cache_status: None,
         })
     }
 
     /// After a successful unsafe request: invalidate its target URI, and the same-origin URIs
     /// its response names in `Location` and `Content-Location` (RFC 9111 §4.4).
-    fn invalidate_after(&self, invalidation: Invalidation, headers: &HeaderMap) {
+    fn invalidate_after(&self, invalidation: Invalidation, headers: &HeaderMap) -> Invalidating {
         let mut keys = vec![invalidation.target];
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let Some(uri) = headers
@@ -1275,8 +1290,14 @@ impl Route {
             }
         }
         self.record(Event::Invalidation);
+        // At once, before any await: a response to this URI still being stored must not land.
+        for key in &keys {
+            self.cache.inner.coalescer.invalidate(key.digest());
+        }
         let route = self.clone();
         let tags = invalidation.tags;
+        let (done, completion) = tokio::sync::oneshot::channel();
+        // Spawned, so that it completes even if the adapter does not wait for it.
         spawn_or_warn(async move {
             for key in keys {
                 route.invalidate_uri(&key).await;
@@ -1290,7 +1311,9 @@ impl Route {
                     }
                 }
             }
+            let _ = done.send(());
         });
+        Invalidating(completion)
     }
 
     /// Writes entries to the store in the background; `cleanup` (the flight) is released once
@@ -1298,10 +1321,20 @@ impl Route {
     fn spawn_puts(&self, entries: Vec<Arc<Entry>>, cleanup: Option<FlightCleanup>, lock: Option<StoreLock>) {
         let route = self.clone();
         spawn_or_warn(async move {
-            for entry in entries {
-                if let Err(error) = route.store().put(entry).await {
+            let overtaken = || cleanup.as_ref().is_some_and(FlightCleanup::invalidated);
+            for entry in &entries {
+                // An invalidation that came in after this response was produced wins.
+                if overtaken() {
+                    break;
+                }
+                if let Err(error) = route.store().put(Arc::clone(entry)).await {
                     route.record(Event::StoreError);
                     tracing::warn!(%error, "cache store write failed; the response was served but not stored");
+                }
+            }
+            if overtaken() {
+                for entry in &entries {
+                    let _ = route.store().remove(&entry.key).await;
                 }
             }
             drop(cleanup);
@@ -1341,6 +1374,25 @@ pub struct Recording {
     /// Response headers to remove before the client sees the response (the tag headers
     /// handlers use to tag what is stored, unless the policy exposes them).
     pub hide: Vec<HeaderName>,
+    /// Present when a successful unsafe request invalidates stored responses: await it before
+    /// sending the response, so that the client's next request cannot see what it replaced.
+    /// The invalidation runs whether or not it is awaited.
+    pub invalidation: Option<Invalidating>,
+}
+
+/// The completion of an invalidation started by a successful unsafe request; see
+/// [`Recording::invalidation`].
+#[derive(Debug)]
+#[must_use = "await it before sending the response"]
+pub struct Invalidating(tokio::sync::oneshot::Receiver<()>);
+
+impl std::future::Future for Invalidating {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        // A dropped sender (no runtime, a panic) ends the wait too.
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
 }
 
 impl Recording {
@@ -1350,6 +1402,7 @@ impl Recording {
             collector,
             replacement: None,
             hide: Vec::new(),
+            invalidation: None,
         }
     }
 
@@ -1500,6 +1553,8 @@ fn empty_entry() -> Entry {
         stale_if_error: Duration::ZERO,
         must_revalidate: false,
         no_cache: false,
+        keep_stale: Duration::ZERO,
+        time_to_idle: None,
         tags: Vec::new(),
         vary: Vec::new(),
         variants: Vec::new(),

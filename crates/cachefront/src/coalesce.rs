@@ -2,7 +2,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use tokio::sync::watch;
@@ -22,7 +25,18 @@ pub(crate) enum FlightState {
     Abandoned,
 }
 
-type Flights = Mutex<HashMap<KeyDigest, Arc<watch::Sender<FlightState>>>>;
+/// One flight: its state for followers, and whether an invalidation overtook it.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    state: watch::Sender<FlightState>,
+    invalidated: AtomicBool,
+}
+
+type Flights = Mutex<HashMap<KeyDigest, Arc<Flight>>>;
+
+fn lock(flights: &Flights) -> std::sync::MutexGuard<'_, HashMap<KeyDigest, Arc<Flight>>> {
+    flights.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The flights in progress, by key.
 #[derive(Debug, Default)]
@@ -42,37 +56,48 @@ pub(crate) enum Join {
 
 impl Coalescer {
     pub(crate) fn join(&self, digest: KeyDigest) -> Join {
-        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = flights.get(&digest) {
-            let receiver = sender.subscribe();
+        let mut flights = lock(&self.flights);
+        if let Some(flight) = flights.get(&digest) {
+            let receiver = flight.state.subscribe();
             if let FlightState::Done(entry) = &*receiver.borrow() {
                 return Join::Done(Arc::clone(entry));
             }
             return Join::Follower(receiver);
         }
-        let (sender, _) = watch::channel(FlightState::Pending);
-        let sender = Arc::new(sender);
-        flights.insert(digest, Arc::clone(&sender));
+        let flight = Arc::new(Flight {
+            state: watch::channel(FlightState::Pending).0,
+            invalidated: AtomicBool::new(false),
+        });
+        flights.insert(digest, Arc::clone(&flight));
         Join::Leader(LeaderGuard {
             flights: Arc::clone(&self.flights),
             digest,
-            sender: Some(sender),
+            flight: Some(flight),
         })
     }
 
     /// The entry of a flight that has finished but whose store write may still be running;
     /// for requests that never join a flight (`HEAD`).
     pub(crate) fn finished(&self, digest: &KeyDigest) -> Option<Arc<Entry>> {
-        let flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*flights.get(digest)?.borrow() {
+        let flights = lock(&self.flights);
+        match &*flights.get(digest)?.state.borrow() {
             FlightState::Done(entry) => Some(Arc::clone(entry)),
             _ => None,
         }
     }
 
+    /// An invalidation of `digest` overtakes its flight: the flight stops answering late
+    /// arrivals, and its pending store write is dropped (see [`FlightCleanup::invalidated`]).
+    pub(crate) fn invalidate(&self, digest: &KeyDigest) {
+        let flight = lock(&self.flights).remove(digest);
+        if let Some(flight) = flight {
+            flight.invalidated.store(true, Ordering::SeqCst);
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
-        self.flights.lock().unwrap_or_else(PoisonError::into_inner).len()
+        lock(&self.flights).len()
     }
 }
 
@@ -82,7 +107,7 @@ impl Coalescer {
 pub(crate) struct LeaderGuard {
     flights: Arc<Flights>,
     digest: KeyDigest,
-    sender: Option<Arc<watch::Sender<FlightState>>>,
+    flight: Option<Arc<Flight>>,
 }
 
 impl LeaderGuard {
@@ -90,27 +115,27 @@ impl LeaderGuard {
     /// arrivals) until the returned guard is dropped, which the caller does once the store
     /// write has finished.
     pub(crate) fn complete(mut self, entry: Arc<Entry>) -> FlightCleanup {
-        let sender = self.sender.take().expect("a leader settles once");
-        sender.send_replace(FlightState::Done(entry));
+        let flight = self.flight.take().expect("a leader settles once");
+        flight.state.send_replace(FlightState::Done(entry));
         FlightCleanup {
             flights: Arc::clone(&self.flights),
             digest: self.digest,
-            sender,
+            flight,
         }
     }
 
     /// Tells followers to go to the handler themselves.
     pub(crate) fn uncacheable(mut self) {
-        if let Some(sender) = self.sender.take() {
-            settle(&self.flights, self.digest, &sender, FlightState::Uncacheable);
+        if let Some(flight) = self.flight.take() {
+            settle(&self.flights, self.digest, &flight, FlightState::Uncacheable);
         }
     }
 }
 
 impl Drop for LeaderGuard {
     fn drop(&mut self) {
-        if let Some(sender) = self.sender.take() {
-            settle(&self.flights, self.digest, &sender, FlightState::Abandoned);
+        if let Some(flight) = self.flight.take() {
+            settle(&self.flights, self.digest, &flight, FlightState::Abandoned);
         }
     }
 }
@@ -120,32 +145,35 @@ impl Drop for LeaderGuard {
 pub(crate) struct FlightCleanup {
     flights: Arc<Flights>,
     digest: KeyDigest,
-    sender: Arc<watch::Sender<FlightState>>,
+    flight: Arc<Flight>,
+}
+
+impl FlightCleanup {
+    /// Whether an invalidation of the key overtook this flight: its entry must not be stored,
+    /// or must be removed again if the write already happened.
+    pub(crate) fn invalidated(&self) -> bool {
+        self.flight.invalidated.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FlightCleanup {
     fn drop(&mut self) {
-        unregister(&self.flights, self.digest, &self.sender);
+        unregister(&self.flights, self.digest, &self.flight);
     }
 }
 
-fn settle(
-    flights: &Flights,
-    digest: KeyDigest,
-    sender: &Arc<watch::Sender<FlightState>>,
-    state: FlightState,
-) {
+fn settle(flights: &Flights, digest: KeyDigest, flight: &Arc<Flight>, state: FlightState) {
     // Unregister first: a follower that wakes up and retries must not find this flight again.
-    unregister(flights, digest, sender);
-    sender.send_replace(state);
+    unregister(flights, digest, flight);
+    flight.state.send_replace(state);
 }
 
-fn unregister(flights: &Flights, digest: KeyDigest, sender: &Arc<watch::Sender<FlightState>>) {
-    let mut flights = flights.lock().unwrap_or_else(PoisonError::into_inner);
+fn unregister(flights: &Flights, digest: KeyDigest, flight: &Arc<Flight>) {
+    let mut flights = lock(flights);
     // Only remove our own flight, never a newer one for the same key.
     if flights
         .get(&digest)
-        .is_some_and(|current| Arc::ptr_eq(current, sender))
+        .is_some_and(|current| Arc::ptr_eq(current, flight))
     {
         flights.remove(&digest);
     }

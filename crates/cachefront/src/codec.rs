@@ -34,13 +34,19 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use crate::{entry::Entry, error::Error, key::CacheKey};
+use crate::{
+    entry::Entry,
+    error::Error,
+    key::{CacheKey, KeyDigest},
+};
 
 /// The format version written by this release.
 const VERSION: u8 = 1;
 const FLAG_LZ4: u8 = 1;
 const FLAG_MUST_REVALIDATE: u8 = 1;
 const FLAG_NO_CACHE: u8 = 2;
+/// Set when `keep_stale` and `time_to_idle` follow the flags (absent in older values).
+const FLAG_LIFETIMES: u8 = 4;
 /// LZ4 never expands more than 255 to 1; anything claiming more is corrupt.
 const LZ4_MAX_RATIO: usize = 255;
 /// An upper bound on what a value may decompress to, whatever it claims.
@@ -208,7 +214,16 @@ fn write_payload(out: &mut Vec<u8>, entry: &Entry) {
     if entry.no_cache {
         flags |= FLAG_NO_CACHE;
     }
+    flags |= FLAG_LIFETIMES;
     out.push(flags);
+    write_duration(out, entry.keep_stale);
+    match entry.time_to_idle {
+        Some(idle) => {
+            out.push(1);
+            write_duration(out, idle);
+        }
+        None => out.push(0),
+    }
     write_varint(out, entry.headers.len() as u64);
     for (name, value) in &entry.headers {
         write_bytes(out, name.as_str().as_bytes());
@@ -398,11 +413,24 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
     let stale_while_revalidate = reader.duration()?;
     let stale_if_error = reader.duration()?;
     let flags = reader.byte()?;
-    if flags & !(FLAG_MUST_REVALIDATE | FLAG_NO_CACHE) != 0 {
+    if flags & !(FLAG_MUST_REVALIDATE | FLAG_NO_CACHE | FLAG_LIFETIMES) != 0 {
         return Err(DecodeError("unknown entry flags"));
     }
+    let (keep_stale, time_to_idle) = if flags & FLAG_LIFETIMES != 0 {
+        let keep_stale = reader.duration()?;
+        let time_to_idle = match reader.byte()? {
+            0 => None,
+            1 => Some(reader.duration()?),
+            _ => return Err(DecodeError("invalid time-to-idle marker")),
+        };
+        (keep_stale, time_to_idle)
+    } else {
+        (Duration::ZERO, None)
+    };
     let count = reader.count()?;
-    let mut headers = HeaderMap::with_capacity(count);
+    // The count is untrusted: reserve little, and let the map grow with what is really there
+    // (each header costs bytes the reader checks).
+    let mut headers = HeaderMap::with_capacity(count.min(64));
     for _ in 0..count {
         let name = HeaderName::from_bytes(reader.bytes()?).map_err(|_| DecodeError("invalid header name"))?;
         let value =
@@ -426,10 +454,9 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         vary.push((name, value));
     }
     let count = reader.count()?;
+    let mut variants = Vec::with_capacity(count);
     for _ in 0..count {
-        // The variant list cannot be restored yet: `KeyDigest` has no constructor from bytes
-        // outside `key.rs`. The digests are validated and skipped; the entry itself is intact.
-        reader.digest()?;
+        variants.push(KeyDigest::from_bytes(reader.digest()?));
     }
     let body = reader.shared_bytes()?;
     reader.end()?;
@@ -445,9 +472,11 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         stale_if_error,
         must_revalidate: flags & FLAG_MUST_REVALIDATE != 0,
         no_cache: flags & FLAG_NO_CACHE != 0,
+        keep_stale,
+        time_to_idle,
         tags,
         vary,
-        variants: Vec::new(),
+        variants,
     })
 }
 
@@ -473,12 +502,14 @@ mod tests {
             stale_if_error: Duration::from_secs(300),
             must_revalidate: true,
             no_cache: false,
+            keep_stale: Duration::from_secs(3600),
+            time_to_idle: Some(Duration::from_secs(90)),
             tags: vec![Arc::from("product:42"), Arc::from("")],
             vary: vec![
                 (header::ACCEPT_LANGUAGE, Some(b"en".to_vec())),
                 (header::ACCEPT_ENCODING, None),
             ],
-            variants: Vec::new(),
+            variants: vec![*CacheKey::from_parts(["variant"]).digest()],
         }
     }
 
@@ -494,8 +525,11 @@ mod tests {
         assert_eq!(a.stale_if_error, b.stale_if_error);
         assert_eq!(a.must_revalidate, b.must_revalidate);
         assert_eq!(a.no_cache, b.no_cache);
+        assert_eq!(a.keep_stale, b.keep_stale);
+        assert_eq!(a.time_to_idle, b.time_to_idle);
         assert_eq!(a.tags, b.tags);
         assert_eq!(a.vary, b.vary);
+        assert_eq!(a.variants, b.variants);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct Entry {
     pub(crate) must_revalidate: bool,
     /// `no-cache` (unqualified): validated before every reuse (RFC 9111 §5.2.2.4).
     pub(crate) no_cache: bool,
+    /// How long past freshness the entry is kept for revalidation and `max-stale`.
+    pub(crate) keep_stale: Duration,
+    /// Sliding expiry: the entry goes when it has not been read for this long.
+    pub(crate) time_to_idle: Option<Duration>,
     pub(crate) tags: Vec<Arc<str>>,
     /// The request's values of the headers the response's `Vary` named, at store time.
     pub(crate) vary: Vec<(HeaderName, Option<Vec<u8>>)>,
@@ -88,13 +92,21 @@ impl Entry {
     /// How long the store must keep the entry as of `now`: until the end of its freshness and
     /// of the longest window in which it may still be served or revalidated.
     pub fn retention(&self, now: SystemTime) -> Duration {
-        let stale_window = self.stale_while_revalidate.max(self.stale_if_error);
+        let stale_window = self
+            .stale_while_revalidate
+            .max(self.stale_if_error)
+            .max(self.keep_stale);
         (self.ttl + stale_window).saturating_sub(self.age(now))
     }
 
     /// Freshness left as of `now`, zero once stale.
     pub fn remaining_ttl(&self, now: SystemTime) -> Duration {
         self.ttl.saturating_sub(self.age(now))
+    }
+
+    /// The sliding expiry (time-to-idle) the entry was stored with, if any.
+    pub fn time_to_idle(&self) -> Option<Duration> {
+        self.time_to_idle
     }
 
     /// Whether the entry is still fresh as of `now`.

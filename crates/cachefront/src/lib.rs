@@ -114,14 +114,18 @@ mod store;
 
 pub use self::{
     admin::{Admin, AdminResponse, ENV_ADMIN_TOKEN},
-    cache::{Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Lookup, Recording, Route},
+    cache::{
+        Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Invalidating, Lookup, Recording,
+        Route,
+    },
     entry::Entry,
     error::{Error, ErrorKind},
     invalidate::Invalidator,
     key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
     memo::{DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},
     policy::{
-        Bypass, Credentials, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode, NotStored, Policy, SetCookie,
+        Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
+        NotStored, Policy, SetCookie,
     },
     request::RequestHead,
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},

@@ -101,6 +101,8 @@ pub struct Policy {
     pub(crate) invalidates_paths: Vec<Arc<str>>,
     pub(crate) tag_headers: Vec<HeaderName>,
     pub(crate) expose_tag_headers: bool,
+    pub(crate) keep_stale: Duration,
+    pub(crate) time_to_idle: Option<Duration>,
 }
 
 /// Whose rules set a stored response's lifetime.
@@ -113,6 +115,11 @@ pub enum Mode {
     /// `s-maxage` > `max-age` > `Expires`, validation, stale serving.
     Shared,
 }
+
+/// How long a shared-mode policy keeps a response past its freshness, by default, so that it
+/// can be revalidated (a 304 instead of a full response) or served to a client's `max-stale`:
+/// one hour. The store's byte bound still applies.
+pub const DEFAULT_KEEP_STALE: Duration = Duration::from_secs(3600);
 
 /// The default cap on variants stored side by side for one URI (see [`Policy::max_variants`]).
 pub const DEFAULT_MAX_VARIANTS: usize = 16;
@@ -151,6 +158,8 @@ impl Policy {
                 HeaderName::from_static("surrogate-key"),
             ],
             expose_tag_headers: false,
+            keep_stale: Duration::ZERO,
+            time_to_idle: None,
         }
     }
 
@@ -253,8 +262,25 @@ impl Policy {
         Self {
             mode: Mode::Shared,
             client_directives: true,
+            keep_stale: DEFAULT_KEEP_STALE,
             ..Self::ttl(Duration::ZERO)
         }
+    }
+
+    /// How long a response is kept past its freshness (beyond its stale windows) so that it can
+    /// be revalidated with the handler (`If-None-Match` / `If-Modified-Since`, a 304 instead of
+    /// a full response) or served to a client's `max-stale`. Default: one hour in shared mode,
+    /// zero in application mode.
+    pub fn keep_stale(mut self, window: Duration) -> Self {
+        self.keep_stale = window;
+        self
+    }
+
+    /// Sliding expiry: a stored response also goes when it has not been read for `idle`
+    /// (time-to-idle), never later than its TTL. Default: none.
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.time_to_idle = Some(idle);
+        self
     }
 
     /// Whose rules set the lifetime: [`Mode::Application`] for [`Policy::ttl`],
@@ -442,6 +468,10 @@ impl Policy {
         }
         if request.contains_header(&header::RANGE) {
             return Err(Bypass::Range);
+        }
+        if request.contains_header(&header::IF_MATCH) || request.contains_header(&header::IF_UNMODIFIED_SINCE)
+        {
+            return Err(Bypass::Precondition);
         }
         Ok(RequestAdmission {
             key: self.key.build_with(request, &keyed[..n]),
@@ -653,6 +683,20 @@ pub(crate) struct Storable {
     pub(crate) no_cache: bool,
 }
 
+impl Storable {
+    /// Copies the lifetime settings onto an entry.
+    pub(crate) fn apply(&self, entry: &mut crate::entry::Entry, policy: &Policy) {
+        entry.ttl = self.ttl;
+        entry.initial_age = self.initial_age;
+        entry.stale_while_revalidate = self.stale_while_revalidate;
+        entry.stale_if_error = self.stale_if_error;
+        entry.must_revalidate = self.must_revalidate;
+        entry.no_cache = self.no_cache;
+        entry.keep_stale = policy.keep_stale;
+        entry.time_to_idle = policy.time_to_idle;
+    }
+}
+
 /// Why a request did not use the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -665,11 +709,20 @@ pub enum Bypass {
     Cookie,
     /// The request asks for a range.
     Range,
+    /// The request carries `If-Match` or `If-Unmodified-Since`: a precondition only the origin
+    /// can evaluate (RFC 9111 §4.3.2).
+    Precondition,
 }
 
 impl Bypass {
     /// Every reason, in a fixed order.
-    pub const ALL: [Self; 4] = [Self::Method, Self::Authorization, Self::Cookie, Self::Range];
+    pub const ALL: [Self; 5] = [
+        Self::Method,
+        Self::Authorization,
+        Self::Cookie,
+        Self::Range,
+        Self::Precondition,
+    ];
 
     /// The reason as a short token, used in `Cache-Status`'s `detail`, logs and stats.
     pub fn as_str(self) -> &'static str {
@@ -678,6 +731,7 @@ impl Bypass {
             Self::Authorization => "authorization",
             Self::Cookie => "cookie",
             Self::Range => "range",
+            Self::Precondition => "precondition",
         }
     }
 

@@ -109,6 +109,11 @@ impl CacheControl {
     /// Returns `None` when the field is not a valid dictionary: it is then ignored.
     pub fn from_targeted(value: &[u8]) -> Option<Self> {
         let dictionary: sfv::Dictionary = sfv::Parser::new(value).parse().ok()?;
+        // An empty field is not a valid directive set: the next field, or Cache-Control, governs
+        // (RFC 9213 §2.2).
+        if dictionary.is_empty() {
+            return None;
+        }
         let mut cc = Self::default();
         for (key, entry) in &dictionary {
             let sfv::ListEntry::Item(item) = entry else {
@@ -366,10 +371,11 @@ pub(crate) fn corrected_initial_age(
     request_time: SystemTime,
     response_time: SystemTime,
 ) -> Duration {
-    let age_value = headers
-        .get(header::AGE)
-        .and_then(|v| delta_seconds(Some(v.as_bytes().trim_ascii())).ok())
-        .map_or(Duration::ZERO, Duration::from_secs);
+    // The first field line counts; an invalid value makes the response stale (§5.1), which
+    // the largest delta-seconds value does.
+    let age_value = headers.get(header::AGE).map_or(Duration::ZERO, |v| {
+        Duration::from_secs(delta_seconds(Some(v.as_bytes().trim_ascii())).unwrap_or(2_147_483_648))
+    });
     let apparent_age = http_date(headers, header::DATE)
         .valid()
         .and_then(|date| response_time.duration_since(date).ok())
@@ -830,10 +836,10 @@ mod tests {
         // A larger Age plus the response delay wins.
         let age = corrected_initial_age(&headers(&[("age", "30")]), now - Duration::from_secs(2), now);
         assert_eq!(age.as_secs(), 32);
-        // An invalid Age counts as none; a huge one is capped at 2^31.
+        // An invalid Age makes the response stale (§5.1); a huge one is capped at 2^31.
         assert_eq!(
-            corrected_initial_age(&headers(&[("age", "-5")]), now, now),
-            Duration::ZERO
+            corrected_initial_age(&headers(&[("age", "-5")]), now, now).as_secs(),
+            2_147_483_648
         );
         assert_eq!(
             corrected_initial_age(&headers(&[("age", "99999999999999")]), now, now).as_secs(),

@@ -218,8 +218,13 @@ impl Store for MemoryStore {
     }
 }
 
-/// Each entry lives for its own remaining lifetime.
+/// Each entry lives for its own remaining lifetime, or until it has been idle too long.
 struct EntryExpiry;
+
+fn lifetime(entry: &Entry) -> Duration {
+    let retention = entry.retention(std::time::SystemTime::now());
+    entry.time_to_idle.map_or(retention, |idle| idle.min(retention))
+}
 
 impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
     fn expire_after_create(
@@ -228,7 +233,7 @@ impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
         entry: &Arc<Entry>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(entry.retention(std::time::SystemTime::now()))
+        Some(lifetime(entry))
     }
 
     fn expire_after_update(
@@ -238,7 +243,22 @@ impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.retention(std::time::SystemTime::now()))
+        Some(lifetime(entry))
+    }
+
+    fn expire_after_read(
+        &self,
+        _key: &KeyDigest,
+        entry: &Arc<Entry>,
+        _read_at: Instant,
+        duration_until_expiry: Option<Duration>,
+        _last_modified_at: Instant,
+    ) -> Option<Duration> {
+        // Only entries with a sliding expiry change their deadline on reads.
+        match entry.time_to_idle {
+            Some(_) => Some(lifetime(entry)),
+            None => duration_until_expiry,
+        }
     }
 }
 
@@ -294,6 +314,8 @@ mod tests {
             stale_if_error: Duration::ZERO,
             must_revalidate: false,
             no_cache: false,
+            keep_stale: Duration::ZERO,
+            time_to_idle: None,
             tags: tags.iter().map(|t| Arc::from(*t)).collect(),
             vary: Vec::new(),
             variants: Vec::new(),
