@@ -1,6 +1,7 @@
 //! Shared harness for cachefront's end-to-end tests: real servers on 127.0.0.1, stopped by the
 //! test that started them.
 
+pub mod actix;
 pub mod origin;
 pub mod redis;
 
