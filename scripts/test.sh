@@ -32,6 +32,16 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
     fi
 fi
 
+# The dashboard test drives a headless Chromium over WebDriver (chromedriver).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+    else
+        echo "chromium/chromedriver not found and no apt-get: the dashboard test will be skipped" >&2
+    fi
+fi
+
 # cargo-nextest runs each test in its own process (memory assertions stay honest); fall back
 # to cargo test where it is missing.
 if cargo nextest --version >/dev/null 2>&1; then

@@ -13,6 +13,7 @@ use crate::{
     cache::Cache,
     config,
     error::{Error, ErrorKind},
+    history::{DEFAULT_HISTORY_INTERVAL, DEFAULT_HISTORY_LENGTH, History},
     stats::{RouteStats, Stats},
 };
 
@@ -26,9 +27,11 @@ pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
 /// | `POST /purge` | JSON `{"keys": [...], "paths": [...], "prefixes": [...], "tags": [...], "all": true}` → `{"removed": N}` |
 /// | `GET /stats` | JSON snapshot, total and per route |
 /// | `GET /metrics` | Prometheus text format |
+/// | `GET /history` | JSON array of stats samples, oldest first ([`Admin::history`]) |
+/// | `GET /` | the dashboard: one self-contained HTML page, no token needed to load it |
 ///
-/// Every request needs `Authorization: Bearer <token>` (compared in constant time): 401
-/// without it. Malformed JSON is a 400 with a message saying what is wrong.
+/// Every request but the dashboard page needs `Authorization: Bearer <token>` (compared in
+/// constant time): 401 without it. Malformed JSON is a 400 with a message saying what is wrong.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -45,6 +48,7 @@ pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
 pub struct Admin {
     cache: Cache,
     token: Arc<str>,
+    pub(crate) history: History,
 }
 
 impl std::fmt::Debug for Admin {
@@ -113,7 +117,12 @@ impl Admin {
                 format!("expected at least {MIN_TOKEN_LEN} characters without spaces"),
             ));
         }
-        Ok(Self { cache, token })
+        let history = History::new(cache.clone(), DEFAULT_HISTORY_INTERVAL, DEFAULT_HISTORY_LENGTH);
+        Ok(Self {
+            cache,
+            token,
+            history,
+        })
     }
 
     /// The admin endpoints with the token from `CACHEFRONT_ADMIN_TOKEN`; `Ok(None)` when the
@@ -158,6 +167,11 @@ impl Admin {
         authorization: Option<&[u8]>,
         body: &[u8],
     ) -> AdminResponse {
+        self.history.start();
+        if method == "GET" && path.trim_end_matches('/').is_empty() {
+            // The page holds no secret: it asks for the token and sends it with each call.
+            return AdminResponse::dashboard();
+        }
         if !self.authorized(authorization) {
             let mut response = AdminResponse::error(
                 401,
@@ -169,18 +183,19 @@ impl Admin {
         match (method, path.trim_end_matches('/')) {
             ("POST", "/purge") => self.purge(body).await,
             ("GET", "/stats") => AdminResponse::json(200, &stats_json(&self.cache.stats())),
+            ("GET", "/history") => AdminResponse::json(200, &self.history.to_json()),
             ("GET", "/metrics") => AdminResponse {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 body: prometheus_text(&self.cache.stats()),
                 headers: Vec::new(),
             },
-            (_, "/purge" | "/stats" | "/metrics") => {
+            (_, "/purge" | "/stats" | "/metrics" | "/history") => {
                 AdminResponse::error(405, format!("{method} is not allowed on {path}"))
             }
             _ => AdminResponse::error(
                 404,
-                format!("no admin endpoint at {path}; try /stats, /metrics or POST /purge"),
+                format!("no admin endpoint at {path}; try /, /stats, /history, /metrics or POST /purge"),
             ),
         }
     }

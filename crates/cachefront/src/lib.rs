@@ -102,6 +102,7 @@ mod codec;
 mod config;
 mod entry;
 mod error;
+mod history;
 mod invalidate;
 mod key;
 mod memo;

@@ -165,6 +165,7 @@ async fn main() {
     println!("  curl -s http://{addr}/stats       # hits, misses, bytes, per route");
 
     if admin_endpoints.is_some() {
+        println!("dashboard: http://{addr}/admin  (the page asks for the admin token)");
         println!("admin endpoints (Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN):");
         println!("  curl -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/stats");
         println!("  curl -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/metrics");
