@@ -821,13 +821,20 @@ impl Hit {
         let mut headers = match self.kind {
             HitKind::NotModified => semantics::not_modified_headers(&self.entry.headers),
             _ => {
-                let mut headers = self.entry.headers.clone();
+                // Sized once for the stored fields and the three the cache adds.
+                let mut headers = HeaderMap::with_capacity(self.entry.headers.len() + 3);
+                for (name, value) in &self.entry.headers {
+                    headers.append(name.clone(), value.clone());
+                }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.entry.body.len()));
                 headers
             }
         };
         if self.kind != HitKind::OnlyIfCached {
-            headers.insert(header::AGE, HeaderValue::from(self.entry.age(self.now).as_secs()));
+            headers.insert(
+                header::AGE,
+                semantics::age_value(self.entry.age(self.now).as_secs()),
+            );
         }
         self.cache_status().append_to(&mut headers);
         headers

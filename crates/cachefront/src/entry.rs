@@ -122,13 +122,20 @@ impl Entry {
             .all(|(name, value)| crate::request::normalized_header(request, name) == *value)
     }
 
-    /// The approximate number of bytes the entry occupies: body, headers, key and bookkeeping.
+    /// The number of bytes the entry occupies in memory: body, headers, key, and the fixed
+    /// costs around them (the entry itself, the header map's tables, the store's node and the
+    /// allocator's headers), so that a store bounded in bytes is bounded in resident memory.
+    ///
+    /// The fixed costs were measured with a heap profiler on the memory store (about 750 bytes
+    /// per entry beyond its contents); they are rounded up rather than down.
     pub fn weight(&self) -> usize {
-        const OVERHEAD: usize = 160;
+        // The entry and its `Arc`, the store's hash-table node, deque and timer-wheel nodes,
+        // and the header map's index and entry tables, with their allocation headers.
+        const OVERHEAD: usize = std::mem::size_of::<Entry>() + 512;
         let headers: usize = self
             .headers
             .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .map(|(name, value)| name.as_str().len() + value.len() + 48)
             .sum();
         let vary: usize = self
             .vary
@@ -136,6 +143,7 @@ impl Entry {
             .map(|(name, value)| name.as_str().len() + value.as_ref().map_or(0, Vec::len) + 32)
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
-        OVERHEAD + self.body.len() + headers + vary + tags + self.key.readable().len()
+        let variants = self.variants.len() * 32;
+        OVERHEAD + self.body.len() + headers + vary + tags + variants + self.key.readable().len() + 32
     }
 }

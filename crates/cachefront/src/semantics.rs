@@ -665,6 +665,15 @@ impl CacheStatus {
 
     /// The member as a header value.
     pub fn to_header_value(&self) -> HeaderValue {
+        // The most common member, a plain fresh hit, comes from a table: no formatting, no
+        // allocation on the hot path.
+        if self.hit && !self.collapsed && !self.stored && self.detail.is_none() && self.fwd_status.is_none() {
+            if let Some(value) = self.ttl.and_then(|ttl| u64::try_from(ttl).ok()).and_then(|ttl| {
+                prerendered(&HIT_MEMBERS, ttl, |ttl| format!("{}; hit; ttl={ttl}", Self::NAME))
+            }) {
+                return value;
+            }
+        }
         HeaderValue::try_from(self.to_string()).expect("Cache-Status members are ASCII tokens and integers")
     }
 
@@ -700,6 +709,35 @@ impl std::fmt::Display for CacheStatus {
         }
         Ok(())
     }
+}
+
+/// How many small integers (seconds) have a pre-rendered header value: one hour.
+const PRERENDERED: u64 = 3600;
+
+static HIT_MEMBERS: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
+static AGE_VALUES: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
+
+/// A header value for `n` from a table rendered once (for `n` up to an hour), shared by every
+/// request: cloning a static value costs nothing. `None` beyond the table.
+fn prerendered(
+    table: &'static std::sync::OnceLock<Box<[HeaderValue]>>,
+    n: u64,
+    render: impl Fn(u64) -> String,
+) -> Option<HeaderValue> {
+    if n > PRERENDERED {
+        return None;
+    }
+    let table = table.get_or_init(|| {
+        (0..=PRERENDERED)
+            .map(|i| HeaderValue::from_static(Box::leak(render(i).into_boxed_str())))
+            .collect()
+    });
+    usize::try_from(n).ok().and_then(|i| table.get(i)).cloned()
+}
+
+/// The `Age` header value for `seconds`.
+pub(crate) fn age_value(seconds: u64) -> HeaderValue {
+    prerendered(&AGE_VALUES, seconds, |s| s.to_string()).unwrap_or_else(|| HeaderValue::from(seconds))
 }
 
 /// The `Cache-Status` header name (RFC 9211).
