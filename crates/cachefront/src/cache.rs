@@ -174,7 +174,10 @@ const ENV_COALESCE_WAIT: &str = "CACHEFRONT_COALESCE_WAIT";
 
 impl CacheBuilder {
     /// Reads unset settings from the environment when building: `CACHEFRONT_MAX_BYTES`
-    /// (e.g. `64MiB`) and `CACHEFRONT_COALESCE_WAIT` (e.g. `10s`). Settings given to the builder
+    /// (e.g. `64MiB`) and `CACHEFRONT_COALESCE_WAIT` (e.g. `10s`); with the feature `redis` and
+    /// `CACHEFRONT_REDIS_URL` set, the store is a `TieredStore` (memory of
+    /// `CACHEFRONT_MAX_BYTES` in front of Redis, configured by the other `CACHEFRONT_REDIS_*`
+    /// variables), which must be built within a Tokio runtime. Settings given to the builder
     /// win over the environment, which wins over the defaults; a malformed variable makes
     /// [`build`](Self::build) fail with an error naming it.
     pub fn from_env(mut self) -> Self {
@@ -210,6 +213,16 @@ impl CacheBuilder {
                 if let Some(value) = config::var(ENV_MAX_BYTES)? {
                     self.max_bytes = Some(config::parse_bytes(ENV_MAX_BYTES, &value)?);
                 }
+            }
+            // With `CACHEFRONT_REDIS_URL`: memory in front of Redis, for many instances.
+            #[cfg(feature = "redis")]
+            if self.store.is_none() && config::var("CACHEFRONT_REDIS_URL")?.is_some() {
+                let memory = MemoryStore::with_max_bytes(self.max_bytes.take().unwrap_or(DEFAULT_MAX_BYTES));
+                let redis = crate::store::RedisStoreBuilder::from_env()?.build()?;
+                let tiered = crate::store::TieredStore::builder(memory, redis)
+                    .read_env()?
+                    .build()?;
+                self.store = Some(Arc::new(tiered));
             }
             if self.coalesce_wait.is_none() {
                 if let Some(value) = config::var(ENV_COALESCE_WAIT)? {
