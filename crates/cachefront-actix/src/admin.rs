@@ -7,14 +7,9 @@ use actix_web::{
 };
 use cachefront::{Admin, AdminResponse};
 
-/// The admin endpoints of a cache (purge, stats, metrics) as an actix-web [`Scope`] mounted at
-/// `path`, e.g. `"/admin"`.
-///
-/// | method and path | answer |
-/// | --- | --- |
-/// | `POST {path}/purge` | JSON `{"keys": [...], "paths": [...], "prefixes": [...], "tags": [...], "all": true}` → `{"removed": N}` |
-/// | `GET {path}/stats` | JSON snapshot, total and per route |
-/// | `GET {path}/metrics` | Prometheus text format |
+/// The admin endpoints of a cache as an actix-web [`Scope`] mounted at `path`, e.g.
+/// `"/admin"`: those of [`Admin`] (see its table), below `path` — `POST {path}/purge`,
+/// `GET {path}/stats`, `GET {path}/metrics`, and the others [`Admin`] answers.
 ///
 /// Every request under `path` goes to [`Admin::handle`], which takes every decision (the
 /// bearer token, compared in constant time; routing; parsing; rendering): this scope only
@@ -273,7 +268,6 @@ mod tests {
             ("GET /ops/cache/metrics", 200),
             ("GET /ops/cache/purge", 405),
             ("POST /ops/cache/stats", 405),
-            ("GET /ops/cache", 404),
             ("GET /ops/cache/nothing", 404),
             ("GET /admin/stats", 404),
         ] {
@@ -285,6 +279,21 @@ mod tests {
                 .to_request();
             let response = test::call_service(&app, request).await;
             assert_eq!(response.status().as_u16(), expected, "{method_path}");
+        }
+        // The mount point itself is the core's path `/`, with or without a trailing slash.
+        let root = Admin::new(Cache::new(), TOKEN)
+            .unwrap()
+            .handle("GET", "/", None, b"")
+            .await;
+        for path in ["/ops/cache", "/ops/cache/"] {
+            let request = TestRequest::get().uri(path).to_request();
+            let (status, content_type, body) = answer(&app, request).await;
+            assert_eq!(
+                (status, content_type.as_str()),
+                (root.status, root.content_type),
+                "{path}"
+            );
+            assert_eq!(body, root.body, "{path}");
         }
     }
 }

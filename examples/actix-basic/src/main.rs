@@ -19,9 +19,9 @@
 //!   `price_list_loads` does not move on a second request, whoever asks.
 //! - `PUT /products/{id}/discount/{percent}`: changes the prices and invalidates the
 //!   product's tag, so the next page shows them at once.
-//! - `/admin/stats`, `/admin/metrics`, `POST /admin/purge`: the cache's admin endpoints,
-//!   mounted only when `CACHEFRONT_ADMIN_TOKEN` is set (at least 16 characters), and answering
-//!   only requests with `Authorization: Bearer <that token>`.
+//! - `/admin/stats`, `/admin/metrics`, `POST /admin/purge` (and the dashboard at `/admin`):
+//!   the cache's admin endpoints, mounted only when `CACHEFRONT_ADMIN_TOKEN` is set (at least
+//!   16 characters), and answering only requests with `Authorization: Bearer <that token>`.
 //!
 //! The cache is configured from the environment (`CACHEFRONT_MAX_BYTES`,
 //! `CACHEFRONT_COALESCE_WAIT`, ...); an invalid value stops the server with a message naming
@@ -286,6 +286,7 @@ async fn main() {
     println!("  curl -s 'http://{addr}/products/7?name=Ada'   # personal greeting, memoized price list");
     println!("  curl -s -X PUT http://{addr}/products/7/discount/20   # new prices, memo invalidated by tag");
     if admin_enabled {
+        println!("dashboard: http://{addr}/admin  (the page asks for the admin token)");
         println!("admin endpoints (the token is the value of CACHEFRONT_ADMIN_TOKEN):");
         println!("  curl -s -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/stats");
         println!(
