@@ -9,9 +9,10 @@ use axum::{
 };
 use cachefront::Admin;
 
-/// The admin endpoints of a cache as a router to [`nest`](Router::nest) under a path of your
-/// choice: `POST /purge`, `GET /stats`, `GET /metrics`, all behind the bearer token of
-/// [`Admin`].
+/// The admin endpoints of a cache as a router to mount under a path of your choice with
+/// [`nest_service`](Router::nest_service) (which, unlike `nest`, also serves the path with a
+/// trailing slash, `/admin/`): the dashboard page at `/`, and `POST /purge`, `GET /stats`,
+/// `GET /history`, `GET /metrics` behind the bearer token of [`Admin`].
 ///
 /// Every decision (authorization, parsing, rendering) is taken by the core's [`Admin`]; this
 /// router only hands it the request.
@@ -25,7 +26,7 @@ use cachefront::Admin;
 /// let mut app: Router = Router::new();
 /// // Enabled only when CACHEFRONT_ADMIN_TOKEN is set.
 /// if let Some(endpoints) = Admin::from_env(cache.clone())? {
-///     app = app.nest("/admin", admin(endpoints));
+///     app = app.nest_service("/admin", admin(endpoints));
 /// }
 /// # Ok(()) }
 /// ```
@@ -66,7 +67,7 @@ mod tests {
 
     fn app() -> Router {
         let cache = cachefront::Cache::new();
-        Router::new().nest("/admin", admin(Admin::new(cache, TOKEN).unwrap()))
+        Router::new().nest_service("/admin", admin(Admin::new(cache, TOKEN).unwrap()))
     }
 
     async fn call(method: &str, path: &str, token: Option<&str>, body: &str) -> (StatusCode, String) {

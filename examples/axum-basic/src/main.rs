@@ -105,7 +105,7 @@ fn app(cache: Cache, admin_endpoints: Option<Admin>) -> Router {
         .route("/uncached", get(uncached))
         .route("/stats", get(stats));
     let router = match admin_endpoints {
-        Some(endpoints) => router.nest("/admin", admin(endpoints)),
+        Some(endpoints) => router.nest_service("/admin", admin(endpoints)),
         None => router,
     };
     router.with_state(state)

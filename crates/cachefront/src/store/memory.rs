@@ -173,6 +173,8 @@ impl Store for MemoryStore {
                     removed += 1;
                 }
             }
+            // Apply the removals now, so that usage (entries, bytes) reflects the purge.
+            self.cache.run_pending_tasks().await;
             Ok(removed)
         })
     }
@@ -192,6 +194,8 @@ impl Store for MemoryStore {
                     removed += 1;
                 }
             }
+            // Apply the removals now, so that usage (entries, bytes) reflects the purge.
+            self.cache.run_pending_tasks().await;
             Ok(removed)
         })
     }
