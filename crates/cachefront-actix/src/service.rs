@@ -6,7 +6,7 @@ use actix_web::{
     dev::{Service, ServiceRequest, ServiceResponse, forward_ready},
     http::header,
 };
-use cachefront::{CACHE_STATUS, Forward, Hit, Lookup, Route};
+use cachefront::{CACHE_STATUS, Forward, Hit, Invalidating, Lookup, Route};
 use tokio::sync::oneshot;
 
 use crate::{
@@ -76,7 +76,13 @@ where
             // answer with, so stale-if-error applies to error *responses* (an actix-web handler
             // that fails answers with one).
             let response = service.call(request).await?;
-            Ok(record(forward, response))
+            let (response, invalidation) = record(forward, response);
+            // A successful unsafe request: its invalidation is done before the client can send
+            // its next request.
+            if let Some(invalidation) = invalidation {
+                invalidation.await;
+            }
+            Ok(response)
         }))
     }
 }
@@ -127,7 +133,7 @@ fn apply_conditionals(forward: &Forward, request: &mut ServiceRequest) {
 fn record<B: MessageBody>(
     forward: Forward,
     mut response: ServiceResponse<B>,
-) -> ServiceResponse<ResponseBody<B>> {
+) -> (ServiceResponse<ResponseBody<B>>, Option<Invalidating>) {
     let recording = forward
         .body_size(convert::exact_size(response.response().body().size()))
         .response(
@@ -135,7 +141,7 @@ fn record<B: MessageBody>(
             &convert::to_http_headers(response.headers()),
         );
     if let Some(hit) = recording.replacement {
-        return response.into_response(hit_response(&hit));
+        return (response.into_response(hit_response(&hit)), None);
     }
     let headers = response.headers_mut();
     for name in &recording.hide {
@@ -143,10 +149,11 @@ fn record<B: MessageBody>(
     }
     convert::append_actix(headers, &CACHE_STATUS, &recording.cache_status.to_header_value());
     let collector = recording.collector;
-    response.map_body(move |_, body| match collector {
+    let response = response.map_body(move |_, body| match collector {
         Some(collector) => ResponseBody::collecting(body, collector),
         None => ResponseBody::passthrough(body),
-    })
+    });
+    (response, recording.invalidation)
 }
 
 /// Stale-while-revalidate: answers with the stale `response` now, and refreshes the entry by
@@ -180,7 +187,7 @@ where
             return;
         };
         // Read to the end, so that the cache stores it; chunks are dropped as they come.
-        let mut body = std::pin::pin!(record(refresh, response).into_body());
+        let mut body = std::pin::pin!(record(refresh, response).0.into_body());
         while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
             if chunk.is_err() {
                 break;
@@ -956,8 +963,7 @@ mod tests {
         }
         let post = TestRequest::post().uri("/r").to_request();
         assert_eq!(read(test::call_service(&app, post).await).await.1, "body-2");
-        // The invalidation runs in the background; it is done within moments.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The invalidation is done before the unsafe request's response is sent: no wait.
         assert_eq!(
             read(test::call_service(&app, get("/r").to_request()).await)
                 .await
