@@ -584,29 +584,19 @@ impl Route {
     fn synthetic_gateway_timeout<R: RequestHead>(&self, request: &R, head: bool) -> Lookup {
         self.record(Event::Miss);
         tracing::debug!(route = %self.policy.name, path = request.path(), decision = "only-if-cached");
-        let entry = Arc::new(Entry {
-            key: CacheKey::from_parts(["only-if-cached"]),
-            status: StatusCode::GATEWAY_TIMEOUT,
-            headers: HeaderMap::from_iter([(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            )]),
-            body: Bytes::from_static(
+        let mut entry = Entry::new(
+            CacheKey::from_parts(["only-if-cached"]),
+            StatusCode::GATEWAY_TIMEOUT,
+            Bytes::from_static(
                 b"504 Gateway Timeout: the request said only-if-cached and no usable response is stored\n",
             ),
-            stored_at: SystemTime::now(),
-            ttl: Duration::ZERO,
-            initial_age: Duration::ZERO,
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            must_revalidate: true,
-            no_cache: true,
-            keep_stale: Duration::ZERO,
-            time_to_idle: None,
-            tags: Vec::new(),
-            vary: Vec::new(),
-            variants: Vec::new(),
-        });
+            Duration::ZERO,
+        );
+        entry.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let entry = Arc::new(entry);
         Lookup::Hit(Hit {
             entry,
             head,
@@ -1561,24 +1551,12 @@ impl Collector {
 }
 
 fn empty_entry() -> Entry {
-    Entry {
-        key: CacheKey::from_digest(KeyDigest::default()),
-        status: StatusCode::OK,
-        headers: HeaderMap::new(),
-        body: Bytes::new(),
-        stored_at: SystemTime::UNIX_EPOCH,
-        ttl: Duration::ZERO,
-        initial_age: Duration::ZERO,
-        stale_while_revalidate: Duration::ZERO,
-        stale_if_error: Duration::ZERO,
-        must_revalidate: false,
-        no_cache: false,
-        keep_stale: Duration::ZERO,
-        time_to_idle: None,
-        tags: Vec::new(),
-        vary: Vec::new(),
-        variants: Vec::new(),
-    }
+    Entry::new(
+        CacheKey::from_digest(KeyDigest::default()),
+        StatusCode::OK,
+        Bytes::new(),
+        Duration::ZERO,
+    )
 }
 
 impl Drop for Collector {

@@ -48,6 +48,29 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry stored now, with no headers, no stale windows, tags or variants: the common
+    /// starting point, adjusted field by field.
+    pub(crate) fn new(key: CacheKey, status: StatusCode, body: Bytes, ttl: Duration) -> Self {
+        Self {
+            key,
+            status,
+            headers: HeaderMap::new(),
+            body,
+            stored_at: SystemTime::now(),
+            ttl,
+            initial_age: Duration::ZERO,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            must_revalidate: false,
+            no_cache: false,
+            keep_stale: Duration::ZERO,
+            time_to_idle: None,
+            tags: Vec::new(),
+            vary: Vec::new(),
+            variants: Vec::new(),
+        }
+    }
+
     /// The key the entry is stored under.
     pub fn key(&self) -> &CacheKey {
         &self.key

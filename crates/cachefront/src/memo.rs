@@ -20,7 +20,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::{Serialize, de::DeserializeOwned, ser};
 
 use crate::{
@@ -858,32 +858,13 @@ impl Target {
         let mut tags = Vec::with_capacity(self.tags.len() + 1);
         tags.push(Arc::clone(&self.memo.tag));
         tags.extend(self.tags.iter().cloned());
-        Arc::new(Entry {
-            key: self.key.clone(),
-            status,
-            headers: HeaderMap::new(),
-            body: Bytes::from(body),
-            stored_at: SystemTime::now(),
-            ttl,
-            initial_age: Duration::ZERO,
-            stale_while_revalidate: if stale {
-                self.stale_while_revalidate
-            } else {
-                Duration::ZERO
-            },
-            stale_if_error: if stale {
-                self.stale_if_error
-            } else {
-                Duration::ZERO
-            },
-            must_revalidate: false,
-            no_cache: false,
-            keep_stale: Duration::ZERO,
-            time_to_idle: None,
-            tags,
-            vary: Vec::new(),
-            variants: Vec::new(),
-        })
+        let mut entry = Entry::new(self.key.clone(), status, Bytes::from(body), ttl);
+        if stale {
+            entry.stale_while_revalidate = self.stale_while_revalidate;
+            entry.stale_if_error = self.stale_if_error;
+        }
+        entry.tags = tags;
+        Arc::new(entry)
     }
 
     /// Encodes a value, or logs and counts why it cannot be.
@@ -1589,24 +1570,12 @@ mod tests {
     }
 
     fn memo_entry(memo: &Memo, body: &'static [u8]) -> Entry {
-        Entry {
-            key: memo.key("x").unwrap(),
-            status: ERROR,
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(body),
-            stored_at: SystemTime::now(),
-            ttl: Duration::from_secs(60),
-            initial_age: Duration::ZERO,
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            must_revalidate: false,
-            no_cache: false,
-            keep_stale: Duration::ZERO,
-            time_to_idle: None,
-            tags: Vec::new(),
-            vary: Vec::new(),
-            variants: Vec::new(),
-        }
+        Entry::new(
+            memo.key("x").unwrap(),
+            ERROR,
+            Bytes::from_static(body),
+            Duration::from_secs(60),
+        )
     }
 
     #[tokio::test]

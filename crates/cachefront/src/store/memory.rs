@@ -302,28 +302,17 @@ impl Hasher for DigestHash {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use http::{HeaderMap, StatusCode};
-    use std::time::SystemTime;
+    use http::StatusCode;
 
     fn entry(name: &str, body_len: usize, ttl: Duration, tags: &[&str]) -> Arc<Entry> {
-        Arc::new(Entry {
-            key: CacheKey::from_parts([name]),
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            body: Bytes::from(vec![b'x'; body_len]),
-            stored_at: SystemTime::now(),
+        let mut entry = Entry::new(
+            CacheKey::from_parts([name]),
+            StatusCode::OK,
+            Bytes::from(vec![b'x'; body_len]),
             ttl,
-            initial_age: Duration::ZERO,
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            must_revalidate: false,
-            no_cache: false,
-            keep_stale: Duration::ZERO,
-            time_to_idle: None,
-            tags: tags.iter().map(|t| Arc::from(*t)).collect(),
-            vary: Vec::new(),
-            variants: Vec::new(),
-        })
+        );
+        entry.tags = tags.iter().map(|t| Arc::from(*t)).collect();
+        Arc::new(entry)
     }
 
     #[tokio::test]
