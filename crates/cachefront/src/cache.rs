@@ -368,7 +368,6 @@ impl Route {
                 None => self.find(&state.key, request).await,
             };
             state.fwd = found.fwd;
-            state.variants = found.variants;
             if let Some(entry) = found.entry {
                 let now = SystemTime::now();
                 match semantics::reuse(&entry, &state.directives, now) {
@@ -513,37 +512,37 @@ impl Route {
     async fn find<R: RequestHead>(&self, key: &CacheKey, request: &R) -> Found {
         let primary = match self.store().get(key).await {
             Ok(Some(primary)) => primary,
-            Ok(None) => return Found::miss(Forwarded::UriMiss, Vec::new()),
+            Ok(None) => return Found::miss(Forwarded::UriMiss),
             Err(error) => {
                 self.record(Event::StoreError);
                 tracing::warn!(key = %key, %error, "cache store lookup failed; forwarding");
-                return Found::miss(Forwarded::UriMiss, Vec::new());
+                return Found::miss(Forwarded::UriMiss);
             }
         };
-        let variants = primary.variants.clone();
         if primary.matches_vary(request) {
             return Found {
                 entry: Some(primary),
                 fwd: Forwarded::UriMiss,
-                variants,
             };
         }
-        let names: Vec<HeaderName> = primary.vary.iter().map(|(name, _)| name.clone()).collect();
         let variant = variant_key(
             key,
-            names.iter().map(|name| (name, normalized_header(request, name))),
+            primary
+                .vary
+                .iter()
+                .map(|(name, _)| (name, normalized_header(request, name))),
+            self.policy.max_variants,
         );
         match self.store().get(&variant).await {
             Ok(Some(entry)) if entry.matches_vary(request) => Found {
                 entry: Some(entry),
                 fwd: Forwarded::UriMiss,
-                variants,
             },
-            Ok(_) => Found::miss(Forwarded::VaryMiss, variants),
+            Ok(_) => Found::miss(Forwarded::VaryMiss),
             Err(error) => {
                 self.record(Event::StoreError);
                 tracing::warn!(key = %variant, %error, "cache store lookup failed; forwarding");
-                Found::miss(Forwarded::VaryMiss, variants)
+                Found::miss(Forwarded::VaryMiss)
             }
         }
     }
@@ -650,21 +649,30 @@ fn is_safe_method(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
 }
 
-/// The key of one variant of a URI: the primary key plus the request's values of the headers
-/// the stored response's `Vary` named.
-fn variant_key<'a, I>(primary: &CacheKey, values: I) -> CacheKey
+/// The key of one variant of a URI: the primary key and one of `slots` slots, chosen by the
+/// request's values of the headers the stored response's `Vary` named.
+///
+/// The slots bound the variants of one URI by construction (no list to keep in step across
+/// concurrent stores or instances): a new variant whose values fall in an occupied slot replaces
+/// the one there. Every entry remembers its own `Vary` values and is served only to requests
+/// that match them, so sharing a slot costs a miss, never a wrong response.
+fn variant_key<'a, I>(primary: &CacheKey, values: I, slots: usize) -> CacheKey
 where
     I: IntoIterator<Item = (&'a HeaderName, Option<Vec<u8>>)>,
 {
-    let mut parts = vec![primary.readable().to_owned(), "vary".to_owned()];
+    let mut material = vec![primary.readable().to_owned()];
     for (name, value) in values {
-        parts.push(name.as_str().to_owned());
-        parts.push(match value {
+        material.push(name.as_str().to_owned());
+        material.push(match value {
             Some(value) => format!("={}", String::from_utf8_lossy(&value)),
             None => "absent".to_owned(),
         });
     }
-    CacheKey::from_parts(parts)
+    let digest = CacheKey::from_parts(material);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.digest().as_bytes()[..8]);
+    let slot = u64::from_le_bytes(first) % slots.max(1) as u64;
+    CacheKey::from_parts([primary.readable(), "vary", &slot.to_string()])
 }
 
 /// The internal tag every variant of a URI carries, so that they can be removed together.
@@ -702,16 +710,11 @@ impl<R: RequestHead> RequestHead for AsGet<'_, R> {
 struct Found {
     entry: Option<Arc<Entry>>,
     fwd: Forwarded,
-    variants: Vec<KeyDigest>,
 }
 
 impl Found {
-    fn miss(fwd: Forwarded, variants: Vec<KeyDigest>) -> Self {
-        Self {
-            entry: None,
-            fwd,
-            variants,
-        }
+    fn miss(fwd: Forwarded) -> Self {
+        Self { entry: None, fwd }
     }
 }
 
@@ -914,8 +917,6 @@ struct MissState {
     authorized: bool,
     /// The stored response this request may revalidate or fall back on (stale-if-error).
     candidate: Option<Arc<Entry>>,
-    /// The variants of this URI already stored (from its primary entry).
-    variants: Vec<KeyDigest>,
     /// The policy's tags, filled from the request path.
     tags: Vec<Arc<str>>,
 }
@@ -940,7 +941,6 @@ impl MissState {
             started: Instant::now(),
             authorized,
             candidate: None,
-            variants: Vec::new(),
             tags: Vec::new(),
         }
     }
@@ -953,7 +953,6 @@ impl MissState {
             SystemTime::now(),
             false,
         );
-        state.variants = self.variants.clone();
         state.tags = self.tags.clone();
         state
     }
@@ -1154,7 +1153,6 @@ impl Forward {
                     time_to_idle: route_policy.time_to_idle,
                     tags,
                     vary,
-                    variants: std::mem::take(&mut state.variants),
                 },
                 chunks: Vec::new(),
                 len: 0,
@@ -1505,35 +1503,20 @@ impl Collector {
         entry.body = body;
         let mut entries = Vec::with_capacity(2);
         let served = if entry.vary.is_empty() {
-            entry.variants = Vec::new();
             Arc::new(entry)
         } else {
-            // Variants of one URI live side by side under their own keys; the primary key holds
-            // the latest one and the list of the others, bounded by the policy.
+            // Variants of one URI live side by side in a bounded number of slots; the primary
+            // key holds the latest one, whose `Vary` names lead lookups to the others.
             let primary = entry.key.clone();
             let variant = variant_key(
                 &primary,
                 entry.vary.iter().map(|(name, value)| (name, value.clone())),
+                policy.max_variants,
             );
-            let tag: Arc<str> = Arc::from(variants_tag(&primary));
-            entry.tags.push(Arc::clone(&tag));
-            let mut variants = std::mem::take(&mut entry.variants);
-            variants.retain(|digest| digest != variant.digest());
-            variants.push(*variant.digest());
-            let excess = variants.len().saturating_sub(policy.max_variants);
-            let evicted: Vec<KeyDigest> = variants.drain(..excess).collect();
+            entry.tags.push(Arc::from(variants_tag(&primary)));
             let mut variant_entry = entry.clone();
             variant_entry.key = variant;
-            entry.variants = variants;
             entries.push(Arc::new(entry));
-            if !evicted.is_empty() {
-                let route = route.clone();
-                spawn_or_warn(async move {
-                    for digest in evicted {
-                        let _ = route.store().remove(&CacheKey::from_digest(digest)).await;
-                    }
-                });
-            }
             Arc::new(variant_entry)
         };
         entries.push(Arc::clone(&served));

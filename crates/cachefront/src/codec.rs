@@ -16,7 +16,7 @@
 //!   headers           varint count, then (name bytes, value bytes) pairs
 //!   tags              varint count, then bytes each
 //!   vary              varint count, then (name bytes, u8 present, [value bytes]) each
-//!   variants          varint count, then 32 bytes each
+//!   variants          varint count (0; older values may list 32-byte digests, skipped)
 //!   body              bytes (the rest of the payload after its length)
 //! ```
 //!
@@ -34,11 +34,7 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use crate::{
-    entry::Entry,
-    error::Error,
-    key::{CacheKey, KeyDigest},
-};
+use crate::{entry::Entry, error::Error, key::CacheKey};
 
 /// The format version written by this release.
 const VERSION: u8 = 1;
@@ -244,10 +240,8 @@ fn write_payload(out: &mut Vec<u8>, entry: &Entry) {
             None => out.push(0),
         }
     }
-    write_varint(out, entry.variants.len() as u64);
-    for variant in &entry.variants {
-        out.extend_from_slice(variant.as_bytes());
-    }
+    // A list of variant digests that the first release wrote; always empty now.
+    write_varint(out, 0);
     write_bytes(out, &entry.body);
 }
 
@@ -454,9 +448,9 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         vary.push((name, value));
     }
     let count = reader.count()?;
-    let mut variants = Vec::with_capacity(count);
     for _ in 0..count {
-        variants.push(KeyDigest::from_bytes(reader.digest()?));
+        // Variant digests written by the first release: checked for length, no longer used.
+        reader.digest()?;
     }
     let body = reader.shared_bytes()?;
     reader.end()?;
@@ -476,7 +470,6 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         time_to_idle,
         tags,
         vary,
-        variants,
     })
 }
 
@@ -509,7 +502,6 @@ mod tests {
                 (header::ACCEPT_LANGUAGE, Some(b"en".to_vec())),
                 (header::ACCEPT_ENCODING, None),
             ],
-            variants: vec![*CacheKey::from_parts(["variant"]).digest()],
         }
     }
 
@@ -529,7 +521,6 @@ mod tests {
         assert_eq!(a.time_to_idle, b.time_to_idle);
         assert_eq!(a.tags, b.tags);
         assert_eq!(a.vary, b.vary);
-        assert_eq!(a.variants, b.variants);
     }
 
     #[test]

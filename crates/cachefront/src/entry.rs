@@ -42,13 +42,10 @@ pub struct Entry {
     pub(crate) tags: Vec<Arc<str>>,
     /// The request's values of the headers the response's `Vary` named, at store time.
     pub(crate) vary: Vec<(HeaderName, Option<Vec<u8>>)>,
-    /// On the entry stored under a URI's primary key: the keys of the other variants of that
-    /// URI stored side by side (RFC 9111 §4.1), oldest first, bounded by the policy.
-    pub(crate) variants: Vec<crate::key::KeyDigest>,
 }
 
 impl Entry {
-    /// An entry stored now, with no headers, no stale windows, tags or variants: the common
+    /// An entry stored now, with no headers, no stale windows, tags or `Vary` values: the common
     /// starting point, adjusted field by field.
     pub(crate) fn new(key: CacheKey, status: StatusCode, body: Bytes, ttl: Duration) -> Self {
         Self {
@@ -67,7 +64,6 @@ impl Entry {
             time_to_idle: None,
             tags: Vec::new(),
             vary: Vec::new(),
-            variants: Vec::new(),
         }
     }
 
@@ -166,7 +162,6 @@ impl Entry {
             .map(|(name, value)| name.as_str().len() + value.as_ref().map_or(0, Vec::len) + 32)
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
-        let variants = self.variants.len() * 32;
-        OVERHEAD + self.body.len() + headers + vary + tags + variants + self.key.readable().len() + 32
+        OVERHEAD + self.body.len() + headers + vary + tags + self.key.readable().len() + 32
     }
 }

@@ -13,12 +13,6 @@ use crate::request::{RequestHead, normalized_header};
 pub struct KeyDigest([u8; 32]);
 
 impl KeyDigest {
-    /// A digest read back from a store.
-    #[cfg(feature = "redis")]
-    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
     /// The 32 digest bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
