@@ -89,7 +89,7 @@ where
 
 /// A response written from the cache.
 fn hit_response<B>(hit: &Hit) -> HttpResponse<ResponseBody<B>> {
-    let headers = convert::to_actix_headers(&hit.headers());
+    let headers = hit_headers(hit);
     let data = hit.body();
     // actix-web writes `Content-Length` from the body's size, never from the headers: an empty
     // answer that declares a length (to `HEAD`) declares it through its body.
@@ -103,6 +103,31 @@ fn hit_response<B>(hit: &Hit) -> HttpResponse<ResponseBody<B>> {
     let mut response = HttpResponse::with_body(convert::to_actix_status(hit.status()), body);
     *response.headers_mut() = headers;
     response
+}
+
+/// The hit's headers in actix-web's types. A replayed response translates the entry's stored
+/// headers once (kept with the entry) and adds the three the cache computes per hit.
+fn hit_headers(hit: &Hit) -> header::HeaderMap {
+    if !hit.replays_stored_headers() {
+        return convert::to_actix_headers(&hit.headers());
+    }
+    let entry = hit.entry();
+    let mut headers = match entry.adapter_data(|entry| convert::to_actix_headers(entry.headers())) {
+        Some(stored) => stored.clone(),
+        None => convert::to_actix_headers(entry.headers()),
+    };
+    let [(_, content_length), (_, age), (_, cache_status)] = hit.computed_headers();
+    let value = |value: http::HeaderValue| header::HeaderValue::from_bytes(value.as_bytes());
+    if let Ok(content_length) = value(content_length) {
+        headers.insert(header::CONTENT_LENGTH, content_length);
+    }
+    if let Ok(age) = value(age) {
+        headers.insert(header::AGE, age);
+    }
+    if let Ok(cache_status) = value(cache_status) {
+        headers.append(header::HeaderName::from_static("cache-status"), cache_status);
+    }
+    headers
 }
 
 /// Sets (or removes) the conditional headers the cache asks for when it revalidates.

@@ -470,6 +470,7 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         time_to_idle,
         tags,
         vary,
+        adapter: crate::entry::AdapterSlot::default(),
     })
 }
 
@@ -502,6 +503,7 @@ mod tests {
                 (header::ACCEPT_LANGUAGE, Some(b"en".to_vec())),
                 (header::ACCEPT_ENCODING, None),
             ],
+            adapter: crate::entry::AdapterSlot::default(),
         }
     }
 
