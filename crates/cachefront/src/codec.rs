@@ -48,6 +48,9 @@ const LZ4_MAX_RATIO: usize = 255;
 /// An upper bound on what a value may decompress to, whatever it claims.
 const MAX_DECODED_BYTES: usize = 1 << 30;
 
+/// The most header fields a stored value may carry (an `http` header map holds 32,768).
+const MAX_HEADERS: usize = 10_000;
+
 /// The default size above which [`EntryCodec`] compresses: 1 KiB.
 pub const DEFAULT_COMPRESS_ABOVE: usize = 1024;
 
@@ -422,8 +425,11 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         (Duration::ZERO, None)
     };
     let count = reader.count()?;
-    // The count is untrusted: reserve little, and let the map grow with what is really there
-    // (each header costs bytes the reader checks).
+    // The count is untrusted: a header map holds at most 32,768 fields, and no response this
+    // cache stores has anywhere near that many; reserve little and let the map grow.
+    if count > MAX_HEADERS {
+        return Err(DecodeError("too many headers"));
+    }
     let mut headers = HeaderMap::with_capacity(count.min(64));
     for _ in 0..count {
         let name = HeaderName::from_bytes(reader.bytes()?).map_err(|_| DecodeError("invalid header name"))?;
