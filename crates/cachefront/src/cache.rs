@@ -473,6 +473,9 @@ impl Route {
         state: &mut MissState,
         request: &R,
     ) -> Option<Arc<Entry>> {
+        if !self.store().is_shared() {
+            return None;
+        }
         match self.store().try_lock(&state.key).await {
             Ok(Some(lock)) => {
                 state.store_lock = Some(lock);
@@ -1351,7 +1354,7 @@ impl Route {
     /// they are written, so requests arriving meanwhile are answered from the flight.
     fn spawn_puts(&self, entries: Vec<Arc<Entry>>, cleanup: Option<FlightCleanup>, lock: Option<StoreLock>) {
         let route = self.clone();
-        spawn_or_warn(async move {
+        run_now_or_spawn(async move {
             let overtaken = || cleanup.as_ref().is_some_and(FlightCleanup::invalidated);
             for entry in &entries {
                 // An invalidation that came in after this response was produced wins.
@@ -1378,6 +1381,17 @@ impl Route {
             }
             StatsRegistry::publish_usage(route.store().usage());
         });
+    }
+}
+
+/// Runs a store write right away when it can finish without waiting (the memory store almost
+/// always can), and spawns the rest: a miss then costs no task.
+fn run_now_or_spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
+    let mut task = Box::pin(task);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    if task.as_mut().poll(&mut context).is_pending() {
+        // Polled again by the runtime, with a real waker.
+        spawn_or_warn(task);
     }
 }
 

@@ -54,14 +54,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         self.clear()
     }
 
+    /// Whether other instances share this store (Redis), so that computing a cold key is worth
+    /// coordinating with them through [`try_lock`](Self::try_lock). The default, `false`, spares
+    /// a store no other instance sees the lock round trip on every miss.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Takes the lock on computing `key` across every instance that shares this store, so that
     /// one instance runs the handler for a cold key while the others [`wait_for`](Self::wait_for)
     /// its entry.
     ///
     /// `Ok(Some(lock))`: this instance computes; release the lock once the entry is stored or
     /// known not to be. `Ok(None)`: another instance holds it, or the entry is already stored
-    /// (a request that missed just before it landed); either way, `wait_for` returns it. The default (a store no other
-    /// instance sees) always succeeds with a lock that guards nothing.
+    /// (a request that missed just before it landed); either way, `wait_for` returns it. The
+    /// default (a store no other instance sees) always succeeds with a lock that guards nothing.
     fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {
         let _ = key;
         Box::pin(async { Ok(Some(StoreLock::local())) })

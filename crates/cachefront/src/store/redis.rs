@@ -1487,6 +1487,10 @@ impl Store for RedisStore {
         Box::pin(self.remove_with_prefix(prefix))
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {
         Box::pin(self.lock(key))
     }

@@ -368,6 +368,10 @@ impl Store for TieredStore {
         })
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {
         self.inner.l2.try_lock(key)
     }
