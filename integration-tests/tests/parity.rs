@@ -921,6 +921,12 @@ fn cases() -> Vec<Case> {
             |t| Box::pin(failed_unsafe_request(t)),
         ),
         case(
+            "time to idle expires entries nobody reads",
+            "time_to_idle_expires_entries_nobody_reads",
+            || counting_app(ttl(60).time_to_idle(Duration::from_millis(400)), 200, &[]),
+            |t| Box::pin(time_to_idle(t)),
+        ),
+        case(
             "client conditionals are answered from a fresh hit",
             "client_conditionals_are_answered_from_a_fresh_hit",
             || counting_app(ttl(30), 200, &[("etag", "\"v1\"")]),
@@ -1500,6 +1506,19 @@ async fn failed_unsafe_request(t: Target) {
     assert_eq!(t.send("POST /r", t.client.post(t.url("/r"))).await.status, 500);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(t.get("/r").await.text(), "body-1");
+}
+
+async fn time_to_idle(t: Target) {
+    assert_eq!(t.get("/r").await.text(), "body-1");
+    // Each read within 400 ms slides the expiry.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(t.get("/r").await.text(), "body-1");
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(t.get("/r").await.text(), "body-2");
+    assert_eq!(t.calls(), 2);
+    t.note("calls", t.calls());
 }
 
 async fn client_conditionals(t: Target) {

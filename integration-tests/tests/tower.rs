@@ -1050,3 +1050,31 @@ async fn handlers_tag_responses_with_a_header_the_client_never_sees() {
     let miss = client.get(server.url("/r")).send().await.unwrap();
     assert_eq!(header(&miss, "cache-tag"), "news");
 }
+
+#[tokio::test]
+async fn time_to_idle_expires_entries_nobody_reads() {
+    let cache = Cache::new();
+    let policy = ttl(60).time_to_idle(Duration::from_millis(400));
+    let (server, calls) = counting_server(&cache, policy, StatusCode::OK, &[]).await;
+    let client = client();
+    let get = || async {
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert_eq!(get().await, "body-1");
+    // Read every 250 ms: each read slides the expiry, so the entry outlives 400 ms.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(get().await, "body-1");
+    }
+    // Idle for longer than 400 ms: gone, although its TTL (60 s) is far off.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(get().await, "body-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
