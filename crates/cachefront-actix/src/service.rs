@@ -8,6 +8,7 @@ use actix_web::{
 };
 use cachefront::{CACHE_STATUS, Forward, Hit, Invalidating, Lookup, Route};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::{
     ResponseBody, ResponseFuture,
@@ -59,31 +60,35 @@ where
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let inner = Rc::clone(&self.inner);
-        ResponseFuture::new(Box::pin(async move {
-            let forward = match inner.route.lookup(&ActixRequestHead(request.head())).await {
-                Lookup::Hit(mut hit) => {
-                    let response = hit_response(&hit);
-                    return Ok(match hit.take_refresh() {
-                        None => request.into_response(response),
-                        Some(refresh) => serve_and_refresh(service, request, response, refresh),
-                    });
+        let span = inner.route.span();
+        ResponseFuture::new(Box::pin(Instrument::instrument(
+            async move {
+                let forward = match inner.route.lookup(&ActixRequestHead(request.head())).await {
+                    Lookup::Hit(mut hit) => {
+                        let response = hit_response(&hit);
+                        return Ok(match hit.take_refresh() {
+                            None => request.into_response(response),
+                            Some(refresh) => serve_and_refresh(service, request, response, refresh),
+                        });
+                    }
+                    Lookup::Forward(forward) => forward,
+                };
+                apply_conditionals(&forward, &mut request);
+                // If the service fails or this future is dropped, `forward` is dropped with it and
+                // any request waiting on this one is released. An `Err` carries no request to
+                // answer with, so stale-if-error applies to error *responses* (an actix-web handler
+                // that fails answers with one).
+                let response = service.call(request).await?;
+                let (response, invalidation) = record(forward, response);
+                // A successful unsafe request: its invalidation is done before the client can send
+                // its next request.
+                if let Some(invalidation) = invalidation {
+                    invalidation.await;
                 }
-                Lookup::Forward(forward) => forward,
-            };
-            apply_conditionals(&forward, &mut request);
-            // If the service fails or this future is dropped, `forward` is dropped with it and
-            // any request waiting on this one is released. An `Err` carries no request to
-            // answer with, so stale-if-error applies to error *responses* (an actix-web handler
-            // that fails answers with one).
-            let response = service.call(request).await?;
-            let (response, invalidation) = record(forward, response);
-            // A successful unsafe request: its invalidation is done before the client can send
-            // its next request.
-            if let Some(invalidation) = invalidation {
-                invalidation.await;
-            }
-            Ok(response)
-        }))
+                Ok(response)
+            },
+            span,
+        )))
     }
 }
 

@@ -9,6 +9,7 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tower_service::Service;
+use tracing::Instrument;
 
 use crate::{ResponseBody, ResponseFuture};
 
@@ -60,39 +61,43 @@ where
         let clone = self.inner.clone();
         let mut inner = mem::replace(&mut self.inner, clone);
         let route = self.route.clone();
-        ResponseFuture::new(Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            let forward = match route.lookup(&parts).await {
-                Lookup::Hit(mut hit) => {
-                    if let Some(refresh) = hit.take_refresh() {
-                        // Stale-while-revalidate: the client gets the stale response now; the
-                        // handler runs once in the background to refresh it.
-                        spawn_refresh(inner, Request::from_parts(parts, body), refresh);
+        let span = route.span();
+        ResponseFuture::new(Box::pin(Instrument::instrument(
+            async move {
+                let (mut parts, body) = request.into_parts();
+                let forward = match route.lookup(&parts).await {
+                    Lookup::Hit(mut hit) => {
+                        if let Some(refresh) = hit.take_refresh() {
+                            // Stale-while-revalidate: the client gets the stale response now; the
+                            // handler runs once in the background to refresh it.
+                            spawn_refresh(inner, Request::from_parts(parts, body), refresh);
+                        }
+                        return Ok(hit_response(hit));
                     }
-                    return Ok(hit_response(hit));
+                    Lookup::Forward(forward) => forward,
+                };
+                apply_conditionals(&forward, &mut parts.headers);
+                // If the handler fails or this future is dropped, `forward` is dropped with it and
+                // any request waiting on this one is released.
+                let response = match inner.call(Request::from_parts(parts, body)).await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        return match forward.error() {
+                            Some(stale) => Ok(hit_response(stale)),
+                            None => Err(error),
+                        };
+                    }
+                };
+                let (response, invalidation) = record(forward, response);
+                // A successful unsafe request: its invalidation is done before the client can send
+                // its next request.
+                if let Some(invalidation) = invalidation {
+                    invalidation.await;
                 }
-                Lookup::Forward(forward) => forward,
-            };
-            apply_conditionals(&forward, &mut parts.headers);
-            // If the handler fails or this future is dropped, `forward` is dropped with it and
-            // any request waiting on this one is released.
-            let response = match inner.call(Request::from_parts(parts, body)).await {
-                Ok(response) => response,
-                Err(error) => {
-                    return match forward.error() {
-                        Some(stale) => Ok(hit_response(stale)),
-                        None => Err(error),
-                    };
-                }
-            };
-            let (response, invalidation) = record(forward, response);
-            // A successful unsafe request: its invalidation is done before the client can send
-            // its next request.
-            if let Some(invalidation) = invalidation {
-                invalidation.await;
-            }
-            Ok(response)
-        }))
+                Ok(response)
+            },
+            span,
+        )))
     }
 }
 

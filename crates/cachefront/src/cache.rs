@@ -289,6 +289,13 @@ impl Route {
         self.cache.inner.stats.record(&self.counters, event);
     }
 
+    /// A `tracing` span for one request through this route (`cachefront`, debug level, with the
+    /// route name): adapters run the whole request in it, so the decision events (readable key,
+    /// decision, reason, store latency) and the handler's own events are grouped per request.
+    pub fn span(&self) -> tracing::Span {
+        tracing::debug_span!("cachefront", route = %self.policy.name)
+    }
+
     fn store(&self) -> &Arc<dyn Store> {
         &self.cache.inner.store
     }
@@ -513,7 +520,13 @@ impl Route {
 
     /// The stored response that matches the request, following `Vary` to the request's variant.
     async fn find<R: RequestHead>(&self, key: &CacheKey, request: &R) -> Found {
-        let primary = match self.store().get(key).await {
+        // The clock is read only when someone listens.
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+        let got = self.store().get(key).await;
+        if let Some(started) = started {
+            tracing::debug!(key = %key, store_us = started.elapsed().as_micros() as u64, found = matches!(got, Ok(Some(_))), "store lookup");
+        }
+        let primary = match got {
             Ok(Some(primary)) => primary,
             Ok(None) => return Found::miss(Forwarded::UriMiss),
             Err(error) => {
