@@ -68,6 +68,11 @@ pub fn app(origin: Origin, cache: &Cache, policy: Policy) -> Router {
         .layer(cache.layer(policy))
 }
 
+/// The same proxy without a cache: every request goes to the origin (a baseline).
+pub fn uncached_app(origin: Origin) -> Router {
+    Router::new().fallback(forward).with_state(origin)
+}
+
 /// Header fields that apply to one connection only (RFC 9110 §7.6.1).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers

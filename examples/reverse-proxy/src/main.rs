@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use cachefront_tower::Cache;
-use example_reverse_proxy::{Origin, app, policy};
+use example_reverse_proxy::{Origin, app, policy, uncached_app};
 
 #[tokio::main]
 async fn main() {
@@ -43,7 +43,20 @@ async fn main() {
     let addr = listener.local_addr().unwrap_or(addr);
     println!("cachefront reverse proxy on http://{addr} -> {origin_url}");
     println!("try: curl -i http://{addr}/   (Cache-Status shows hit or fwd=...)");
-    let app = app(origin, &Cache::new(), policy());
+    // CACHEFRONT_CACHE=off runs the same proxy without the cache (a baseline for benchmarks).
+    let caching = match std::env::var("CACHEFRONT_CACHE").as_deref() {
+        Err(_) | Ok("on") => true,
+        Ok("off") => false,
+        Ok(other) => {
+            eprintln!("CACHEFRONT_CACHE={other:?}: expected on or off");
+            std::process::exit(2);
+        }
+    };
+    let app = if caching {
+        app(origin, &Cache::new(), policy())
+    } else {
+        uncached_app(origin)
+    };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

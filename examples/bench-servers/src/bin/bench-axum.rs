@@ -60,6 +60,16 @@ fn app(workload: Arc<Workload>, cache: &cachefront_tower::Cache) -> Router {
             get(|State(workload): State<Arc<Workload>>| async move { workload.calls_text() }),
         )
         .route("/stats", get(move || async move { stats_text(&cache) }))
+        // An origin for `bench/proxy.sh`: the hot body, fresh for an hour to a shared cache.
+        .route(
+            "/origin/{id}",
+            get(|State(workload): State<Arc<Workload>>| async move {
+                (
+                    [(axum::http::header::CACHE_CONTROL, "public, max-age=3600")],
+                    text(workload.static_body(Scenario::Hot)),
+                )
+            }),
+        )
         .with_state(workload)
 }
 
