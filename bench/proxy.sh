@@ -18,7 +18,7 @@ cargo build --release -q -p example-bench-servers -p example-reverse-proxy
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
-pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+pin() { if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
 BENCH_LISTEN=127.0.0.1:4100 pin 1 ./target/release/bench-axum 127.0.0.1:4100 >/dev/null 2>&1 &
 pids+=($!)
 CACHEFRONT_ORIGIN=http://127.0.0.1:4100 CACHEFRONT_LISTEN=127.0.0.1:4101 RUST_LOG=warn pin 0 ./target/release/example-reverse-proxy >/dev/null 2>&1 &
