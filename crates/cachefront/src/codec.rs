@@ -50,6 +50,10 @@ const MAX_DECODED_BYTES: usize = 1 << 30;
 
 /// The most header fields a stored value may carry (an `http` header map holds 32,768).
 const MAX_HEADERS: usize = 10_000;
+/// The most tags a stored value may carry.
+const MAX_TAGS: usize = 10_000;
+/// The most `Vary` fields a stored value may carry.
+const MAX_VARY: usize = 1_000;
 
 /// The default size above which [`EntryCodec`] compresses: 1 KiB.
 pub const DEFAULT_COMPRESS_ABOVE: usize = 1024;
@@ -263,8 +267,8 @@ pub(crate) fn decode_tags(bytes: &[u8]) -> Result<Vec<String>, Error> {
     let bytes = Bytes::copy_from_slice(bytes);
     let mut reader = Reader { bytes: &bytes, at: 0 };
     let decode = |reader: &mut Reader<'_>| -> Result<Vec<String>, DecodeError> {
-        let count = reader.count()?;
-        let mut tags = Vec::with_capacity(count);
+        let count = reader.bounded_count(MAX_TAGS, "too many tags")?;
+        let mut tags = Vec::with_capacity(count.min(64));
         for _ in 0..count {
             tags.push(reader.string()?.to_owned());
         }
@@ -326,6 +330,16 @@ impl Reader<'_> {
     /// corrupt count cannot make us allocate.
     fn count(&mut self) -> Result<usize, DecodeError> {
         self.len()
+    }
+
+    /// A count with an upper bound: an item that costs one byte in the value costs far more in
+    /// memory, so a count past what any real entry has is corrupt.
+    fn bounded_count(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
+        let count = self.count()?;
+        if count > max {
+            return Err(DecodeError(what));
+        }
+        Ok(count)
     }
 
     fn bytes(&mut self) -> Result<&[u8], DecodeError> {
@@ -424,12 +438,9 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
     } else {
         (Duration::ZERO, None)
     };
-    let count = reader.count()?;
-    // The count is untrusted: a header map holds at most 32,768 fields, and no response this
-    // cache stores has anywhere near that many; reserve little and let the map grow.
-    if count > MAX_HEADERS {
-        return Err(DecodeError("too many headers"));
-    }
+    // An `http` header map holds at most 32,768 fields; no response this cache stores has
+    // anywhere near that many.
+    let count = reader.bounded_count(MAX_HEADERS, "too many headers")?;
     let mut headers = HeaderMap::with_capacity(count.min(64));
     for _ in 0..count {
         let name = HeaderName::from_bytes(reader.bytes()?).map_err(|_| DecodeError("invalid header name"))?;
@@ -437,13 +448,13 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
             HeaderValue::from_bytes(reader.bytes()?).map_err(|_| DecodeError("invalid header value"))?;
         headers.append(name, value);
     }
-    let count = reader.count()?;
-    let mut tags = Vec::with_capacity(count);
+    let count = reader.bounded_count(MAX_TAGS, "too many tags")?;
+    let mut tags = Vec::with_capacity(count.min(64));
     for _ in 0..count {
         tags.push(Arc::<str>::from(reader.string()?));
     }
-    let count = reader.count()?;
-    let mut vary = Vec::with_capacity(count);
+    let count = reader.bounded_count(MAX_VARY, "too many Vary fields")?;
+    let mut vary = Vec::with_capacity(count.min(64));
     for _ in 0..count {
         let name = HeaderName::from_bytes(reader.bytes()?).map_err(|_| DecodeError("invalid vary name"))?;
         let value = match reader.byte()? {

@@ -404,6 +404,25 @@ mod decoding {
         assert!(EntryCodec::new().decode(bytes, &key).is_err());
     }
 
+    /// A value whose tag count is as large as the zeros after it: each zero reads as an empty
+    /// tag, so without a bound the decoder would allocate a tag per byte.
+    #[test]
+    fn a_huge_count_of_empty_tags_is_an_error() {
+        let key = CacheKey::from_parts(["k"]);
+        // No headers, then 200,000 tags claimed over 200,000 zero bytes, then an otherwise valid
+        // end (no Vary fields, no variants, an empty body): well-formed but for the tag count.
+        let mut bytes = oversized_header_count(&key, 0);
+        bytes.truncate(bytes.len() - 40_000);
+        let mut count: u64 = 200_000;
+        while count >= 0x80 {
+            bytes.push((count as u8 & 0x7f) | 0x80);
+            count >>= 7;
+        }
+        bytes.push(count as u8);
+        bytes.resize(bytes.len() + 200_003, 0);
+        assert!(EntryCodec::new().decode(bytes, &key).is_err());
+    }
+
     #[test]
     fn more_distinct_headers_than_a_header_map_holds_is_an_error() {
         let key = CacheKey::from_parts(["k"]);
