@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Soak: mixed load for 5 minutes against example-tiered-redis (memory in front of Redis) — hits,
+# misses, tag purges every 20 s and a Redis restart every 60 s — with the server's RSS sampled
+# every 10 s. The verdict: no request failed because of the cache, and RSS stayed within the
+# memory store's capacity (64 MiB) + 32 MiB.
+#
+#   bash bench/soak.sh            # 5 minutes
+#   QUICK=1 bash bench/soak.sh    # 1 minute
+#
+# Everything listens on 127.0.0.1 (Redis on 6391, the app on 4201) and is stopped when the
+# script exits. Needs redis-server and wrk (installed with apt-get when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${DURATION:-300}
+[ "${QUICK:-0}" = 1 ] && duration=60
+for tool in redis-server wrk; do
+    command -v "$tool" >/dev/null || apt-get install -y "$([ "$tool" = wrk ] && echo wrk || echo redis-server)" >/dev/null
+done
+cargo build --release -q -p example-tiered-redis
+work=$(mktemp -d)
+redis_pid=""
+app_pid=""
+cleanup() {
+    [ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
+    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+start_redis() {
+    redis-server --port 6391 --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+    redis_pid=$!
+}
+start_redis
+sleep 0.5
+REDIS_URL=redis://127.0.0.1:6391 CACHEFRONT_LISTEN=127.0.0.1:4201 RUST_LOG=error \
+    ./target/release/example-tiered-redis >"$work/app.log" 2>&1 &
+app_pid=$!
+for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:4201/stats && break; sleep 0.1; done
+cat >"$work/mix.lua" <<'LUA'
+-- Mostly a hot set (hits), with a long tail of cold ids (misses, 250 ms each).
+request = function()
+    local id
+    if math.random() < 0.7 then id = math.random(0, 99) else id = math.random(100, 300000) end
+    return wrk.format("GET", "/slow/" .. id)
+end
+LUA
+timeout $((duration + 30)) wrk -t1 -c128 -d"${duration}s" --timeout 10s -s "$work/mix.lua" http://127.0.0.1:4201 >"$work/wrk.log" 2>&1 &
+wrk_pid=$!
+rss_max=0
+echo "soak: ${duration}s of mixed load; RSS of the server (MiB) every 10 s:"
+for ((t = 10; t <= duration; t += 10)); do
+    sleep 10
+    rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$app_pid/status" 2>/dev/null || echo 0)
+    ((rss > rss_max)) && rss_max=$rss
+    event=""
+    if ((t % 20 == 0)); then
+        curl -sf -o /dev/null -X POST "http://127.0.0.1:4201/purge/slow:$((RANDOM % 100))" && event="purge"
+    fi
+    if ((t % 60 == 0)); then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+        sleep 2
+        start_redis
+        event="$event redis-restart"
+    fi
+    printf '  t=%4ss  rss=%4s MiB  %s\n' "$t" "$rss" "$event"
+done
+wait "$wrk_pid" || true
+requests=$(awk '/requests in/ {print $1}' "$work/wrk.log")
+errors=$(awk '/Non-2xx/ {print $NF} /Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$work/wrk.log" | paste -sd+ | bc 2>/dev/null || echo 0)
+echo "requests: ${requests:-0}, non-2xx or socket errors: ${errors:-0}"
+grep -E "Requests/sec|Latency" "$work/wrk.log" | sed 's/^/  /'
+limit=$((64 + 32))
+verdict=$([ "$rss_max" -le "$limit" ] && echo ok || echo MISSED)
+echo "soak_rss_max_mb=${rss_max} soak_rss_limit_mb=${limit} soak_errors=${errors:-0} verdict=${verdict}"
