@@ -1,8 +1,9 @@
 //! The cache handle and the request flow every adapter follows.
 
 use std::{
+    collections::{HashMap, VecDeque},
     fmt,
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -58,6 +59,7 @@ struct Inner {
     coalesce_wait: Duration,
     /// Memoized values' flights and counters (see `memo`).
     memo: crate::memo::MemoRegistry,
+    variants: VariantIndex,
 }
 
 impl Cache {
@@ -91,6 +93,7 @@ impl Cache {
                 stats: StatsRegistry::default(),
                 coalesce_wait,
                 memo: crate::memo::MemoRegistry::default(),
+                variants: VariantIndex::default(),
             }),
         }
     }
@@ -547,7 +550,6 @@ impl Route {
                 .vary
                 .iter()
                 .map(|(name, _)| (name, normalized_header(request, name))),
-            self.policy.max_variants,
         );
         match self.store().get(&variant).await {
             Ok(Some(entry)) if entry.matches_vary(request) => Found {
@@ -665,30 +667,57 @@ fn is_safe_method(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
 }
 
-/// The key of one variant of a URI: the primary key and one of `slots` slots, chosen by the
-/// request's values of the headers the stored response's `Vary` named.
-///
-/// The slots bound the variants of one URI by construction (no list to keep in step across
-/// concurrent stores or instances): a new variant whose values fall in an occupied slot replaces
-/// the one there. Every entry remembers its own `Vary` values and is served only to requests
-/// that match them, so sharing a slot costs a miss, never a wrong response.
-fn variant_key<'a, I>(primary: &CacheKey, values: I, slots: usize) -> CacheKey
+/// The key of one variant of a URI: the primary key plus the request's values of the headers
+/// the stored response's `Vary` named.
+fn variant_key<'a, I>(primary: &CacheKey, values: I) -> CacheKey
 where
     I: IntoIterator<Item = (&'a HeaderName, Option<Vec<u8>>)>,
 {
-    let mut material = vec![primary.readable().to_owned()];
+    let mut parts = vec![primary.readable().to_owned(), "vary".to_owned()];
     for (name, value) in values {
-        material.push(name.as_str().to_owned());
-        material.push(match value {
+        parts.push(name.as_str().to_owned());
+        parts.push(match value {
             Some(value) => format!("={}", String::from_utf8_lossy(&value)),
             None => "absent".to_owned(),
         });
     }
-    let digest = CacheKey::from_parts(material);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest.digest().as_bytes()[..8]);
-    let slot = u64::from_le_bytes(first) % slots.max(1) as u64;
-    CacheKey::from_parts([primary.readable(), "vary", &slot.to_string()])
+    CacheKey::from_parts(parts)
+}
+
+/// The variants this instance stored for each URI, oldest first, so that the cap per URI holds
+/// without reading the list back from the store (a read-modify-write that concurrent stores and
+/// instances would lose). Each instance enforces the cap on what it stores.
+#[derive(Debug, Default)]
+struct VariantIndex {
+    by_uri: Mutex<HashMap<KeyDigest, VecDeque<CacheKey>>>,
+}
+
+/// How many URIs with variants the index follows; past that it starts afresh (the cap then
+/// applies to new variants only, and what was stored expires with its TTL).
+const MAX_INDEXED_URIS: usize = 100_000;
+
+impl VariantIndex {
+    /// Whether `variant` of the URI `primary` is among those kept.
+    fn contains(&self, primary: &KeyDigest, variant: &CacheKey) -> bool {
+        let by_uri = self.by_uri.lock().unwrap_or_else(PoisonError::into_inner);
+        by_uri
+            .get(primary)
+            .is_some_and(|variants| variants.contains(variant))
+    }
+
+    /// Records that `variant` of the URI `primary` was stored; returns the variants to remove
+    /// to stay within `cap`.
+    fn record(&self, primary: KeyDigest, variant: CacheKey, cap: usize) -> Vec<CacheKey> {
+        let mut by_uri = self.by_uri.lock().unwrap_or_else(PoisonError::into_inner);
+        if by_uri.len() >= MAX_INDEXED_URIS && !by_uri.contains_key(&primary) {
+            by_uri.clear();
+        }
+        let variants = by_uri.entry(primary).or_default();
+        variants.retain(|known| *known != variant);
+        variants.push_back(variant);
+        let excess = variants.len().saturating_sub(cap.max(1));
+        variants.drain(..excess).collect()
+    }
 }
 
 /// The internal tag every variant of a URI carries, so that they can be removed together.
@@ -1384,6 +1413,19 @@ impl Route {
                     let _ = route.store().remove(&entry.key).await;
                 }
             }
+            // A variant evicted (by newer variants) while its write was under way must not stay.
+            if let Some(primary) = entries.first().filter(|_| entries.len() > 1) {
+                for variant in &entries[1..] {
+                    if !route
+                        .cache
+                        .inner
+                        .variants
+                        .contains(primary.key.digest(), &variant.key)
+                    {
+                        let _ = route.store().remove(&variant.key).await;
+                    }
+                }
+            }
             drop(cleanup);
             // Other instances waiting on this key are woken once it is stored.
             if let Some(lock) = lock {
@@ -1555,15 +1597,29 @@ impl Collector {
         let served = if entry.vary.is_empty() {
             Arc::new(entry)
         } else {
-            // Variants of one URI live side by side in a bounded number of slots; the primary
-            // key holds the latest one, whose `Vary` names lead lookups to the others.
+            // Variants of one URI live side by side under their own keys; the primary key holds
+            // the latest one, whose `Vary` names lead lookups to the others. The oldest beyond
+            // the policy's cap goes.
             let primary = entry.key.clone();
             let variant = variant_key(
                 &primary,
                 entry.vary.iter().map(|(name, value)| (name, value.clone())),
-                policy.max_variants,
             );
             entry.tags.push(Arc::from(variants_tag(&primary)));
+            let evicted =
+                route
+                    .cache
+                    .inner
+                    .variants
+                    .record(*primary.digest(), variant.clone(), policy.max_variants);
+            if !evicted.is_empty() {
+                let route = route.clone();
+                spawn_or_warn(async move {
+                    for key in evicted {
+                        let _ = route.store().remove(&key).await;
+                    }
+                });
+            }
             let mut variant_entry = entry.clone();
             variant_entry.key = variant;
             entries.push(Arc::new(entry));

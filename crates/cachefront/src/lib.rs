@@ -49,10 +49,9 @@
 //! - **Set-Cookie is never replayed by default** ([`SetCookie`]).
 //! - **`Vary`.** A stored response remembers the request's values of the headers its `Vary`
 //!   names and is reused only for requests that match them (RFC 9111 §4.1). Variants of one URI
-//!   are stored side by side in at most [`Policy::max_variants`] slots (16 by default), chosen
-//!   by their values: a client cycling through values of a varied header cannot flood the cache,
-//!   and two variants sharing a slot cost a miss, never a wrong response. `Vary: *` is never
-//!   stored, whatever the policy.
+//!   are stored side by side, at most [`Policy::max_variants`] (16 by default; the oldest goes
+//!   first, as each instance counts what it stores), so a client cycling through values of a
+//!   varied header cannot flood the cache. `Vary: *` is never stored, whatever the policy.
 //! - **HEAD** is keyed as `GET` and answered from the stored `GET`; a `HEAD` miss is forwarded
 //!   and never stored.
 //! - **Coalescing.** Concurrent misses on one key run the handler once; the others wait up to

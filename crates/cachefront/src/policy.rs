@@ -322,11 +322,9 @@ impl Policy {
         self
     }
 
-    /// The most variants of one URI (responses with `Vary`) stored side by side, besides the
-    /// latest one under the URI's own key. Default: 16. Variants take one of this many slots,
-    /// chosen by their `Vary` values; a new variant replaces the one in its slot. This bounds
-    /// what a client can make the cache hold by sending many values of a varied header, across
-    /// concurrent requests and instances alike.
+    /// The most variants of one URI (responses with `Vary`) stored side by side; the oldest
+    /// goes when a new one arrives. Default: 16. Bounds what a client can make the cache hold by
+    /// sending many values of a varied header; each instance enforces it on what it stores.
     pub fn max_variants(mut self, max: usize) -> Self {
         self.max_variants = max.max(1);
         self
