@@ -182,7 +182,7 @@ impl Admin {
         }
         match (method, path.trim_end_matches('/')) {
             ("POST", "/purge") => self.purge(body).await,
-            ("GET", "/stats") => AdminResponse::json(200, &stats_json(&self.cache.stats())),
+            ("GET", "/stats") => AdminResponse::json(200, &self.cache.stats().to_json()),
             ("GET", "/history") => AdminResponse::json(200, &self.history.to_json()),
             ("GET", "/metrics") => AdminResponse {
                 status: 200,
@@ -253,40 +253,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn route_json(stats: &RouteStats) -> Value {
-    json!({
-        "hits": stats.hits,
-        "stale_hits": stats.stale_hits,
-        "misses": stats.misses,
-        "hit_ratio": stats.hit_ratio(),
-        "bypasses": stats.bypasses,
-        "coalesced_waits": stats.coalesced_waits,
-        "stores": stats.stores,
-        "not_stored": stats.not_stored,
-        "revalidations": stats.revalidations,
-        "invalidations": stats.invalidations,
-        "store_errors": stats.store_errors,
-    })
-}
-
-/// The stats as JSON: totals, store usage, and per route.
-pub(crate) fn stats_json(stats: &Stats) -> Value {
-    let routes: serde_json::Map<String, Value> = stats
-        .routes
-        .iter()
-        .map(|(name, route)| (name.clone(), route_json(route)))
-        .collect();
-    json!({
-        "total": route_json(&stats.total),
-        "entries": stats.entries,
-        "bytes": stats.bytes,
-        "capacity_bytes": stats.capacity_bytes,
-        "evictions": stats.evictions,
-        "expirations": stats.expirations,
-        "routes": routes,
-    })
 }
 
 /// The stats in the Prometheus text exposition format, labelled by route name.

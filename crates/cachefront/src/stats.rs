@@ -188,6 +188,31 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The snapshot as JSON — totals, store usage and per route — as the admin endpoint
+    /// `GET /stats` serves it.
+    ///
+    /// ```
+    /// let stats = cachefront::Cache::new().stats().to_json();
+    /// assert_eq!(stats["total"]["hits"], 0);
+    /// assert_eq!(stats["capacity_bytes"], 64 * 1024 * 1024);
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        let routes: serde_json::Map<String, serde_json::Value> = self
+            .routes
+            .iter()
+            .map(|(name, route)| (name.clone(), route.to_json()))
+            .collect();
+        serde_json::json!({
+            "total": self.total.to_json(),
+            "entries": self.entries,
+            "bytes": self.bytes,
+            "capacity_bytes": self.capacity_bytes,
+            "evictions": self.evictions,
+            "expirations": self.expirations,
+            "routes": routes,
+        })
+    }
+
     /// Hits over hits plus misses, or `None` before the first lookup.
     pub fn hit_ratio(&self) -> Option<f64> {
         self.total.hit_ratio()
@@ -223,6 +248,23 @@ pub struct RouteStats {
 }
 
 impl RouteStats {
+    /// The counters as JSON (see [`Stats::to_json`]).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "hits": self.hits,
+            "stale_hits": self.stale_hits,
+            "misses": self.misses,
+            "hit_ratio": self.hit_ratio(),
+            "bypasses": self.bypasses,
+            "coalesced_waits": self.coalesced_waits,
+            "stores": self.stores,
+            "not_stored": self.not_stored,
+            "revalidations": self.revalidations,
+            "invalidations": self.invalidations,
+            "store_errors": self.store_errors,
+        })
+    }
+
     /// Hits over hits plus misses, or `None` before the first lookup.
     pub fn hit_ratio(&self) -> Option<f64> {
         let total = self.hits + self.misses;

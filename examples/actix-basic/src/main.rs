@@ -42,7 +42,7 @@ use std::{
 use actix_web::{App, HttpResponse, HttpServer, web};
 use cachefront_actix::{Admin, Cache, CacheExt, Memo, Policy};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Shared by every worker: how many times each handler ran, and the product "database".
 #[derive(Default)]
@@ -154,36 +154,7 @@ async fn uncached() -> HttpResponse {
 }
 
 async fn stats(cache: web::Data<Cache>) -> HttpResponse {
-    let stats = cache.stats();
-    let routes: serde_json::Map<String, Value> = stats
-        .routes
-        .iter()
-        .map(|(name, r)| {
-            let value = json!({
-                "hits": r.hits,
-                "misses": r.misses,
-                "bypasses": r.bypasses,
-                "coalesced_waits": r.coalesced_waits,
-                "stores": r.stores,
-                "not_stored": r.not_stored,
-                "hit_ratio": r.hit_ratio(),
-            });
-            (name.clone(), value)
-        })
-        .collect();
-    HttpResponse::Ok().json(json!({
-        "hits": stats.total.hits,
-        "misses": stats.total.misses,
-        "bypasses": stats.total.bypasses,
-        "coalesced_waits": stats.total.coalesced_waits,
-        "stores": stats.total.stores,
-        "hit_ratio": stats.hit_ratio(),
-        "entries": stats.entries,
-        "bytes": stats.bytes,
-        "capacity_bytes": stats.capacity_bytes,
-        "evictions": stats.evictions,
-        "routes": routes,
-    }))
+    HttpResponse::Ok().json(cache.stats().to_json())
 }
 
 /// The application: one cache, a policy per resource, and the admin endpoints when they are
@@ -309,6 +280,7 @@ async fn main() {
 #[cfg(test)]
 mod tests {
     use actix_web::test::{self, TestRequest};
+    use serde_json::Value;
 
     use super::*;
 

@@ -54,36 +54,7 @@ async fn uncached() -> Json<Value> {
 }
 
 async fn stats(State(state): State<AppState>) -> Json<Value> {
-    let stats = state.cache.stats();
-    let routes: serde_json::Map<String, Value> = stats
-        .routes
-        .iter()
-        .map(|(name, r)| {
-            let value = json!({
-                "hits": r.hits,
-                "misses": r.misses,
-                "bypasses": r.bypasses,
-                "coalesced_waits": r.coalesced_waits,
-                "stores": r.stores,
-                "not_stored": r.not_stored,
-                "hit_ratio": r.hit_ratio(),
-            });
-            (name.clone(), value)
-        })
-        .collect();
-    Json(json!({
-        "hits": stats.total.hits,
-        "misses": stats.total.misses,
-        "bypasses": stats.total.bypasses,
-        "coalesced_waits": stats.total.coalesced_waits,
-        "stores": stats.total.stores,
-        "hit_ratio": stats.hit_ratio(),
-        "entries": stats.entries,
-        "bytes": stats.bytes,
-        "capacity_bytes": stats.capacity_bytes,
-        "evictions": stats.evictions,
-        "routes": routes,
-    }))
+    Json(state.cache.stats().to_json())
 }
 
 /// The application: one cache, a policy per route; the admin endpoints when enabled.
