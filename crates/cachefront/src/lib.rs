@@ -123,7 +123,7 @@ pub use self::{
     error::{Error, ErrorKind},
     invalidate::Invalidator,
     key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
-    memo::{DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},
+    memo::{DEFAULT_MEMO_NAMESPACE, DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},
     policy::{
         Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
         NotStored, Policy, SetCookie,

@@ -36,6 +36,11 @@ use crate::{
 /// [`GetOrCompute::ttl`] says otherwise: 60 seconds.
 pub const DEFAULT_MEMO_TTL: Duration = Duration::from_secs(60);
 
+/// The namespace the framework extractors (`cachefront-axum`'s and `cachefront-actix`'s `Memo`)
+/// use when they are given a [`Cache`] rather than a `Memo`: `"default"`, the same for both
+/// frameworks, so that they share memoized values.
+pub const DEFAULT_MEMO_NAMESPACE: &str = "default";
+
 /// How many times a caller whose leader went away looks again before computing by itself.
 const MAX_FLIGHT_ATTEMPTS: usize = 3;
 
