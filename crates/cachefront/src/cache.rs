@@ -136,14 +136,15 @@ impl Cache {
         self.inner.store.remove(key).await
     }
 
-    /// Removes every entry carrying `tag`; returns how many went.
+    /// Removes every entry carrying `tag`; returns how many went. The same as
+    /// `self.invalidator().tag(tag)`, counted and logged as every invalidation is.
     pub async fn invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
-        self.inner.store.remove_tag(tag).await
+        self.invalidator().tag(tag).await
     }
 
-    /// Removes every entry; returns how many went.
+    /// Removes every entry; returns how many went. The same as `self.invalidator().all()`.
     pub async fn clear(&self) -> Result<u64, Error> {
-        self.inner.store.clear().await
+        self.invalidator().all().await
     }
 }
 
