@@ -1,14 +1,18 @@
 //! Micro-benchmarks of the core's hot paths: key building, policy decisions, memory-store get
-//! and put, and `Cache-Status` rendering.
+//! and put, entry encoding and decoding (the Redis tier's format), and `Cache-Status`
+//! rendering.
 //!
-//! `cargo bench -p cachefront --bench core`
+//! `cargo bench -p cachefront --bench core --features redis` (without `redis`, the codec
+//! benchmarks are left out).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
 use std::{hint::black_box, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use cachefront::{Cache, CacheKey, CacheStatus, Forwarded, KeySpec, Lookup, MemoryStore, Policy, Store};
+use cachefront::{
+    Cache, CacheKey, CacheStatus, Entry, Forwarded, KeySpec, Lookup, MemoryStore, Policy, Store,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn typical_request() -> http::Request<()> {
@@ -35,18 +39,64 @@ fn key_building(c: &mut Criterion) {
     });
 }
 
-fn store_get_put(c: &mut Criterion) {
+fn policy_decisions(c: &mut Criterion) {
+    let request = typical_request();
+    let application = Policy::ttl(Duration::from_secs(60));
+    let shared = Policy::shared();
+    c.bench_function("policy/request admitted (typical request, key included)", |b| {
+        b.iter(|| application.check_request(black_box(&request)))
+    });
+    let signed_in = http::Request::get("/products/42")
+        .header("cookie", "sid=1")
+        .body(())
+        .unwrap();
+    c.bench_function("policy/request bypassed (Cookie)", |b| {
+        b.iter(|| application.check_request(black_box(&signed_in)))
+    });
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    headers.insert("content-length", "1024".parse().unwrap());
+    c.bench_function("policy/response storable (application mode)", |b| {
+        b.iter(|| application.check_response(http::StatusCode::OK, black_box(&headers)))
+    });
+    headers.insert(
+        "cache-control",
+        "public, max-age=60, s-maxage=120, stale-while-revalidate=30"
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("etag", "\"v1\"".parse().unwrap());
+    headers.insert("vary", "accept-encoding".parse().unwrap());
+    headers.insert(
+        "date",
+        httpdate::fmt_http_date(std::time::SystemTime::now())
+            .parse()
+            .unwrap(),
+    );
+    c.bench_function(
+        "policy/response storable (shared mode, RFC 9111 freshness)",
+        |b| b.iter(|| shared.check_response(http::StatusCode::OK, black_box(&headers))),
+    );
+}
+
+/// A store holding one entry primed through the real flow for [`typical_request`], so the entry
+/// is what a hit would read; the runtime, the store, the route and the entry.
+fn primed(
+    body: usize,
+) -> (
+    tokio::runtime::Runtime,
+    MemoryStore,
+    cachefront::Route,
+    Arc<Entry>,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let store = MemoryStore::new();
-    let store = &store;
     let cache = Cache::builder().store(store.clone()).build().unwrap();
     let route = cache.route(Policy::ttl(Duration::from_secs(300)));
     let request = typical_request();
-
-    // Prime one entry through the real flow, so the entry is what a hit would read.
     runtime.block_on(async {
         let Lookup::Forward(forward) = route.lookup(&request).await else {
             unreachable!()
@@ -57,13 +107,24 @@ fn store_get_put(c: &mut Criterion) {
             .response(http::StatusCode::OK, &headers)
             .collector
             .unwrap();
-        collector.push(&Bytes::from(vec![b'x'; 1024]));
+        collector.push(&Bytes::from(
+            (0..body).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+        ));
         collector.finish();
         tokio::time::sleep(Duration::from_millis(10)).await;
     });
+    let entry = runtime
+        .block_on(store.get(&KeySpec::default().build(&request)))
+        .unwrap()
+        .expect("primed");
+    (runtime, store, route, entry)
+}
+
+fn store_get_put(c: &mut Criterion) {
+    let (runtime, store, route, entry) = primed(1024);
+    let request = typical_request();
     let key = KeySpec::default().build(&request);
-    let entry = runtime.block_on(store.get(&key)).unwrap().expect("primed");
-    let (key, entry, route, request) = (&key, &entry, &route, &request);
+    let (key, entry, route, request, store) = (&key, &entry, &route, &request, &store);
 
     c.bench_function("store/memory get (hit, 1 KiB)", |b| {
         b.to_async(&runtime)
@@ -108,5 +169,33 @@ fn cache_status(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, key_building, store_get_put, cache_status);
+#[cfg(feature = "redis")]
+fn entry_codec(c: &mut Criterion) {
+    use cachefront::EntryCodec;
+
+    let codec = EntryCodec::new();
+    for (size, label) in [(1024, "1 KiB"), (64 * 1024, "64 KiB")] {
+        let (_runtime, _store, _route, entry) = primed(size);
+        let key = entry.key().clone();
+        let encoded = Bytes::from(codec.encode(&entry));
+        c.bench_function(&format!("codec/encode ({label} body)"), |b| {
+            b.iter(|| codec.encode(black_box(&entry)))
+        });
+        c.bench_function(&format!("codec/decode ({label} body)"), |b| {
+            b.iter(|| codec.decode(black_box(encoded.clone()), &key).unwrap())
+        });
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn entry_codec(_: &mut Criterion) {}
+
+criterion_group!(
+    benches,
+    key_building,
+    policy_decisions,
+    store_get_put,
+    entry_codec,
+    cache_status
+);
 criterion_main!(benches);

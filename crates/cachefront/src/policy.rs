@@ -436,6 +436,45 @@ impl Policy {
         self
     }
 
+    /// Whether the cache may answer `request` under this policy, without touching a store: the
+    /// key it would use, or why it bypasses. The same decision the flow takes first on every
+    /// request; useful to explain a bypass, and measured by the `policy/` benchmarks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cachefront::{Bypass, Policy};
+    ///
+    /// let policy = Policy::ttl(Duration::from_secs(60));
+    /// let anonymous = http::Request::get("/news").body(()).unwrap();
+    /// assert!(policy.check_request(&anonymous).is_ok());
+    /// let signed_in = http::Request::get("/news").header("cookie", "sid=1").body(()).unwrap();
+    /// assert_eq!(policy.check_request(&signed_in).unwrap_err(), Bypass::Cookie);
+    /// ```
+    pub fn check_request<R: RequestHead>(&self, request: &R) -> Result<CacheKey, Bypass> {
+        self.admit_request(request).map(|admission| admission.key)
+    }
+
+    /// Whether a response with this status and these headers, received now, would be stored
+    /// under this policy, and if so for how long it would be fresh. The same decision the flow
+    /// takes when a handler answers (the body's size is taken from `Content-Length`, if any).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cachefront::{NotStored, Policy};
+    /// use http::{HeaderMap, StatusCode};
+    ///
+    /// let policy = Policy::shared();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("cache-control", "public, max-age=120".parse().unwrap());
+    /// assert_eq!(policy.check_response(StatusCode::OK, &headers), Ok(Duration::from_secs(120)));
+    /// headers.insert("cache-control", "private".parse().unwrap());
+    /// assert_eq!(policy.check_response(StatusCode::OK, &headers), Err(NotStored::Private));
+    /// ```
+    pub fn check_response(&self, status: StatusCode, headers: &HeaderMap) -> Result<Duration, NotStored> {
+        self.admit_response(status, headers, None, &Exchange::now())
+            .map(|storable| storable.ttl)
+    }
+
     /// Decides whether a request may use the cache, and builds its key.
     pub(crate) fn admit_request<R: RequestHead>(&self, request: &R) -> Result<RequestAdmission, Bypass> {
         let head = match request.method() {
@@ -635,7 +674,7 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    #[cfg(test)]
+    /// An exchange whose request and response are both now, for requests without credentials.
     pub(crate) fn now() -> Self {
         let now = std::time::SystemTime::now();
         Self {
