@@ -1,11 +1,13 @@
 //! The Redis tier against real `redis-server` processes on 127.0.0.1: the store suite on
 //! memory, Redis, tiered and Redis Cluster stores; invalidation across instances; cross-instance
-//! coalescing; corrupt values; Redis killed and restarted under a real axum server.
+//! coalescing; corrupt values; Redis killed and restarted under a real axum server, and how soon
+//! L2 serves again; Redis made slow by a delaying proxy.
 
 use std::{
+    net::Ipv4Addr,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -20,7 +22,10 @@ use integration_tests::{
     TestServer, client, header,
     redis::{RedisCluster, RedisServer},
 };
-use tokio::sync::Barrier;
+use tokio::{
+    net::tcp::{OwnedReadHalf, OwnedWriteHalf},
+    sync::Barrier,
+};
 
 /// The Redis timeout used throughout: short, so that failure tests stay fast.
 const TIMEOUT: Duration = Duration::from_millis(200);
@@ -687,6 +692,379 @@ async fn redis_killed_fails_open_and_restarted_resumes_by_itself() {
         "outage: 400 requests in {outage:?}, {} handler calls, {} store errors counted",
         calls.load(Ordering::SeqCst) - warm_calls,
         cache.stats().total.store_errors
+    );
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a `redis-server`, which can be made slow: every chunk
+/// read, in either direction, is held back by the delay in force when it was read (a delay
+/// line: latency without a loss of throughput), then written on in order.
+struct SlowProxy {
+    port: u16,
+    delay_ms: Arc<AtomicU64>,
+    /// Accepts connections; aborting it drops its `JoinSet`, which aborts every connection.
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl SlowProxy {
+    async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = Arc::clone(&delay_ms);
+        let accepting = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                // An error here would fail every connection alike: the test says so loudly.
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                while connections.try_join_next().is_some() {}
+                let delay = Arc::clone(&delay);
+                connections.spawn(async move {
+                    let connect = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, upstream));
+                    let Ok(Ok(server)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        delay_line(client_read, server_write, Arc::clone(&delay)),
+                        delay_line(server_read, client_write, delay),
+                    );
+                });
+            }
+        });
+        Self {
+            port,
+            delay_ms,
+            accepting,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Holds back every chunk read from now on by `delay` (zero: none).
+    fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk written `delay` after it was read. Dropping `to` at the
+/// end closes that direction, as the peer closed it.
+async fn delay_line(from: OwnedReadHalf, to: OwnedWriteHalf, delay: Arc<AtomicU64>) {
+    let (chunks, mut queued) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let reading = async move {
+        let mut buffer = vec![0; 16 * 1024];
+        loop {
+            if from.readable().await.is_err() {
+                return;
+            }
+            match from.try_read(&mut buffer) {
+                Ok(0) => return,
+                Ok(read) => {
+                    let due =
+                        tokio::time::Instant::now() + Duration::from_millis(delay.load(Ordering::SeqCst));
+                    if chunks.send((due, buffer[..read].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let writing = async move {
+        while let Some((due, chunk)) = queued.recv().await {
+            tokio::time::sleep_until(due).await;
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                if to.writable().await.is_err() {
+                    return;
+                }
+                match to.try_write(rest) {
+                    Ok(written) => rest = &rest[written..],
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    };
+    tokio::join!(reading, writing);
+}
+
+/// The longest a request in these tests may take before the cache counts as hung.
+const HUNG: Duration = Duration::from_secs(5);
+
+/// One response, read whole, and how long it took.
+struct Fetched {
+    status: http::StatusCode,
+    body: String,
+    cache_status: String,
+    took: Duration,
+}
+
+/// `GET url`, bounded by [`HUNG`].
+async fn fetch(http: &reqwest::Client, url: &str) -> Fetched {
+    let started = Instant::now();
+    let fetched = tokio::time::timeout(HUNG, async {
+        let response = http.get(url).send().await.expect("the app answers");
+        let status = response.status();
+        let cache_status = header(&response, "cache-status").to_owned();
+        let body = response.text().await.expect("the body arrives");
+        (status, body, cache_status)
+    })
+    .await;
+    let Ok((status, body, cache_status)) = fetched else {
+        panic!("GET {url} took more than {HUNG:?}: the cache hangs");
+    };
+    Fetched {
+        status,
+        body,
+        cache_status,
+        took: started.elapsed(),
+    }
+}
+
+/// One instance of an application with a tiered cache: `/item/{id}` answers `item-{id}` at
+/// once and counts its calls. Its keys leave the host out (as behind a load balancer, where
+/// every instance sees the same `Host`), so that instances share entries through Redis.
+struct Instance {
+    app: TestServer,
+    cache: Cache,
+    store: TieredStore,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Instance {
+    async fn start(redis_url: &str, prefix: &str, timeout: Duration) -> Self {
+        let redis = RedisStore::builder(redis_url)
+            .prefix(prefix)
+            .timeout(timeout)
+            .connect()
+            .await
+            .unwrap();
+        let store = TieredStore::new(MemoryStore::new(), redis);
+        // Bounded, so that a request waiting on another instance's lock cannot stall a test.
+        let cache = Cache::builder()
+            .store(store.clone())
+            .coalesce_wait(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let policy = Policy::ttl(Duration::from_secs(60))
+            .key(KeySpec::default().host(false))
+            .name("/item/{id}");
+        let router = Router::new().route(
+            "/item/{id}",
+            get(move |Path(id): Path<String>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move { format!("item-{id}") }
+            })
+            .layer(cache.layer(policy)),
+        );
+        Self {
+            app: TestServer::axum(router).await,
+            cache,
+            store,
+            calls,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.app.url(path)
+    }
+
+    fn store_errors(&self) -> u64 {
+        self.cache.stats().total.store_errors
+    }
+}
+
+/// Whether a response `writer` computes and stores for `path` is then served to `reader`
+/// as an L2 hit: a `hit` whose handler did not run, from an entry `reader` did not hold.
+async fn shared_through_l2(http: &reqwest::Client, writer: &Instance, reader: &Instance, path: &str) -> bool {
+    let expected = format!("item-{}", path.trim_start_matches("/item/"));
+    let written = fetch(http, &writer.url(path)).await;
+    assert_eq!((written.status.as_u16(), &*written.body), (200, &*expected));
+    // The writer stores in the background once its response is sent: give the write a moment.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let calls = reader.calls.load(Ordering::SeqCst);
+    let read = fetch(http, &reader.url(path)).await;
+    assert_eq!((read.status.as_u16(), &*read.body), (200, &*expected));
+    read.cache_status.contains("hit") && reader.calls.load(Ordering::SeqCst) == calls
+}
+
+/// Probes with a new path every 20 ms until an entry written by `writer` is an L2 hit for
+/// `reader`; how long that took, or `None` after `within`.
+async fn until_shared_through_l2(
+    http: &reqwest::Client,
+    writer: &Instance,
+    reader: &Instance,
+    label: &str,
+    within: Duration,
+) -> Option<Duration> {
+    let started = Instant::now();
+    for probe in 0.. {
+        if shared_through_l2(http, writer, reader, &format!("/item/{label}-{probe}")).await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    unreachable!()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_costs_a_request_at_most_the_timeout_and_l2_resumes_when_it_is_fast_again() {
+    // Longer than elsewhere, so that the margin below is well under it: one timeout passes
+    // the bound, two (a request paying for a lookup and a lock, say) do not.
+    const TIMEOUT: Duration = Duration::from_millis(400);
+    // Requests wait on Redis for at most the timeout, plus this much for everything else
+    // (HTTP, the handler, scheduling on a busy two-core machine).
+    const MARGIN: Duration = Duration::from_millis(250);
+    let server = RedisServer::start();
+    let proxy = SlowProxy::start(server.port()).await;
+    let a = Instance::start(&proxy.url(), "slow:", TIMEOUT).await;
+    let b = Instance::start(&proxy.url(), "slow:", TIMEOUT).await;
+    let http = client();
+    let subscribed = eventually(Duration::from_secs(3), || async {
+        (a.store.redis().is_subscribed() && b.store.redis().is_subscribed()).then_some(())
+    })
+    .await;
+    assert!(subscribed.is_some(), "both instances subscribe through the proxy");
+    assert!(
+        shared_through_l2(&http, &a, &b, "/item/before").await,
+        "L2 works through the proxy"
+    );
+    // Some entries in each instance's memory, some only in Redis.
+    for id in 0..10 {
+        fetch(&http, &a.url(&format!("/item/{id}"))).await;
+    }
+
+    // Slow: every chunk held back three timeouts each way.
+    let delay = TIMEOUT * 3;
+    proxy.set_delay(delay);
+    let errors_before = a.store_errors() + b.store_errors();
+    let started = Instant::now();
+    let error = tokio::time::timeout(HUNG, a.store.redis().get(&key("/direct")))
+        .await
+        .expect("a store call hangs")
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    let direct = started.elapsed();
+    assert!(direct <= TIMEOUT + MARGIN, "a store call took {direct:?}");
+    // Load from 8 clients for 2.5 s: long enough for the pub/sub listener's keep-alive ping to
+    // fail and for many probes of the circuit breaker to time out.
+    let slow_until = Instant::now() + Duration::from_millis(2500);
+    let urls = [a.url(""), b.url("")];
+    let mut clients = Vec::new();
+    for client_id in 0..8 {
+        let http = http.clone();
+        let urls = urls.clone();
+        clients.push(tokio::spawn(async move {
+            let mut took = Vec::new();
+            let mut n = client_id;
+            while Instant::now() < slow_until {
+                let id = n % 25;
+                let fetched = fetch(&http, &format!("{}/item/{id}", urls[n % 2])).await;
+                assert_eq!(fetched.status, 200, "{}", fetched.body);
+                assert_eq!(fetched.body, format!("item-{id}"));
+                took.push(fetched.took);
+                n += 3;
+            }
+            took
+        }));
+    }
+    let mut took = Vec::new();
+    for client in clients {
+        took.extend(client.await.unwrap());
+    }
+    took.sort_unstable();
+    let max = *took.last().unwrap();
+    let median = took[took.len() / 2];
+    let errors = a.store_errors() + b.store_errors() - errors_before;
+    eprintln!(
+        "slow Redis (+{:?} per chunk each way, timeout {TIMEOUT:?}): {} requests, median {median:?}, \
+         max {max:?} (bound {:?}); a direct store call failed after {direct:?}; {errors} store errors counted",
+        delay,
+        took.len(),
+        TIMEOUT + MARGIN
+    );
+    assert!(
+        max <= TIMEOUT + MARGIN,
+        "a request took {max:?} while Redis was slow; the timeout is {TIMEOUT:?}"
+    );
+    assert!(errors > 0, "store errors are counted");
+
+    // Fast again: L2 serves one instance's entries to the other once more. What the proxy holds
+    // back already is still delivered in order, behind which the store's (multiplexed)
+    // connection waits: up to one delay, then the probe closes the circuit.
+    proxy.set_delay(Duration::ZERO);
+    let resumed = until_shared_through_l2(&http, &a, &b, "after", Duration::from_secs(5)).await;
+    let Some(resumed) = resumed else {
+        panic!("L2 did not serve an entry across instances within 5 s of Redis being fast again");
+    };
+    eprintln!(
+        "L2 served across instances again {resumed:?} after Redis was fast again (the proxy still held \
+         up to {delay:?} of traffic)"
+    );
+    assert!(
+        resumed <= delay + Duration::from_secs(1),
+        "L2 took {resumed:?} to serve again once Redis was fast"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_serves_across_instances_within_a_second_of_redis_restarting() {
+    let mut server = RedisServer::start();
+    let a = Instance::start(&server.url(), "back:", TIMEOUT).await;
+    let b = Instance::start(&server.url(), "back:", TIMEOUT).await;
+    let http = client();
+    assert!(
+        shared_through_l2(&http, &a, &b, "/item/before").await,
+        "L2 works before the outage"
+    );
+    server.kill();
+    // Two seconds down, with requests: the circuit opens, reconnections fail.
+    let down_until = Instant::now() + Duration::from_secs(2);
+    let mut n = 0;
+    while Instant::now() < down_until {
+        let instance = if n % 2 == 0 { &a } else { &b };
+        let fetched = fetch(&http, &instance.url(&format!("/item/{}", n % 10))).await;
+        assert_eq!(fetched.body, format!("item-{}", n % 10));
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(a.store_errors() > 0 && b.store_errors() > 0, "errors are counted");
+
+    // Back, empty, on the same port: measured from when it answers PING.
+    tokio::task::block_in_place(|| server.restart());
+    let recovered = until_shared_through_l2(&http, &a, &b, "after", Duration::from_secs(5)).await;
+    let Some(recovered) = recovered else {
+        panic!("L2 did not serve an entry across instances within 5 s of Redis restarting");
+    };
+    eprintln!(
+        "L2 served across instances again {recovered:?} after redis-server restarted ({n} requests \
+         during the 2 s outage)"
+    );
+    assert!(
+        recovered <= Duration::from_secs(1),
+        "L2 took {recovered:?} to serve again after Redis restarted"
     );
 }
 

@@ -23,8 +23,8 @@ use std::{
     fmt,
     future::Future,
     sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime},
 };
@@ -53,10 +53,12 @@ const DEFAULT_PREFIX: &str = "cachefront:";
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 /// The default lifetime of a lock on computing a key: 10 s, the cache's coalescing bound.
 const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
-/// After this many consecutive failures, calls fail at once for [`CIRCUIT_OPEN_FOR`].
+/// After this many consecutive failures (or one timeout), the circuit opens: calls fail at
+/// once until a probe finds Redis answering again.
 const CIRCUIT_FAILURES: u32 = 3;
-/// How long calls fail at once after [`CIRCUIT_FAILURES`] failures; then one call tries again.
-const CIRCUIT_OPEN_FOR: Duration = Duration::from_millis(500);
+/// While the circuit is open, how often a probe `PING`s Redis: about how long the store stays
+/// unused after Redis answers again.
+const PROBE_EVERY: Duration = Duration::from_millis(50);
 /// How often the pub/sub connection is checked with a `PING`.
 const LISTENER_PING_EVERY: Duration = Duration::from_secs(1);
 /// How many keys one `SCAN`/`SSCAN` step asks for, and how many commands run at once.
@@ -125,11 +127,16 @@ return ours
 ///
 /// - **Connections**: one multiplexed connection through redis-rs's `ConnectionManager`,
 ///   which reconnects by itself, or a Redis Cluster connection (`cluster-async`).
-/// - **Fail open**: every call is bounded by the [timeout](RedisStoreBuilder::timeout); after
-///   three failures in a row calls fail at once for half a second, then one call tries again,
-///   so a dead or slow Redis costs requests nothing but a miss. Errors are of kind
-///   [`Store`](crate::ErrorKind::Store): the cache logs and counts them and goes to the handler.
-///   Connecting never fails because Redis is down; only a configuration that cannot work does.
+/// - **Fail open**: every call is bounded by the [timeout](RedisStoreBuilder::timeout). A call
+///   that times out, or three that fail in a row, open a circuit: calls then fail at once,
+///   while a background `PING` every 50 ms (itself under the timeout) checks whether Redis
+///   answers again; the first answer closes the circuit. So a dead or slow Redis costs a
+///   request about one timeout at most, and most requests nothing but a miss; and the store is
+///   used again 50 to 100 ms after Redis answers (after a restart, the first probe may only
+///   set off remaking the lost connection, the next one uses it). Errors are of kind
+///   [`Store`](crate::ErrorKind::Store): the cache logs and counts them and goes to the
+///   handler. Connecting never fails because Redis is down; only a configuration that cannot
+///   work does.
 /// - **Values**: [`EntryCodec`] (compact binary, LZ4 above 1 KiB by default), expiring with the
 ///   entry (`PEXPIRE`, in milliseconds) at the end of its [retention](Entry::retention).
 /// - **Purges** by key, tag (Redis sets that expire with their entries), prefix of the readable
@@ -571,47 +578,100 @@ fn instance_id() -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Fails calls at once while Redis keeps failing, then lets one through to try again.
+/// Fails calls at once while Redis is down or slow, until a probe finds it answering.
+///
+/// No call is let through to test the water: under a slow Redis each one would cost a request
+/// the whole timeout. The probe ([`probe`]) pays instead, off the request path.
 struct Breaker {
     failures: AtomicU32,
-    /// Milliseconds since `epoch` until which calls fail at once.
-    open_until: AtomicU64,
-    epoch: Instant,
+    open: AtomicBool,
+    /// Whether a probe task is running: at most one per store.
+    probing: AtomicBool,
 }
 
 impl Breaker {
     fn new() -> Self {
         Self {
             failures: AtomicU32::new(0),
-            open_until: AtomicU64::new(0),
-            epoch: Instant::now(),
+            open: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
         }
     }
 
-    fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     fn is_open(&self) -> bool {
-        self.now() < self.open_until.load(Ordering::Relaxed)
+        self.open.load(Ordering::Acquire)
     }
 
+    /// Redis answered in time: calls go through again.
     fn succeeded(&self) {
         if self.failures.load(Ordering::Relaxed) != 0 {
             self.failures.store(0, Ordering::Relaxed);
         }
+        if self.is_open() {
+            self.open.store(false, Ordering::Release);
+        }
     }
 
-    fn failed(&self) {
+    /// Counts a failure. A timeout opens the circuit at once: that call already cost its
+    /// request the whole bound, and the next ones would too.
+    fn failed(&self, timed_out: bool) {
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= CIRCUIT_FAILURES {
-            let until = self.now() + CIRCUIT_OPEN_FOR.as_millis() as u64;
-            self.open_until.store(until, Ordering::Relaxed);
+        if timed_out || failures >= CIRCUIT_FAILURES {
+            self.open.store(true, Ordering::Release);
+        }
+    }
+
+    /// Claims the right to run the probe; `false` if one runs already.
+    fn start_probing(&self) -> bool {
+        !self.probing.load(Ordering::Relaxed) && !self.probing.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// Closes the circuit once Redis answers a `PING` within the timeout, trying every
+/// [`PROBE_EVERY`]. Ends with the store, once the circuit is closed (by this probe, or by a
+/// call that was under way and succeeded), or with the runtime; a call that finds the circuit
+/// open and no probe running starts another.
+async fn probe(store: Weak<Inner>) {
+    /// Marks the probe as ended however it ends (even dropped with a runtime shutting down).
+    struct Probing(Weak<Inner>);
+    impl Drop for Probing {
+        fn drop(&mut self) {
+            if let Some(inner) = self.0.upgrade() {
+                inner.breaker.probing.store(false, Ordering::Release);
+            }
+        }
+    }
+    let _probing = Probing(store.clone());
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        // Not held across the `PING`: the store may be dropped meanwhile.
+        let (mut connection, timeout) = match store.upgrade() {
+            Some(inner) if inner.breaker.is_open() => (inner.connection.clone(), inner.settings.timeout),
+            _ => return,
+        };
+        // Through the connection manager, so that a lost connection is remade here too.
+        let pong = tokio::time::timeout(timeout, async {
+            match &mut connection {
+                Connection::Single(manager) => redis::cmd("PING").query_async::<Value>(manager).await,
+                // Any node: calls to a node still down open the circuit again.
+                Connection::Cluster(cluster) => {
+                    let random = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+                    cluster.route_command(redis::cmd("PING"), random).await
+                }
+            }
+        })
+        .await;
+        if let Ok(Ok(_)) = pong {
+            if let Some(inner) = store.upgrade() {
+                inner.breaker.succeeded();
+                tracing::info!("Redis answers again; the store is used again");
+            }
+            return;
         }
     }
 }
 
-/// The circuit is open: Redis failed repeatedly just now.
+/// The circuit is open: Redis timed out or failed repeatedly just now.
 #[derive(Debug)]
 struct CircuitOpen;
 
@@ -619,8 +679,9 @@ impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Redis failed {CIRCUIT_FAILURES} times in a row; calls fail at once for {} ms",
-            CIRCUIT_OPEN_FOR.as_millis()
+            "Redis timed out or failed {CIRCUIT_FAILURES} times in a row; calls fail at once until \
+             it answers a PING (tried every {} ms)",
+            PROBE_EVERY.as_millis()
         )
     }
 }
@@ -957,6 +1018,7 @@ impl RedisStore {
     ) -> Result<T, Error> {
         let breaker = &self.inner.breaker;
         if breaker.is_open() {
+            self.ensure_probe();
             return Err(Error::store(format!("Redis {what} skipped"), CircuitOpen));
         }
         match tokio::time::timeout(self.inner.settings.timeout, call).await {
@@ -971,12 +1033,12 @@ impl RedisStore {
                     || error.is_connection_refusal()
                     || error.is_unrecoverable_error()
                 {
-                    breaker.failed();
+                    self.failed(error.is_timeout());
                 }
                 Err(Error::store(format!("Redis {what} failed"), error))
             }
             Err(elapsed) => {
-                breaker.failed();
+                self.failed(true);
                 Err(Error::store(
                     format!(
                         "Redis {what} timed out after {} ms",
@@ -985,6 +1047,31 @@ impl RedisStore {
                     elapsed,
                 ))
             }
+        }
+    }
+
+    /// Counts a failed call; if the circuit is open now, makes sure a probe will close it.
+    fn failed(&self, timed_out: bool) {
+        self.inner.breaker.failed(timed_out);
+        if self.inner.breaker.is_open() {
+            self.ensure_probe();
+        }
+    }
+
+    /// Starts the [`probe`] unless it runs: on the caller's runtime, which is alive (the one
+    /// the store was built on may not be).
+    fn ensure_probe(&self) {
+        if !self.inner.breaker.start_probing() {
+            return;
+        }
+        tracing::warn!(
+            timeout_ms = self.inner.settings.timeout.as_millis() as u64,
+            "Redis is down or slow; store calls fail at once until it answers again"
+        );
+        let probing = probe(Arc::downgrade(&self.inner));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(probing)),
+            Err(_) => drop(self.inner.runtime.spawn(probing)),
         }
     }
 
@@ -1648,17 +1735,58 @@ bbbb :0@0 master,noaddr - 0 0 1 disconnected
     }
 
     #[test]
-    fn the_breaker_opens_after_repeated_failures_and_closes_on_success() {
+    fn the_breaker_opens_after_repeated_failures_or_one_timeout_and_closes_on_success() {
         let breaker = Breaker::new();
         for _ in 0..CIRCUIT_FAILURES - 1 {
-            breaker.failed();
+            breaker.failed(false);
         }
         assert!(!breaker.is_open());
-        breaker.failed();
+        breaker.failed(false);
         assert!(breaker.is_open());
-        breaker.open_until.store(0, Ordering::Relaxed);
         breaker.succeeded();
-        breaker.failed();
         assert!(!breaker.is_open());
+        breaker.failed(false);
+        assert!(!breaker.is_open(), "the count starts again after a success");
+        breaker.failed(true);
+        assert!(breaker.is_open(), "a timeout opens at once");
+        assert!(breaker.start_probing());
+        assert!(!breaker.start_probing(), "one probe at a time");
+    }
+
+    #[tokio::test]
+    async fn a_silent_redis_costs_one_timeout_then_calls_fail_at_once() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let timeout = Duration::from_millis(50);
+        let store = RedisStore::builder(format!("redis://127.0.0.1:{port}"))
+            .timeout(timeout)
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        assert_eq!(store.ping().await.unwrap_err().kind(), ErrorKind::Store);
+        assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
+        for _ in 0..10 {
+            let started = Instant::now();
+            let error = store.ping().await.unwrap_err();
+            assert!(started.elapsed() < timeout / 2, "{:?}", started.elapsed());
+            assert!(error.to_string().contains("skipped"), "{error}");
+        }
+        assert!(
+            store.inner.breaker.probing.load(Ordering::Acquire),
+            "a probe runs"
+        );
+        // The probe does not keep the store alive, and ends without it.
+        let inner = Arc::downgrade(&store.inner);
+        drop(store);
+        tokio::time::sleep(PROBE_EVERY + timeout * 2).await;
+        assert!(inner.upgrade().is_none(), "the probe holds the store");
+        silent.abort();
     }
 }

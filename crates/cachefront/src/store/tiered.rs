@@ -35,8 +35,10 @@ const ENV_INVALIDATION_BOUND: &str = "CACHEFRONT_REDIS_INVALIDATION_BOUND_MS";
 ///   [`invalidation_bound`](TieredStoreBuilder::invalidation_bound) while it stays down, and
 ///   once more when it is back: no instance serves an entry invalidated elsewhere for longer
 ///   than that bound. The listener resubscribes by itself.
-/// - **Fail open**: when Redis is slow or down, L2 calls fail within the Redis timeout and
-///   the request is served from L1 or by the handler.
+/// - **Fail open**: when Redis is slow or down, L2 calls fail within the Redis timeout (and at
+///   once while the Redis store's circuit is open), and the request is served from L1 or by
+///   the handler. L2 is used again within about 100 ms of Redis answering; see
+///   [`RedisStore`].
 /// - **Clocks**: an entry's lifetime counts from when it was stored, by the clock of the
 ///   instance that stored it; keep the instances' clocks synchronised (NTP), as for `Age`.
 ///
