@@ -169,6 +169,56 @@ fn cache_status(c: &mut Criterion) {
     });
 }
 
+/// The whole miss path of the core as an adapter drives it, without HTTP: lookup (key, policy,
+/// store get, flight), the response decision, body collection, and the store write with the
+/// eviction it causes. Every iteration uses a new key on a full store, as in the load
+/// benchmark's miss storm.
+fn miss_flow(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = Cache::builder().max_bytes(4 * 1024 * 1024).build().unwrap();
+    let route = cache.route(Policy::ttl(Duration::from_secs(3600)));
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "text/plain".parse().unwrap());
+    let body = Bytes::from(vec![b'.'; 256]);
+    let requests: Vec<http::Request<()>> = (0..200_000)
+        .map(|i| {
+            http::Request::get(format!("/cached/miss/{i}"))
+                .header("host", "127.0.0.1:18080")
+                .body(())
+                .unwrap()
+        })
+        .collect();
+    async fn miss(
+        route: &cachefront::Route,
+        request: &http::Request<()>,
+        headers: &http::HeaderMap,
+        body: &Bytes,
+    ) {
+        let Lookup::Forward(forward) = route.lookup(request).await else {
+            unreachable!("every key is new")
+        };
+        let mut collector = forward.response(http::StatusCode::OK, headers).collector.unwrap();
+        collector.push(body);
+        collector.finish();
+    }
+    // Fill the store, so that every measured miss evicts.
+    runtime.block_on(async {
+        for request in &requests[..20_000] {
+            miss(&route, request, &headers, &body).await;
+        }
+    });
+    let mut i = 20_000;
+    c.bench_function("flow/miss (new key, 256 B body, full store)", |b| {
+        b.to_async(&runtime).iter(|| {
+            i = if i + 1 == requests.len() { 0 } else { i + 1 };
+            miss(&route, &requests[i], &headers, &body)
+        })
+    });
+}
+
 #[cfg(feature = "redis")]
 fn entry_codec(c: &mut Criterion) {
     use cachefront::EntryCodec;
@@ -195,6 +245,7 @@ criterion_group!(
     key_building,
     policy_decisions,
     store_get_put,
+    miss_flow,
     entry_codec,
     cache_status
 );

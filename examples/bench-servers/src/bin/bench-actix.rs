@@ -32,24 +32,35 @@ async fn handle(workload: &Workload, scenario: Scenario, id: &str) -> Bytes {
 }
 
 /// The application, once per worker; the workload and the cache are shared by all of them.
+///
+/// One scope per variant, each holding the scenarios in the same order: actix-web tries
+/// patterns one after the other (a regular expression each), so a `/cached` request must not
+/// try more patterns than the `/static` request it is compared with. A scope's literal prefix
+/// is compared without a regular expression.
 fn configure(workload: web::Data<Workload>, cache: Cache) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| {
         config.app_data(workload);
+        let (mut fixed_scope, mut plain_scope, mut cached_scope) =
+            (web::scope("/static"), web::scope("/plain"), web::scope("/cached"));
         for scenario in Scenario::ALL {
             let fixed =
                 move |workload: web::Data<Workload>| async move { text(workload.static_body(scenario)) };
             let real = move |workload: web::Data<Workload>, id: web::Path<String>| async move {
                 text(handle(&workload, scenario, &id).await)
             };
-            config
-                .route(&scenario.route("static"), web::get().to(fixed))
-                .route(&scenario.route("plain"), web::get().to(real))
-                .service(
-                    web::resource(scenario.route("cached"))
-                        .wrap(cache.middleware(policy(scenario)))
-                        .route(web::get().to(real)),
-                );
+            let within = format!("/{}/{{id}}", scenario.name());
+            fixed_scope = fixed_scope.route(&within, web::get().to(fixed));
+            plain_scope = plain_scope.route(&within, web::get().to(real));
+            cached_scope = cached_scope.service(
+                web::resource(within)
+                    .wrap(cache.middleware(policy(scenario)))
+                    .route(web::get().to(real)),
+            );
         }
+        config
+            .service(fixed_scope)
+            .service(plain_scope)
+            .service(cached_scope);
         config
             .route(
                 "/calls",
