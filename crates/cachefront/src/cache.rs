@@ -426,7 +426,7 @@ impl Route {
                 state.candidate = None;
                 return self.forward(request, state);
             }
-            let mut rx = match self.cache.inner.coalescer.join(*state.key.digest()) {
+            let follower = match self.cache.inner.coalescer.join(*state.key.digest()) {
                 Join::Leader(guard) => {
                     state.guard = Some(guard);
                     // Lead across the instances sharing the store too, or wait for the one
@@ -443,30 +443,26 @@ impl Route {
                     state.fwd = Forwarded::VaryMiss;
                     return self.forward(request, state);
                 }
-                Join::Follower(rx) => rx,
+                Join::Follower(follower) => follower,
             };
             self.record(Event::CoalescedWait);
             tracing::debug!(key = %state.key, decision = "wait", "waiting for a concurrent miss on the same key");
             let deadline =
                 *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.cache.inner.coalesce_wait);
             // Boxed: only waiting requests pay for the timer's space, hits and leaders do not.
-            let settled = Box::pin(async move {
-                tokio::time::timeout_at(deadline, rx.wait_for(|s| !matches!(s, FlightState::Pending)))
-                    .await
-                    .map(|state| state.map(|s| s.clone()))
-            })
-            .await;
+            let settled =
+                Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await }).await;
             match settled {
-                Ok(Ok(FlightState::Done(entry))) if entry.matches_vary(request) => {
+                Ok(FlightState::Done(entry)) if entry.matches_vary(request) => {
                     return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
                 }
-                Ok(Ok(FlightState::Done(_))) => {
+                Ok(FlightState::Done(_)) => {
                     state.fwd = Forwarded::VaryMiss;
                     return self.forward(request, state);
                 }
-                Ok(Ok(FlightState::Uncacheable)) => return self.forward(request, state),
+                Ok(FlightState::Uncacheable) => return self.forward(request, state),
                 // The leader went away: look again, and perhaps lead.
-                Ok(Ok(FlightState::Abandoned | FlightState::Pending) | Err(_)) => {}
+                Ok(FlightState::Abandoned | FlightState::Pending) => {}
                 Err(_elapsed) => {
                     tracing::debug!(key = %state.key, "coalesced wait timed out; forwarding");
                     return self.forward(request, state);
@@ -1206,7 +1202,7 @@ impl Forward {
                 guard: state.guard.take(),
                 store_lock: state.store_lock.take(),
                 template: Entry {
-                    key: state.key.clone(),
+                    key: std::mem::replace(&mut state.key, CacheKey::placeholder()),
                     status,
                     headers: stored_headers,
                     body: Bytes::new(),
@@ -1642,7 +1638,7 @@ impl Collector {
 
 fn empty_entry() -> Entry {
     Entry::new(
-        CacheKey::from_digest(KeyDigest::default()),
+        CacheKey::placeholder(),
         StatusCode::OK,
         Bytes::new(),
         Duration::ZERO,

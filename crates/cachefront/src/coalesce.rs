@@ -2,13 +2,14 @@
 
 use std::{
     collections::HashMap,
+    pin::pin,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
 };
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::{entry::Entry, key::KeyDigest};
 
@@ -26,10 +27,60 @@ pub(crate) enum FlightState {
 }
 
 /// One flight: its state for followers, and whether an invalidation overtook it.
+///
+/// A mutex and one `Notify` rather than a `watch` channel: most flights have no follower, and
+/// this is the lightest thing a miss can allocate that still wakes every follower at once.
 #[derive(Debug)]
 pub(crate) struct Flight {
-    state: watch::Sender<FlightState>,
+    state: Mutex<FlightState>,
+    settled: Notify,
     invalidated: AtomicBool,
+}
+
+impl Flight {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(FlightState::Pending),
+            settled: Notify::new(),
+            invalidated: AtomicBool::new(false),
+        }
+    }
+
+    fn state(&self) -> FlightState {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Settles the flight once; later calls change nothing.
+    fn settle(&self, state: FlightState) {
+        {
+            let mut current = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if !matches!(*current, FlightState::Pending) {
+                return;
+            }
+            *current = state;
+        }
+        self.settled.notify_waiters();
+    }
+}
+
+/// A request waiting for another one's flight.
+#[derive(Debug)]
+pub(crate) struct Follower(Arc<Flight>);
+
+impl Follower {
+    /// The flight's state once it has settled (never [`FlightState::Pending`]).
+    pub(crate) async fn settled(&self) -> FlightState {
+        loop {
+            // Registered before the state is read, so a settlement in between is not missed.
+            let mut notified = pin!(self.0.settled.notified());
+            notified.as_mut().enable();
+            let state = self.0.state();
+            if !matches!(state, FlightState::Pending) {
+                return state;
+            }
+            notified.await;
+        }
+    }
 }
 
 type Flights = Mutex<HashMap<KeyDigest, Arc<Flight>>>;
@@ -48,8 +99,8 @@ pub(crate) struct Coalescer {
 pub(crate) enum Join {
     /// No flight was running: the caller leads one and must settle it.
     Leader(LeaderGuard),
-    /// A flight is running: wait on the receiver.
-    Follower(watch::Receiver<FlightState>),
+    /// A flight is running: wait for it to settle.
+    Follower(Follower),
     /// A flight just finished with a stored response (its store write may still be running).
     Done(Arc<Entry>),
 }
@@ -58,16 +109,12 @@ impl Coalescer {
     pub(crate) fn join(&self, digest: KeyDigest) -> Join {
         let mut flights = lock(&self.flights);
         if let Some(flight) = flights.get(&digest) {
-            let receiver = flight.state.subscribe();
-            if let FlightState::Done(entry) = &*receiver.borrow() {
-                return Join::Done(Arc::clone(entry));
+            if let FlightState::Done(entry) = flight.state() {
+                return Join::Done(entry);
             }
-            return Join::Follower(receiver);
+            return Join::Follower(Follower(Arc::clone(flight)));
         }
-        let flight = Arc::new(Flight {
-            state: watch::channel(FlightState::Pending).0,
-            invalidated: AtomicBool::new(false),
-        });
+        let flight = Arc::new(Flight::new());
         flights.insert(digest, Arc::clone(&flight));
         Join::Leader(LeaderGuard {
             flights: Arc::clone(&self.flights),
@@ -80,8 +127,8 @@ impl Coalescer {
     /// for requests that never join a flight (`HEAD`).
     pub(crate) fn finished(&self, digest: &KeyDigest) -> Option<Arc<Entry>> {
         let flights = lock(&self.flights);
-        match &*flights.get(digest)?.state.borrow() {
-            FlightState::Done(entry) => Some(Arc::clone(entry)),
+        match flights.get(digest)?.state() {
+            FlightState::Done(entry) => Some(entry),
             _ => None,
         }
     }
@@ -116,7 +163,7 @@ impl LeaderGuard {
     /// write has finished.
     pub(crate) fn complete(mut self, entry: Arc<Entry>) -> FlightCleanup {
         let flight = self.flight.take().expect("a leader settles once");
-        flight.state.send_replace(FlightState::Done(entry));
+        flight.settle(FlightState::Done(entry));
         FlightCleanup {
             flights: Arc::clone(&self.flights),
             digest: self.digest,
@@ -165,7 +212,7 @@ impl Drop for FlightCleanup {
 fn settle(flights: &Flights, digest: KeyDigest, flight: &Arc<Flight>, state: FlightState) {
     // Unregister first: a follower that wakes up and retries must not find this flight again.
     unregister(flights, digest, flight);
-    flight.state.send_replace(state);
+    flight.settle(state);
 }
 
 fn unregister(flights: &Flights, digest: KeyDigest, flight: &Arc<Flight>) {
@@ -194,15 +241,11 @@ mod tests {
         let Join::Leader(guard) = c.join(digest()) else {
             panic!("first joiner leads")
         };
-        let Join::Follower(mut rx) = c.join(digest()) else {
+        let Join::Follower(follower) = c.join(digest()) else {
             panic!("second joiner follows")
         };
         drop(guard);
-        let state = rx
-            .wait_for(|s| !matches!(s, FlightState::Pending))
-            .await
-            .unwrap()
-            .clone();
+        let state = follower.settled().await;
         assert!(matches!(state, FlightState::Abandoned));
         assert_eq!(c.in_flight(), 0);
         assert!(matches!(c.join(digest()), Join::Leader(_)));
@@ -214,17 +257,41 @@ mod tests {
         let Join::Leader(guard) = c.join(digest()) else {
             panic!()
         };
-        let Join::Follower(mut rx) = c.join(digest()) else {
+        let Join::Follower(follower) = c.join(digest()) else {
             panic!()
         };
         guard.uncacheable();
-        let state = rx
-            .wait_for(|s| !matches!(s, FlightState::Pending))
-            .await
-            .unwrap()
-            .clone();
+        let state = follower.settled().await;
         assert!(matches!(state, FlightState::Uncacheable));
         assert_eq!(c.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn every_follower_waiting_before_completion_gets_the_entry() {
+        let c = Arc::new(Coalescer::default());
+        let Join::Leader(guard) = c.join(digest()) else {
+            panic!()
+        };
+        let waiting: Vec<_> = (0..64)
+            .map(|_| {
+                let Join::Follower(follower) = c.join(digest()) else {
+                    panic!("a flight is running")
+                };
+                tokio::spawn(async move { follower.settled().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let entry = Arc::new(Entry::for_tests());
+        let _cleanup = guard.complete(Arc::clone(&entry));
+        for task in waiting {
+            let state = tokio::time::timeout(std::time::Duration::from_secs(5), task)
+                .await
+                .expect("a follower was not woken")
+                .unwrap();
+            assert!(matches!(state, FlightState::Done(e) if Arc::ptr_eq(&e, &entry)));
+        }
+        // A late arrival sees the finished flight without waiting.
+        assert!(matches!(c.join(digest()), Join::Done(_)));
     }
 
     #[test]

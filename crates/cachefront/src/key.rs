@@ -86,12 +86,11 @@ impl CacheKey {
         material.finish()
     }
 
-    /// A key known only by its digest (e.g. a variant listed in a stored entry); its readable
-    /// form is the digest in hexadecimal.
-    pub(crate) fn from_digest(digest: KeyDigest) -> Self {
+    /// A key that names nothing, for a value moved out of its place: it costs no allocation.
+    pub(crate) fn placeholder() -> Self {
         Self {
-            digest,
-            readable: digest.to_hex(),
+            digest: KeyDigest::default(),
+            readable: String::new(),
         }
     }
 

@@ -641,7 +641,7 @@ where
                     tracing::warn!(key = %self.target.key, %error, "memo store lookup failed; computing");
                 }
             }
-            let mut receiver = match registry.coalescer.join(digest) {
+            let follower = match registry.coalescer.join(digest) {
                 Join::Leader(guard) => return self.compute(compute, Some(guard), fallback).await,
                 Join::Done(entry) => match self.read(&entry, true) {
                     Read::Value(value) => {
@@ -651,18 +651,13 @@ where
                     Read::Error(error) => return Err(error),
                     Read::Unusable => return self.compute(compute, None, fallback).await,
                 },
-                Join::Follower(receiver) => receiver,
+                Join::Follower(follower) => follower,
             };
             memo.record(|c| &c.coalesced_waits);
             tracing::debug!(key = %self.target.key, decision = "wait", "waiting for a concurrent computation of the same key");
-            let state = tokio::time::timeout_at(
-                deadline,
-                receiver.wait_for(|s| !matches!(s, FlightState::Pending)),
-            )
-            .await
-            .map(|state| state.map(|s| s.clone()));
+            let state = tokio::time::timeout_at(deadline, follower.settled()).await;
             match state {
-                Ok(Ok(FlightState::Done(entry))) => match self.read(&entry, true) {
+                Ok(FlightState::Done(entry)) => match self.read(&entry, true) {
                     Read::Value(value) => {
                         memo.record(|c| &c.hits);
                         return Ok(value);
@@ -671,9 +666,9 @@ where
                     Read::Unusable => return self.compute(compute, None, fallback).await,
                 },
                 // The value could not be stored: compute it here too.
-                Ok(Ok(FlightState::Uncacheable)) => return self.compute(compute, None, fallback).await,
+                Ok(FlightState::Uncacheable) => return self.compute(compute, None, fallback).await,
                 // The computing caller went away: look again, and perhaps compute.
-                Ok(Ok(FlightState::Abandoned | FlightState::Pending) | Err(_)) => continue,
+                Ok(FlightState::Abandoned | FlightState::Pending) => continue,
                 Err(_elapsed) => {
                     tracing::debug!(key = %self.target.key, "coalesced wait timed out; computing");
                     return self.compute(compute, None, fallback).await;
