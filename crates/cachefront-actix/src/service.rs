@@ -94,40 +94,38 @@ where
 
 /// A response written from the cache.
 fn hit_response<B>(hit: &Hit) -> HttpResponse<ResponseBody<B>> {
+    let headers = hit_headers(hit);
     let data = hit.body();
     // actix-web writes `Content-Length` from the body's size, never from the headers: an empty
     // answer that declares a length (to `HEAD`) declares it through its body.
-    let (headers, declared) = if hit.replays_stored_headers() {
-        (replayed_headers(hit), hit.entry().body().len() as u64)
-    } else {
-        let headers = convert::to_actix_headers(&hit.headers());
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        (headers, declared)
-    };
-    let body = if data.is_empty() && declared > 0 {
-        ResponseBody::stored_head(declared)
-    } else {
-        ResponseBody::stored(data)
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    let body = match declared {
+        Some(len) if data.is_empty() && len > 0 => ResponseBody::stored_head(len),
+        _ => ResponseBody::stored(data),
     };
     let mut response = HttpResponse::with_body(convert::to_actix_status(hit.status()), body);
     *response.headers_mut() = headers;
     response
 }
 
-/// The headers of a replayed response in actix-web's types: the entry's stored headers,
-/// translated once and kept with the entry, then `Age` and `Cache-Status`. `Content-Length` is
-/// left to actix-web, which writes it from the body (see [`hit_response`]).
-fn replayed_headers(hit: &Hit) -> header::HeaderMap {
+/// The hit's headers in actix-web's types. A replayed response translates the entry's stored
+/// headers once (kept with the entry) and adds the three the cache computes per hit.
+fn hit_headers(hit: &Hit) -> header::HeaderMap {
+    if !hit.replays_stored_headers() {
+        return convert::to_actix_headers(&hit.headers());
+    }
     let entry = hit.entry();
     let mut headers = match entry.adapter_data(|entry| convert::to_actix_headers(entry.headers())) {
         Some(stored) => stored.clone(),
         None => convert::to_actix_headers(entry.headers()),
     };
-    let [_content_length, (_, age), (_, cache_status)] = hit.computed_headers();
+    let [(_, content_length), (_, age), (_, cache_status)] = hit.computed_headers();
     let value = |value: http::HeaderValue| header::HeaderValue::from_bytes(value.as_bytes());
+    if let Ok(content_length) = value(content_length) {
+        headers.insert(header::CONTENT_LENGTH, content_length);
+    }
     if let Ok(age) = value(age) {
         headers.insert(header::AGE, age);
     }
