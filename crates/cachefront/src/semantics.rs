@@ -564,6 +564,22 @@ pub enum Forwarded {
 }
 
 impl Forwarded {
+    /// How many kinds there are: [`index`](Self::index) is below this.
+    const COUNT: usize = 7;
+
+    /// A dense index, for tables with one slot per kind.
+    fn index(self) -> usize {
+        match self {
+            Self::Bypass => 0,
+            Self::Method => 1,
+            Self::UriMiss => 2,
+            Self::VaryMiss => 3,
+            Self::Miss => 4,
+            Self::Stale => 5,
+            Self::Request => 6,
+        }
+    }
+
     fn token(self) -> &'static str {
         match self {
             Self::Bypass => "bypass",
@@ -674,6 +690,23 @@ impl CacheStatus {
                 return value;
             }
         }
+        // So does the member of a plain forwarded response (`fwd`, `fwd-status`, perhaps
+        // `stored`), the one every miss carries: each is rendered once, on first use.
+        if let (false, Some(fwd), Some(status), None, false, None) = (
+            self.hit,
+            self.fwd,
+            self.fwd_status,
+            self.ttl,
+            self.collapsed,
+            self.detail,
+        ) {
+            if let Some(status_slot) = status.checked_sub(100).map(usize::from).filter(|s| *s < STATUSES) {
+                let slot = (fwd.index() * 2 + usize::from(self.stored)) * STATUSES + status_slot;
+                return FORWARD_MEMBERS[slot]
+                    .get_or_init(|| HeaderValue::from_static(Box::leak(self.to_string().into_boxed_str())))
+                    .clone();
+            }
+        }
         HeaderValue::try_from(self.to_string()).expect("Cache-Status members are ASCII tokens and integers")
     }
 
@@ -715,6 +748,15 @@ impl std::fmt::Display for CacheStatus {
 const PRERENDERED: u64 = 3600;
 
 static HIT_MEMBERS: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
+
+/// How many statuses (100 to 599) have a slot in [`FORWARD_MEMBERS`].
+const STATUSES: usize = 500;
+
+/// The members of forwarded responses without `ttl`, `collapsed` or a detail, one slot per
+/// kind of forwarding, `stored` or not, and status; each rendered (and leaked: at most 7,000
+/// short strings) the first time it is used.
+static FORWARD_MEMBERS: [std::sync::OnceLock<HeaderValue>; Forwarded::COUNT * 2 * STATUSES] =
+    [const { std::sync::OnceLock::new() }; Forwarded::COUNT * 2 * STATUSES];
 static AGE_VALUES: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
 
 /// A header value for `n` from a table rendered once (for `n` up to an hour), shared by every
@@ -973,5 +1015,40 @@ mod tests {
         CacheStatus::hit(5).append_to(&mut h);
         let members: Vec<_> = h.get_all(CACHE_STATUS).iter().collect();
         assert_eq!(members, ["upstream; hit", "cachefront; hit; ttl=5"]);
+    }
+
+    #[test]
+    fn header_values_from_the_tables_match_the_rendered_members() {
+        let kinds = [
+            Forwarded::Bypass,
+            Forwarded::Method,
+            Forwarded::UriMiss,
+            Forwarded::VaryMiss,
+            Forwarded::Miss,
+            Forwarded::Stale,
+            Forwarded::Request,
+        ];
+        let mut slots = std::collections::HashSet::new();
+        for fwd in kinds {
+            assert!(fwd.index() < Forwarded::COUNT);
+            assert!(slots.insert(fwd.index()), "two kinds share a slot");
+            for status in [100, 200, 304, 404, 503, 599, 600, 999] {
+                for stored in [false, true] {
+                    let member = CacheStatus::forward(fwd).fwd_status(status).stored(stored);
+                    // Twice: rendered, then from the table.
+                    for _ in 0..2 {
+                        assert_eq!(member.to_header_value(), member.to_string().as_str());
+                    }
+                }
+            }
+            let detailed = CacheStatus::forward(fwd).fwd_status(200).detail("private");
+            assert_eq!(detailed.to_header_value(), detailed.to_string().as_str());
+        }
+        for ttl in [0, 59, 3600, 3601, -5] {
+            assert_eq!(
+                CacheStatus::hit(ttl).to_header_value(),
+                CacheStatus::hit(ttl).to_string().as_str()
+            );
+        }
     }
 }
