@@ -79,6 +79,30 @@ fn policy_decisions(c: &mut Criterion) {
     );
 }
 
+/// A single-threaded runtime, as each benchmark drives the async core on one.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One miss through the flow an adapter runs: lookup, the response decision, the body, the
+/// store write. `request`'s key must be cold.
+async fn miss(
+    route: &cachefront::Route,
+    request: &http::Request<()>,
+    headers: &http::HeaderMap,
+    body: &Bytes,
+) {
+    let Lookup::Forward(forward) = route.lookup(request).await else {
+        unreachable!("the key is cold")
+    };
+    let mut collector = forward.response(http::StatusCode::OK, headers).collector.unwrap();
+    collector.push(body);
+    collector.finish();
+}
+
 /// A store holding one entry primed through the real flow for [`typical_request`], so the entry
 /// is what a hit would read; the runtime, the store, the route and the entry.
 fn primed(
@@ -89,28 +113,16 @@ fn primed(
     cachefront::Route,
     Arc<Entry>,
 ) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let store = MemoryStore::new();
     let cache = Cache::builder().store(store.clone()).build().unwrap();
     let route = cache.route(Policy::ttl(Duration::from_secs(300)));
     let request = typical_request();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let body = Bytes::from((0..body).map(|i| (i % 251) as u8).collect::<Vec<_>>());
     runtime.block_on(async {
-        let Lookup::Forward(forward) = route.lookup(&request).await else {
-            unreachable!()
-        };
-        let mut headers = http::HeaderMap::new();
-        headers.insert("content-type", "application/json".parse().unwrap());
-        let mut collector = forward
-            .response(http::StatusCode::OK, &headers)
-            .collector
-            .unwrap();
-        collector.push(&Bytes::from(
-            (0..body).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
-        ));
-        collector.finish();
+        miss(&route, &request, &headers, &body).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     });
     let entry = runtime
@@ -174,10 +186,7 @@ fn cache_status(c: &mut Criterion) {
 /// eviction it causes. Every iteration uses a new key on a full store, as in the load
 /// benchmark's miss storm.
 fn miss_flow(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let cache = Cache::builder().max_bytes(4 * 1024 * 1024).build().unwrap();
     let route = cache.route(Policy::ttl(Duration::from_secs(3600)));
     let mut headers = http::HeaderMap::new();
@@ -191,19 +200,6 @@ fn miss_flow(c: &mut Criterion) {
                 .unwrap()
         })
         .collect();
-    async fn miss(
-        route: &cachefront::Route,
-        request: &http::Request<()>,
-        headers: &http::HeaderMap,
-        body: &Bytes,
-    ) {
-        let Lookup::Forward(forward) = route.lookup(request).await else {
-            unreachable!("every key is new")
-        };
-        let mut collector = forward.response(http::StatusCode::OK, headers).collector.unwrap();
-        collector.push(body);
-        collector.finish();
-    }
     // Fill the store, so that every measured miss evicts.
     runtime.block_on(async {
         for request in &requests[..20_000] {
