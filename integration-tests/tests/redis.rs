@@ -907,8 +907,8 @@ async fn shared_through_l2(http: &reqwest::Client, writer: &Instance, reader: &I
     read.cache_status.contains("hit") && reader.calls.load(Ordering::SeqCst) == calls
 }
 
-/// Probes with a new path every 20 ms until an entry written by `writer` is an L2 hit for
-/// `reader`; how long that took, or `None` after `within`.
+/// Probes with a new path (through [`eventually`]) until an entry written by `writer` is an
+/// L2 hit for `reader`; how long that took, or `None` after `within`.
 async fn until_shared_through_l2(
     http: &reqwest::Client,
     writer: &Instance,
@@ -917,16 +917,17 @@ async fn until_shared_through_l2(
     within: Duration,
 ) -> Option<Duration> {
     let started = Instant::now();
-    for probe in 0.. {
-        if shared_through_l2(http, writer, reader, &format!("/item/{label}-{probe}")).await {
-            return Some(started.elapsed());
+    let mut probe = 0;
+    eventually(within, || {
+        probe += 1;
+        let path = format!("/item/{label}-{probe}");
+        async move {
+            shared_through_l2(http, writer, reader, &path)
+                .await
+                .then(|| started.elapsed())
         }
-        if started.elapsed() > within {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    unreachable!()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
