@@ -288,6 +288,7 @@ for_both_frameworks! {
     path_and_query_normalisation_tricks =>
         path_and_query_normalisation_tricks_axum, path_and_query_normalisation_tricks_actix;
     head_get_confusion => head_get_confusion_axum, head_get_confusion_actix;
+    percent_encoded_query_names => percent_encoded_query_names_axum, percent_encoded_query_names_actix;
 }
 
 async fn authorization(framework: Framework) {
@@ -521,4 +522,272 @@ async fn head_get_confusion(framework: Framework) {
     );
     assert!(head.bytes().await.unwrap().is_empty());
     a_then_b(&server, ("/p/v", ALICE_USER), ("/p/v", ANONYMOUS)).await;
+}
+
+/// The query's `(name, value)` pairs as a handler's `Query` extractor (serde_urlencoded) reads
+/// them: split on `&` and the first `=`, `+` as space, `%XX` decoded, invalid UTF-8 replaced.
+fn form_pairs(query: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+            match (bytes[i], hex(i + 1), hex(i + 2)) {
+                (b'+', ..) => out.push(b' '),
+                (b'%', Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 2;
+                }
+                (byte, ..) => out.push(byte),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// A listing handler that reads `page` from the decoded query, as `Query<Params>` would.
+fn listing(target: &str) -> String {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let pages: Vec<String> = form_pairs(query)
+        .into_iter()
+        .filter(|(name, _)| name == "page")
+        .map(|(_, value)| value)
+        .collect();
+    format!("pages={pages:?}")
+}
+
+/// With an allow-list of query parameters, a percent-encoded spelling of an allowed name
+/// (`pag%65`, which the handler decodes to `page`) is that name for the key too: it neither
+/// slips past the allow-list to poison the bare URL, nor shares a key with another page.
+async fn percent_encoded_query_names(framework: Framework) {
+    let policy = ttl().key(cachefront::KeySpec::default().query(cachefront::QueryKey::only(["page"])));
+    let handler: Handler = Arc::new(|target, _headers| Reply {
+        headers: Vec::new(),
+        body: listing(target),
+    });
+    let server = serve(framework, policy, handler).await;
+    let pairs = [
+        ("/p?pag%65=3", "/p"),
+        ("/p?%70%61%67%65=3", "/p?page=1"),
+        ("/p?pag%65=3&page=1", "/p?page=1"),
+        ("/p?page=1&pag%65=3", "/p?page=3&page=1"),
+        ("/p?pag%45=3", "/p"),
+        ("/p/x?page%3D3", "/p/x"),
+        ("/p/y?page=3%26page%3D4", "/p/y?page=3"),
+    ];
+    for (a, b) in pairs {
+        for target in [a, a, b, b] {
+            let answer = ask(&server, Method::GET, target, ANONYMOUS).await;
+            assert_eq!(
+                answer.body,
+                listing(target),
+                "{target} (after {a}) got another page's response ({})",
+                answer.status
+            );
+        }
+    }
+    // Two spellings of one page share the entry, as they are one request to the handler.
+    let plain = ask(&server, Method::GET, "/p/z?page=2", ANONYMOUS).await;
+    let encoded = ask(&server, Method::GET, "/p/z?pag%65=2", ANONYMOUS).await;
+    assert!(encoded.status.contains("; hit"), "{}", encoded.status);
+    assert_eq!(plain.body, encoded.body);
+}
+
+// ------------------------------------------------------------------------------------------
+// Hosts and nested routers: the key is built from exactly what the handler sees
+// ------------------------------------------------------------------------------------------
+
+for_both_frameworks! {
+    absolute_form_host => absolute_form_host_axum, absolute_form_host_actix;
+    nested_routers_keep_their_prefix =>
+        nested_routers_keep_their_prefix_axum, nested_routers_keep_their_prefix_actix;
+}
+
+/// The hosts a handler can read, each spelled as it saw it, sorted and deduplicated: the
+/// `Host` header, the request target's authority and (actix-web) `ConnectionInfo::host()`.
+fn hosts_seen(hosts: &[Option<&str>]) -> String {
+    let hosts: std::collections::BTreeSet<&str> = hosts.iter().flatten().copied().collect();
+    format!("hosts={}", hosts.into_iter().collect::<Vec<_>>().join(","))
+}
+
+/// Serves `/p` behind one cache layer with `policy`, answering with [`hosts_seen`].
+async fn serve_hosts(framework: Framework, policy: Policy) -> Server {
+    let cache = Cache::new();
+    match framework {
+        Framework::Axum => {
+            let endpoint = |uri: Uri, headers: HeaderMap| async move {
+                let host = headers.get("host").and_then(|v| v.to_str().ok());
+                hosts_seen(&[host, uri.authority().map(|a| a.as_str())])
+            };
+            let router = Router::new().route("/p", get(endpoint)).layer(cache.layer(policy));
+            Server::Axum(TestServer::axum(router).await)
+        }
+        Framework::Actix => Server::Actix(ActixServer::start(move || {
+            let endpoint = |request: HttpRequest| {
+                let host = request.headers().get("host").and_then(|v| v.to_str().ok());
+                let info = request.connection_info().host().to_owned();
+                let body = hosts_seen(&[
+                    host,
+                    request.uri().authority().map(|a| a.as_str()),
+                    Some(info.as_str()),
+                ]);
+                std::future::ready(HttpResponse::Ok().body(body))
+            };
+            actix_web::App::new().service(
+                web::resource("/p")
+                    .wrap(cache.middleware(policy.clone()))
+                    .route(web::get().to(endpoint)),
+            )
+        })),
+    }
+}
+
+/// Sends `head` (a request line and header lines, without the final empty line) as raw
+/// bytes, so that the target and `Host` reach the server exactly as written; returns the
+/// response's status line and body.
+async fn raw_exchange(server: &Server, head: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = server.url("").trim_start_matches("http://").to_owned();
+    let request = format!("{head}\r\nConnection: close\r\n\r\n");
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body.to_owned())
+}
+
+/// RFC 9112 §3.2.2: with an absolute-form target, the target's authority is the host and
+/// `Host` is replaced by it. An attacker who sends `GET http://victim.example/p` with
+/// `Host: evil.example` must not get a page rendered for evil.example stored under
+/// victim.example: the handler sees the host the key uses, whichever way it reads it.
+async fn absolute_form_host(framework: Framework) {
+    {
+        let server = serve_hosts(framework, ttl()).await;
+        let attack = raw_exchange(
+            &server,
+            "GET http://victim.example/p HTTP/1.1\r\nHost: evil.example",
+        )
+        .await;
+        assert!(attack.0.contains(" 200 "), "{attack:?}");
+        assert_eq!(
+            attack.1, "hosts=victim.example",
+            "the handler saw another host than the key's"
+        );
+        let victim = raw_exchange(&server, "GET /p HTTP/1.1\r\nHost: victim.example").await;
+        assert_eq!(victim.1, "hosts=victim.example", "the victim got the attacker's page");
+
+        // The other way round: a target naming the attacker's host stays the attacker's.
+        let attack = raw_exchange(
+            &server,
+            "GET http://evil2.example/p HTTP/1.1\r\nHost: victim2.example",
+        )
+        .await;
+        assert_eq!(attack.1, "hosts=evil2.example");
+        let victim = raw_exchange(&server, "GET /p HTTP/1.1\r\nHost: victim2.example").await;
+        assert_eq!(victim.1, "hosts=victim2.example", "the victim got the attacker's page");
+    }
+}
+
+/// Routers nested under a prefix (axum `Router::nest`, actix-web `web::scope`): `/v1/items`
+/// and `/v2/items` are two resources with two entries, and purging or invalidating one
+/// reaches exactly its own entry. Policy names (and the tags they fill) use the full path.
+async fn nested_routers_keep_their_prefix(framework: Framework) {
+    let cache = Cache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let policy = |version: &str| {
+        ttl()
+            .name(format!("/{version}/items/{{id}}"))
+            .tag(format!("{version}-item:{{id}}"))
+    };
+    let server = match framework {
+        Framework::Axum => {
+            let versioned = |version: &'static str| {
+                let calls = Arc::clone(&calls);
+                let read = move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    std::future::ready(format!("{version}-{id}-{n}"))
+                };
+                let write = || std::future::ready(StatusCode::NO_CONTENT);
+                Router::new()
+                    .route("/items/{id}", get(read).post(write))
+                    .layer(cache.layer(policy(version)))
+            };
+            let router = Router::new().nest("/v1", versioned("v1")).nest("/v2", versioned("v2"));
+            Server::Axum(TestServer::axum(router).await)
+        }
+        Framework::Actix => {
+            let (cache, calls) = (cache.clone(), Arc::clone(&calls));
+            Server::Actix(ActixServer::start(move || {
+                let versioned = |version: &'static str| {
+                    let calls = Arc::clone(&calls);
+                    let read = move |id: web::Path<String>| {
+                        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                        std::future::ready(format!("{version}-{id}-{n}"))
+                    };
+                    web::scope(&format!("/{version}"))
+                        .wrap(cache.middleware(policy(version)))
+                        .route("/items/{id}", web::get().to(read))
+                        .route(
+                            "/items/{id}",
+                            web::post().to(|| std::future::ready(HttpResponse::NoContent().finish())),
+                        )
+                };
+                actix_web::App::new()
+                    .service(versioned("v1"))
+                    .service(versioned("v2"))
+            }))
+        }
+    };
+    let body = |path: &str| {
+        let url = server.url(path);
+        async move {
+            let response = client().get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let status = header(&response, "cache-status").to_owned();
+            (status, response.text().await.unwrap())
+        }
+    };
+
+    assert_eq!(body("/v1/items/7").await.1, "v1-7-1");
+    let (status, v2) = body("/v2/items/7").await;
+    assert_eq!(v2, "v2-7-2", "/v2/items/7 got /v1/items/7's entry ({status})");
+    assert_eq!(body("/v1/items/7").await.1, "v1-7-1");
+    assert_eq!(body("/v2/items/7").await.1, "v2-7-2");
+
+    // A purge by path reaches the nested route's entry, and only it.
+    cache.invalidator().path("/v1/items/7").await.unwrap();
+    let (status, v1) = body("/v1/items/7").await;
+    assert_eq!(v1, "v1-7-3", "the purge of /v1/items/7 missed its entry ({status})");
+    assert_eq!(body("/v2/items/7").await.1, "v2-7-2");
+
+    // Tags filled from the full path.
+    cache.invalidator().tag("v2-item:7").await.unwrap();
+    let (status, v2) = body("/v2/items/7").await;
+    assert_eq!(v2, "v2-7-4", "the tag v2-item:7 was not on /v2/items/7 ({status})");
+    assert_eq!(body("/v1/items/7").await.1, "v1-7-3");
+
+    // An unsafe request invalidates its own URI.
+    let post = client().post(server.url("/v1/items/7")).send().await.unwrap();
+    assert_eq!(post.status(), 204);
+    assert_eq!(body("/v1/items/7").await.1, "v1-7-5");
+    assert_eq!(body("/v2/items/7").await.1, "v2-7-4");
 }

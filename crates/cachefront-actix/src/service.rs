@@ -1,7 +1,7 @@
 use std::rc::Rc;
 
 use actix_web::{
-    Error, HttpResponse,
+    Error, HttpMessage as _, HttpResponse,
     body::MessageBody,
     dev::{Service, ServiceRequest, ServiceResponse, forward_ready},
     http::header,
@@ -63,6 +63,7 @@ where
         let span = inner.route.span();
         ResponseFuture::new(Box::pin(Instrument::instrument(
             async move {
+                normalize_host(&mut request);
                 let forward = match inner.route.lookup(&ActixRequestHead(request.head())).await {
                     Lookup::Hit(mut hit) => {
                         let response = hit_response(&hit);
@@ -90,6 +91,24 @@ where
             span,
         )))
     }
+}
+
+/// Gives `Host` the target's authority when they differ (RFC 9112 §3.2.2), so that the handler
+/// sees the host the key uses, whether it reads `Host`, the URI or `ConnectionInfo::host()`
+/// ([`cachefront::host_replacement`]).
+fn normalize_host(request: &mut ServiceRequest) {
+    let head = request.head();
+    let host = head.headers.get(header::HOST).map(header::HeaderValue::as_bytes);
+    let Some(authority) = cachefront::host_replacement(head.uri.authority().map(|a| a.as_str()), host) else {
+        return;
+    };
+    let Ok(value) = header::HeaderValue::from_str(authority) else {
+        return;
+    };
+    request.headers_mut().insert(header::HOST, value);
+    // Computed from the old `Host` if an outer middleware asked for it already (actix-web keeps
+    // it in the request's extensions): computed again from the new one when next asked.
+    request.extensions_mut().remove::<actix_web::dev::ConnectionInfo>();
 }
 
 /// A response written from the cache.

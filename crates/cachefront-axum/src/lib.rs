@@ -42,6 +42,30 @@
 //!     .layer(Extension(cache));
 //! ```
 //!
+//! # Nested routers
+//!
+//! Inside [`Router::nest`](axum::Router::nest) a layer sees the URI with the prefix removed.
+//! The cache keys and invalidates on the request's *original* URI instead (axum's
+//! [`OriginalUri`](axum::extract::OriginalUri); this crate turns on axum's `original-uri`
+//! feature and cachefront-tower's `axum` feature for it), so `/v1/items` and `/v2/items` are
+//! two entries, `Invalidator::path("/v1/items")` reaches the nested route, and an unsafe
+//! request invalidates its full URI. Give [`Policy::name`] the full path too, prefix included
+//! (`"/v1/items/{id}"`): its parameters fill the policy's tags from the full path.
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, routing::get};
+//! use cachefront_axum::{Cache, CacheExt, Policy};
+//!
+//! let cache = Cache::new();
+//! let v1 = Router::new().route(
+//!     "/items/{id}",
+//!     get(|| async { "v1" })
+//!         .layer(cache.layer(Policy::ttl(Duration::from_secs(60)).name("/v1/items/{id}").tag("item:{id}"))),
+//! );
+//! let app: Router = Router::new().nest("/v1", v1);
+//! ```
+//!
 //! [axum]: https://docs.rs/axum
 //! [cachefront]: https://docs.rs/cachefront
 

@@ -44,6 +44,18 @@
 //!
 //! Every caching decision is taken by the [cachefront] core; this crate only translates.
 //!
+//! # Which URI and which host
+//!
+//! - **Host.** The key's host is the target's authority, else `Host`. When a request carries an
+//!   absolute-form target (`GET http://a.example/p HTTP/1.1`) whose authority differs from its
+//!   `Host` header, the layer replaces `Host` with the authority before the inner service runs
+//!   (RFC 9112 §3.2.2), so the handler sees the host the entry is stored under.
+//! - **Nested routers.** With the `axum` feature (on when you use `cachefront-axum`), the path
+//!   and query the cache keys and invalidates on come from axum's `OriginalUri` when present:
+//!   inside `Router::nest("/v1", …)` a route is keyed as `/v1/…`, not with the prefix removed.
+//!   Without the feature, the layer uses the URI it is given; turn the feature on if you use
+//!   this crate directly with nested axum routers. Give `Policy::name` the full path.
+//!
 //! # Requirements
 //!
 //! The inner service must be `Clone + Send + 'static` with a `Send` future, and its response
@@ -56,6 +68,7 @@
 mod body;
 mod future;
 mod layer;
+mod request;
 mod service;
 
 pub use self::{

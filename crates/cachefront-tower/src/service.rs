@@ -11,7 +11,10 @@ use http_body_util::BodyExt;
 use tower_service::Service;
 use tracing::Instrument;
 
-use crate::{ResponseBody, ResponseFuture};
+use crate::{
+    ResponseBody, ResponseFuture,
+    request::{self, TowerRequestHead},
+};
 
 /// The service built by [`CacheLayer`](crate::CacheLayer): answers from the cache when it can,
 /// and otherwise calls the inner service and stores what the policy allows.
@@ -65,7 +68,8 @@ where
         ResponseFuture::new(Box::pin(Instrument::instrument(
             async move {
                 let (mut parts, body) = request.into_parts();
-                let forward = match route.lookup(&parts).await {
+                request::normalize_host(&mut parts);
+                let forward = match route.lookup(&TowerRequestHead::new(&parts)).await {
                     Lookup::Hit(mut hit) => {
                         if let Some(refresh) = hit.take_refresh() {
                             // Stale-while-revalidate: the client gets the stale response now; the

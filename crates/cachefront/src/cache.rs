@@ -86,6 +86,7 @@ impl Cache {
     }
 
     fn from_parts(store: Arc<dyn Store>, coalesce_wait: Duration) -> Self {
+        let variants = VariantIndex::for_capacity(store.usage().capacity_bytes);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -93,7 +94,7 @@ impl Cache {
                 stats: StatsRegistry::default(),
                 coalesce_wait,
                 memo: crate::memo::MemoRegistry::default(),
-                variants: VariantIndex::default(),
+                variants,
             }),
         }
     }
@@ -134,6 +135,24 @@ impl Cache {
     /// Removes the entry under `key`; returns whether there was one.
     pub async fn invalidate_key(&self, key: &CacheKey) -> Result<bool, Error> {
         self.inner.store.remove(key).await
+    }
+
+    /// Removes every stored variant of the URI whose primary key is `key`, in O(variants) on
+    /// every store and every instance; returns how many responses went (a primary's copy of
+    /// its latest variant is not counted twice).
+    pub(crate) async fn remove_uri(&self, key: &CacheKey) -> Result<u64, Error> {
+        let store = self.store();
+        let varied = match store.get(key).await? {
+            Some(primary) => !primary.vary.is_empty(),
+            None => false,
+        };
+        let primary = store.remove(key).await?;
+        self.inner.variants.forget(key.digest());
+        if varied {
+            // The variants carry the URI's own tag; the primary copies one of them.
+            return store.remove_tag(&variants_tag(key)).await;
+        }
+        Ok(u64::from(primary))
     }
 
     /// Removes every entry carrying `tag`; returns how many went. The same as
@@ -641,15 +660,7 @@ impl Route {
 
     /// Removes every stored variant of the URI whose primary key is `key` (RFC 9111 §4.4).
     async fn invalidate_uri(&self, key: &CacheKey) {
-        let result = async {
-            if let Some(primary) = self.store().get(key).await? {
-                if !primary.vary.is_empty() {
-                    self.store().remove_tag(&variants_tag(key)).await?;
-                }
-            }
-            self.store().remove(key).await
-        }
-        .await;
+        let result = self.cache.remove_uri(key).await;
         match result {
             Ok(_) => tracing::debug!(key = %key, decision = "invalidate"),
             Err(error) => {
@@ -670,56 +681,122 @@ fn variant_key<'a, I>(primary: &CacheKey, values: I) -> CacheKey
 where
     I: IntoIterator<Item = (&'a HeaderName, Option<Vec<u8>>)>,
 {
-    let mut parts = vec![primary.readable().to_owned(), "vary".to_owned()];
-    for (name, value) in values {
-        parts.push(name.as_str().to_owned());
-        parts.push(match value {
-            Some(value) => format!("={}", String::from_utf8_lossy(&value)),
-            None => "absent".to_owned(),
-        });
-    }
-    CacheKey::from_parts(parts)
+    // From the primary digest and length-framed names and values; credentials only as digests
+    // in the readable form.
+    primary.variant(values)
 }
 
 /// The variants this instance stored for each URI, oldest first, so that the cap per URI holds
 /// without reading the list back from the store (a read-modify-write that concurrent stores and
 /// instances would lose). Each instance enforces the cap on what it stores.
-#[derive(Debug, Default)]
+///
+/// The index keeps digests only (32 bytes a variant, whatever the length of the URL), and has a
+/// bound of its own: at most [`VariantIndex::max_uris`] URIs, the oldest forgotten first. A
+/// forgotten URI's variants stay stored until they expire or are evicted (the store's byte
+/// bound holds regardless); the cap then counts its new variants afresh.
+#[derive(Debug)]
 struct VariantIndex {
-    by_uri: Mutex<HashMap<KeyDigest, VecDeque<CacheKey>>>,
+    lists: Mutex<VariantLists>,
+    max_uris: usize,
 }
 
-/// How many URIs with variants the index follows; past that it starts afresh (the cap then
-/// applies to new variants only, and what was stored expires with its TTL).
+#[derive(Debug, Default)]
+struct VariantLists {
+    by_uri: HashMap<KeyDigest, Vec<KeyDigest>>,
+    /// URIs in the order they were first indexed; may hold URIs forgotten since (skipped).
+    order: VecDeque<KeyDigest>,
+}
+
+/// The most URIs with variants the index follows, whatever the store's capacity.
 const MAX_INDEXED_URIS: usize = 100_000;
+/// The fewest, however small the store.
+const MIN_INDEXED_URIS: usize = 1_024;
 
 impl VariantIndex {
+    /// An index sized for a store of `capacity` bytes: one URI per 2 KiB of capacity (a stored
+    /// variant weighs more than that, primary copy included), between 1,024 and 100,000 URIs.
+    /// At most ~200 bytes a URI with one variant, so 64 MiB of store means ~6 MiB of index.
+    fn for_capacity(capacity: Option<u64>) -> Self {
+        let max_uris = capacity.map_or(MAX_INDEXED_URIS, |bytes| {
+            usize::try_from(bytes / 2048)
+                .unwrap_or(usize::MAX)
+                .clamp(MIN_INDEXED_URIS, MAX_INDEXED_URIS)
+        });
+        Self {
+            lists: Mutex::new(VariantLists::default()),
+            max_uris,
+        }
+    }
+
+    fn lists(&self) -> std::sync::MutexGuard<'_, VariantLists> {
+        self.lists.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether `variant` of the URI `primary` is among those kept.
-    fn contains(&self, primary: &KeyDigest, variant: &CacheKey) -> bool {
-        let by_uri = self.by_uri.lock().unwrap_or_else(PoisonError::into_inner);
-        by_uri
+    fn contains(&self, primary: &KeyDigest, variant: &KeyDigest) -> bool {
+        self.lists()
+            .by_uri
             .get(primary)
             .is_some_and(|variants| variants.contains(variant))
     }
 
     /// Records that `variant` of the URI `primary` was stored; returns the variants to remove
     /// to stay within `cap`.
-    fn record(&self, primary: KeyDigest, variant: CacheKey, cap: usize) -> Vec<CacheKey> {
-        let mut by_uri = self.by_uri.lock().unwrap_or_else(PoisonError::into_inner);
-        if by_uri.len() >= MAX_INDEXED_URIS && !by_uri.contains_key(&primary) {
-            by_uri.clear();
+    fn record(&self, primary: KeyDigest, variant: KeyDigest, cap: usize) -> Vec<KeyDigest> {
+        let mut lists = self.lists();
+        let lists = &mut *lists;
+        if !lists.by_uri.contains_key(&primary) {
+            while lists.by_uri.len() >= self.max_uris {
+                let Some(oldest) = lists.order.pop_front() else {
+                    break;
+                };
+                lists.by_uri.remove(&oldest);
+            }
+            // Forgotten URIs leave their place in `order`; sweep them before it doubles.
+            if lists.order.len() >= 2 * self.max_uris {
+                let by_uri = &lists.by_uri;
+                lists.order.retain(|uri| by_uri.contains_key(uri));
+            }
+            lists.order.push_back(primary);
         }
-        let variants = by_uri.entry(primary).or_default();
+        let variants = lists.by_uri.entry(primary).or_default();
         variants.retain(|known| *known != variant);
-        variants.push_back(variant);
+        if variants.len() == variants.capacity() {
+            // Exact growth: most URIs have one or two variants.
+            variants.reserve_exact(1);
+        }
+        variants.push(variant);
         let excess = variants.len().saturating_sub(cap.max(1));
         variants.drain(..excess).collect()
     }
+
+    /// Forgets a URI whose variants were all invalidated.
+    fn forget(&self, primary: &KeyDigest) {
+        self.lists().by_uri.remove(primary);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lists().by_uri.len()
+    }
 }
+
+const VARIANTS_TAG: &str = "cachefront:variants:";
 
 /// The internal tag every variant of a URI carries, so that they can be removed together.
 fn variants_tag(primary: &CacheKey) -> String {
-    format!("cachefront:variants:{}", primary.digest().to_hex())
+    format!("{VARIANTS_TAG}{}", primary.digest().to_hex())
+}
+
+/// Whether `entry` is the copy of a URI's latest variant kept under the URI's primary key
+/// (stored beside the variant itself): purges count the variant, not its copy.
+pub(crate) fn is_primary_copy(entry: &Entry) -> bool {
+    !entry.vary.is_empty()
+        && entry.tags.iter().any(|tag| {
+            tag.strip_prefix(VARIANTS_TAG)
+                .and_then(KeyDigest::from_hex)
+                .is_some_and(|uri| uri == *entry.key.digest())
+        })
 }
 
 /// A request with its method read as `GET`: the key of the URI an unsafe request targets.
@@ -1417,7 +1494,7 @@ impl Route {
                         .cache
                         .inner
                         .variants
-                        .contains(primary.key.digest(), &variant.key)
+                        .contains(primary.key.digest(), variant.key.digest())
                     {
                         let _ = route.store().remove(&variant.key).await;
                     }
@@ -1603,17 +1680,16 @@ impl Collector {
                 entry.vary.iter().map(|(name, value)| (name, value.clone())),
             );
             entry.tags.push(Arc::from(variants_tag(&primary)));
-            let evicted =
-                route
-                    .cache
-                    .inner
-                    .variants
-                    .record(*primary.digest(), variant.clone(), policy.max_variants);
+            let evicted = route.cache.inner.variants.record(
+                *primary.digest(),
+                *variant.digest(),
+                policy.max_variants,
+            );
             if !evicted.is_empty() {
                 let route = route.clone();
                 spawn_or_warn(async move {
-                    for key in evicted {
-                        let _ = route.store().remove(&key).await;
+                    for digest in evicted {
+                        let _ = route.store().remove(&CacheKey::from_digest(digest)).await;
                     }
                 });
             }

@@ -219,6 +219,6 @@ impl Entry {
             .map(|(name, value)| name.as_str().len() + value.as_ref().map_or(0, Vec::len) + 32)
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
-        OVERHEAD + self.body.len() + headers + vary + tags + self.key.readable().len() + 32
+        OVERHEAD + self.body.len() + headers + vary + tags + self.key.heap_bytes() + 32
     }
 }

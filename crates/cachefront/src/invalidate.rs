@@ -54,10 +54,7 @@ impl Invalidator {
     }
 
     async fn remove_key(&self, key: &CacheKey) -> Result<u64, Error> {
-        let store = self.cache.store();
-        // Variants share the primary key's readable form as a prefix.
-        let variants = store.remove_prefix(&format!("{} vary ", key.readable())).await?;
-        Ok(variants + u64::from(store.remove(key).await?))
+        self.cache.remove_uri(key).await
     }
 
     /// Removes every entry carrying `tag`.
@@ -137,6 +134,67 @@ mod tests {
     async fn stored(cache: &Cache, policy: Policy, uri: &str) -> bool {
         let request = http::Request::get(uri).body(()).unwrap();
         matches!(cache.route(policy).lookup(&request).await, Lookup::Hit(_))
+    }
+
+    /// Stores `languages.len()` variants of one URI (`Vary: Accept-Language`), tagged `t`.
+    async fn store_variants(cache: &Cache, policy: &Policy, uri: &str, languages: &[&str]) {
+        let route = cache.route(policy.clone());
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::VARY, http::HeaderValue::from_static("accept-language"));
+        for language in languages {
+            let request = http::Request::get(uri)
+                .header(http::header::ACCEPT_LANGUAGE, *language)
+                .body(())
+                .unwrap();
+            let Lookup::Forward(forward) = route.lookup(&request).await else {
+                panic!("a new variant is a miss");
+            };
+            let mut collector = forward.response(http::StatusCode::OK, &headers).collector.unwrap();
+            collector.push(&Bytes::from_static(b"x"));
+            collector.finish();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    #[tokio::test]
+    async fn purges_count_each_removed_variant_once() {
+        let policy = Policy::ttl(Duration::from_secs(60)).tag("t");
+        let uri = "http://h/page";
+        let three = ["en", "fr", "de"];
+        type Purge = fn(&crate::Invalidator) -> futures_like::Boxed<'_>;
+        let purges: [(&str, Purge); 5] = [
+            ("path", |i| Box::pin(i.path("/page"))),
+            ("prefix", |i| Box::pin(i.prefix("/pa"))),
+            ("tag", |i| Box::pin(i.tag("t"))),
+            ("all", |i| Box::pin(i.all())),
+            ("key", |i| {
+                let key = crate::KeySpec::default().build(&http::Request::get("http://h/page").body(()).unwrap());
+                Box::pin(async move { i.key(&key).await })
+            }),
+        ];
+        for (what, purge) in purges {
+            for languages in [&three[..], &three[..1]] {
+                let cache = Cache::new();
+                store_variants(&cache, &policy, uri, languages).await;
+                let removed = purge(&cache.invalidator()).await.unwrap();
+                assert_eq!(removed, languages.len() as u64, "a purge by {what} of {languages:?}");
+                for language in languages {
+                    let request = http::Request::get(uri)
+                        .header(http::header::ACCEPT_LANGUAGE, *language)
+                        .body(())
+                        .unwrap();
+                    assert!(
+                        matches!(cache.route(policy.clone()).lookup(&request).await, Lookup::Forward(_)),
+                        "the {language} variant is gone after a purge by {what}"
+                    );
+                }
+            }
+        }
+    }
+
+    mod futures_like {
+        pub(super) type Boxed<'a> =
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, crate::Error>> + 'a>>;
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Cache keys: what makes two requests "the same" for the cache.
 
-use std::{fmt, hash::Hash, sync::Arc};
+use std::{borrow::Cow, fmt, hash::Hash, sync::Arc};
 
 use sha2::{Digest as _, Sha256};
 
@@ -27,6 +27,39 @@ impl KeyDigest {
             out.push(HEX[usize::from(byte & 0xf)] as char);
         }
         out
+    }
+}
+
+impl KeyDigest {
+    /// Parses what [`to_hex`](Self::to_hex) wrote (64 hexadecimal characters, either case).
+    pub(crate) fn from_hex(hex: &str) -> Option<Self> {
+        let hex = hex.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let mut digest = [0u8; 32];
+        for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(Self(digest))
+    }
+}
+
+impl CacheKey {
+    /// The key of a stored response known by its digest only (a variant the cache evicts, an
+    /// invalidation heard from another instance): its readable form is empty.
+    pub(crate) fn from_digest(digest: KeyDigest) -> Self {
+        Self {
+            digest,
+            readable: String::new(),
+        }
+    }
+
+    /// The bytes the key holds on the heap (its readable form's allocation), for the weight
+    /// of what stores it. (Kept here, with `from_digest`, by the lead: do not move.)
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.readable.capacity()
     }
 }
 
@@ -104,6 +137,92 @@ impl CacheKey {
     pub fn readable(&self) -> &str {
         &self.readable
     }
+
+    /// The keys a [`KeySpec`] may have built with this readable form, for purging by readable
+    /// key: the digest cannot be read back from the readable form, so each way of reading it
+    /// (with or without a host, each split of the remaining parts) is hashed again, at most 16.
+    /// Callers keep only candidates a store holds with exactly this readable form. Keys whose
+    /// readable form shows a credential's digest, and keys from
+    /// [`from_parts`](Self::from_parts), are not found this way.
+    pub(crate) fn candidates_for_readable(readable: &str) -> Vec<CacheKey> {
+        const MAX: usize = 16;
+        let mut out = Vec::new();
+        let mut tokens = readable.split(' ');
+        let (Some(method), Some(target)) = (tokens.next(), tokens.next()) else {
+            return out;
+        };
+        if method.is_empty() || !target.starts_with('/') {
+            return out;
+        }
+        let rest: Vec<&str> = tokens.collect();
+        let line = format!("{method} {target}");
+        let mut heads = vec![(line.clone(), 0, &rest[..])];
+        if let Some(host) = rest.first().and_then(|t| t.strip_prefix("host=")) {
+            heads.push((format!("{line} host={host}"), host.len(), &rest[1..]));
+            if rest.len() > 1 {
+                // A host with spaces (a client's Host header), and nothing after it.
+                let host = &readable[line.len() + " host=".len()..];
+                heads.push((format!("{line} host={host}"), host.len(), &[][..]));
+            }
+        }
+        for (line, host_len, parts) in heads {
+            let mut groupings = Vec::new();
+            group_parts(parts, &mut Vec::new(), &mut groupings, MAX);
+            for grouping in groupings {
+                if out.len() >= MAX {
+                    return out;
+                }
+                let mut material = KeyMaterial::new(0);
+                material.hasher.update((host_len as u64).to_le_bytes());
+                material.hasher.update(line.as_bytes());
+                for part in &grouping {
+                    match part.split_once('=') {
+                        Some((name, value)) => material.optional_part(name, Some(value.as_bytes())),
+                        None => material.optional_part(part, None),
+                    }
+                }
+                let mut key = material.finish();
+                readable.clone_into(&mut key.readable);
+                out.push(key);
+            }
+        }
+        out
+    }
+
+    /// The key of one variant of this (primary) key: the request's values of the headers a
+    /// stored response's `Vary` names, in the order it names them (`None`: the request had none).
+    ///
+    /// The digest is derived from this key's digest and a length-framed encoding of each name
+    /// and value, so no two lists of values share a variant, whatever bytes they hold. The
+    /// readable form is `{primary readable} vary {name}={value} ...` (a bare `{name}` when the
+    /// request had none), with a digest in place of the value of a credential header
+    /// (`Cookie`, `Authorization`, `Proxy-Authorization`): `cookie=#1f0c...` (16 hex digits).
+    ///
+    /// ```
+    /// use cachefront::{CacheKey, KeySpec};
+    /// use http::header::{ACCEPT_LANGUAGE, COOKIE};
+    ///
+    /// let request = http::Request::get("http://example.com/a").body(()).unwrap();
+    /// let primary = KeySpec::default().build(&request);
+    /// let variant = primary.variant([(&ACCEPT_LANGUAGE, Some("en")), (&COOKIE, Some("id=secret"))]);
+    /// assert!(variant.readable().starts_with("GET /a host=example.com vary accept-language=en cookie=#"));
+    /// assert!(!variant.readable().contains("secret"));
+    /// ```
+    pub fn variant<'a, I, V>(&self, values: I) -> CacheKey
+    where
+        I: IntoIterator<Item = (&'a http::HeaderName, Option<V>)>,
+        V: AsRef<[u8]>,
+    {
+        let mut material = KeyMaterial::new(self.readable.len() + 32);
+        material.readable.push_str(&self.readable);
+        material.readable.push_str(" vary");
+        material.hasher.update(b"cachefront variant\0");
+        material.hasher.update(self.digest.as_bytes());
+        for (name, value) in values {
+            material.optional_part(name.as_str(), value.as_ref().map(AsRef::as_ref));
+        }
+        material.finish()
+    }
 }
 
 impl PartialEq for CacheKey {
@@ -134,9 +253,26 @@ impl fmt::Display for CacheKey {
 
 /// Which query parameters take part in the key.
 ///
-/// Parameters are compared as they appear on the wire (no percent-decoding) and sorted, so
-/// `?b=2&a=1` and `?a=1&b=2` share a key. Parameters with the same name keep their relative
-/// order, since `?a=1&a=2` and `?a=2&a=1` may mean different things to a handler.
+/// The query is split on `&` (empty parameters are dropped) and each parameter at its first
+/// `=` into a name and a value. **Names are compared and keyed decoded**, the way a handler's
+/// `Query` extractor (`serde_urlencoded`, form decoding) reads them: `%XX` escapes are decoded
+/// (hex digits of either case), `+` is a space, and a `%` not followed by two hex digits stands
+/// for itself. So `?pag%65=3` is the parameter `page` for an allow-list, a deny-list and the key
+/// alike, and cannot slip past [`QueryKey::only`]. The names given to [`only`](Self::only) and
+/// [`except`](Self::except) are decoded names (`"page"`, `"a b"`), compared byte for byte.
+///
+/// Parameters are then sorted by decoded name (stable: parameters with the same name keep their
+/// relative order, since `?a=1&a=2` and `?a=2&a=1` may mean different things to a handler), so
+/// `?b=2&a=1`, `?a=1&b=2` and `?%62=2&a=1` share a key.
+///
+/// In the [readable key](CacheKey::readable) each name is written in one canonical encoding of
+/// its decoded bytes: printable ASCII as itself, except `%`, `&`, `=`, `+` and `#`, which are
+/// escaped (`%25`, `%26`, `%3D`, `%2B`, `%23`), as is every other byte (space is `%20`). Two
+/// spellings of one name thus read, and key, the same, and a name that decodes to contain `=` or
+/// `&` cannot pass for another split of the query. **Values are kept as sent**, escapes and all:
+/// `?page=3` and `?page=%33` are two keys (two entries for what a handler reads as one value,
+/// never one entry for two values). A parameter without `=` (`?a`) and one with an empty value
+/// (`?a=`) are kept apart for the same reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum QueryKey {
@@ -170,11 +306,12 @@ impl QueryKey {
         Self::Except(names.into_iter().map(Into::into).collect())
     }
 
-    fn keeps(&self, name: &str) -> bool {
+    /// Whether the parameter with this decoded name takes part in the key.
+    fn keeps(&self, name: &[u8]) -> bool {
         match self {
             Self::All => true,
-            Self::Only(names) => names.iter().any(|n| n == name),
-            Self::Except(names) => !names.iter().any(|n| n == name),
+            Self::Only(names) => names.iter().any(|n| n.as_bytes() == name),
+            Self::Except(names) => !names.iter().any(|n| n.as_bytes() == name),
             Self::Ignore => false,
         }
     }
@@ -212,6 +349,17 @@ where
 /// By default: method (`HEAD` is keyed as `GET`, so it is answered from the stored `GET`), host,
 /// path and every query parameter, sorted. Request headers enter the key only when named here
 /// (or, per stored response, through its `Vary`).
+///
+/// What is normalised, and nothing else: `HEAD` is `GET`; the host is lowercased; query
+/// parameter names are form-decoded (`%XX`, `+` as space), filtered by [`QueryKey`], sorted by
+/// decoded name and written in one canonical encoding (see [`QueryKey`]), while values are kept
+/// as sent; a keyed header's field lines are joined and their whitespace normalised. The path is
+/// taken as sent.
+///
+/// Credentials never appear in a readable key: for `Cookie`, `Authorization` and
+/// `Proxy-Authorization` (keyed through [`Credentials::PartOfKey`](crate::Credentials) or a
+/// `Vary`) it holds `cookie=#` and 16 hex digits of a SHA-256 of the header's name and value
+/// instead. The digest of the key covers each keyed header's name and full value.
 #[derive(Clone)]
 #[must_use]
 pub struct KeySpec {
@@ -329,44 +477,132 @@ impl KeySpec {
             return;
         }
         // Up to 16 parameters are sorted on the stack; more spill to the heap. Each is kept as
-        // (name, parameter) so that names are split out once.
-        let mut inline = [("", ""); INLINE];
+        // (decoded name, value with its `=`) so that names are decoded once.
+        let mut inline: [(Cow<'_, [u8]>, &str); INLINE] = Default::default();
         let mut spilled = Vec::new();
         let mut count = 0;
         for param in query.split('&') {
-            let name = param_name(param);
-            if param.is_empty() || !self.query.keeps(name) {
+            if param.is_empty() {
+                continue;
+            }
+            let (name, value) = match param.find('=') {
+                Some(end) => (&param[..end], &param[end..]),
+                None => (param, ""),
+            };
+            let name = form_decode(name);
+            if !self.query.keeps(&name) {
                 continue;
             }
             if count < INLINE {
-                inline[count] = (name, param);
+                inline[count] = (name, value);
             } else {
                 if spilled.is_empty() {
-                    spilled.extend_from_slice(&inline);
+                    spilled.extend(inline.iter_mut().map(|(n, v)| (std::mem::take(n), *v)));
                 }
-                spilled.push((name, param));
+                spilled.push((name, value));
             }
             count += 1;
         }
-        let params: &mut [(&str, &str)] = if count <= INLINE {
+        let params: &mut [(Cow<'_, [u8]>, &str)] = if count <= INLINE {
             &mut inline[..count]
         } else {
             &mut spilled
         };
-        // Stable sort by name only: repeated names keep their order.
-        params.sort_by(|a, b| a.0.cmp(b.0));
-        for (i, (_, param)) in params.iter().enumerate() {
+        // Stable sort by decoded name only: repeated names keep their order.
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        for (i, (name, value)) in params.iter().enumerate() {
             readable.push(if i == 0 { '?' } else { '&' });
-            readable.push_str(param);
+            push_canonical_name(readable, name);
+            readable.push_str(value);
         }
     }
 }
 
-fn param_name(param: &str) -> &str {
-    match param.as_bytes().iter().position(|b| *b == b'=') {
-        Some(end) => &param[..end],
-        None => param,
+/// A query parameter name decoded as `application/x-www-form-urlencoded` parsers decode it:
+/// `+` is a space, `%XX` (either case) the byte it names, and any other `%` itself. Borrowed
+/// when there is nothing to decode.
+fn form_decode(name: &str) -> Cow<'_, [u8]> {
+    let bytes = name.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'%' | b'+')) {
+        return Cow::Borrowed(bytes);
     }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex)) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex(byte: &u8) -> Option<u8> {
+    char::from(*byte).to_digit(16).map(|d| d as u8)
+}
+
+/// Writes a decoded name in its one canonical encoding (see [`QueryKey`]): printable ASCII
+/// but `% & = + #` as itself, every other byte as `%XX`. Decoding it gives the name back, so
+/// two names read the same exactly when they are the same.
+fn push_canonical_name(readable: &mut String, name: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: u8| b.is_ascii_graphic() && !matches!(b, b'%' | b'&' | b'=' | b'+' | b'#');
+    if name.iter().all(|b| plain(*b)) {
+        // Printable ASCII: valid UTF-8 as it is.
+        readable.push_str(std::str::from_utf8(name).unwrap_or_default());
+        return;
+    }
+    for &byte in name {
+        if plain(byte) {
+            readable.push(char::from(byte));
+        } else {
+            readable.push('%');
+            readable.push(char::from(HEX[usize::from(byte >> 4)]));
+            readable.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+    }
+}
+
+/// Every way of reading space-separated `tokens` as key parts (`name=value` or a bare `name`,
+/// a value possibly holding spaces), finest split first, at most `max`.
+fn group_parts(tokens: &[&str], current: &mut Vec<String>, out: &mut Vec<Vec<String>>, max: usize) {
+    if out.len() >= max {
+        return;
+    }
+    let Some((first, rest)) = tokens.split_first() else {
+        out.push(current.clone());
+        return;
+    };
+    let name = first.split_once('=').map_or(*first, |(name, _)| name);
+    let is_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase());
+    if is_name {
+        current.push((*first).to_owned());
+        group_parts(rest, current, out, max);
+        current.pop();
+    }
+    // Or the token continues the previous part's value.
+    if let Some(last) = current.last_mut().filter(|last| last.contains('=')) {
+        let before = last.len();
+        last.push(' ');
+        last.push_str(first);
+        group_parts(rest, current, out, max);
+        if let Some(last) = current.last_mut() {
+            last.truncate(before);
+        }
+    }
+}
+
+/// Request headers whose values are credentials: only a digest of them enters a readable key.
+fn is_credential(name: &str) -> bool {
+    matches!(name, "cookie" | "authorization" | "proxy-authorization")
 }
 
 /// Accumulates the readable key and the SHA-256 of length-framed parts side by side.
@@ -388,14 +624,29 @@ impl KeyMaterial {
         self.hasher.update(bytes);
     }
 
-    /// A named part that may be absent; absent and empty hash differently.
+    /// A named part that may be absent; absent and empty hash differently, and the name is
+    /// hashed too. The readable form is ` name=value` (` name` when absent); for a credential
+    /// header, ` name=#` and the first 16 hex digits of the SHA-256 of the framed name and
+    /// value, so that no credential reaches a log, a store or a message.
     fn optional_part(&mut self, name: &str, value: Option<&[u8]>) {
         self.readable.push(' ');
         self.readable.push_str(name);
+        self.hash_part(name.as_bytes());
         match value {
             Some(value) => {
                 self.readable.push('=');
-                self.readable.push_str(&String::from_utf8_lossy(value));
+                if is_credential(name) {
+                    let mut digest = Sha256::new();
+                    for bytes in [name.as_bytes(), value] {
+                        digest.update((bytes.len() as u64).to_le_bytes());
+                        digest.update(bytes);
+                    }
+                    let digest = KeyDigest(digest.finalize().into()).to_hex();
+                    self.readable.push('#');
+                    self.readable.push_str(&digest[..16]);
+                } else {
+                    self.readable.push_str(&String::from_utf8_lossy(value));
+                }
                 self.hasher.update([1]);
                 self.hash_part(value);
             }
@@ -609,5 +860,229 @@ mod tests {
     fn digest_hex_is_64_chars() {
         let key = CacheKey::from_parts(["x"]);
         assert_eq!(key.digest().to_hex().len(), 64);
+    }
+
+    #[test]
+    fn percent_encoded_names_cannot_bypass_the_allow_list() {
+        // The handler decodes `pag%65` to `page`: the key must see page 3 too.
+        let only = KeySpec::default().query(QueryKey::only(["page"]));
+        let encoded = only.build(&req("http://h/list?pag%65=3"));
+        assert_ne!(encoded, only.build(&req("http://h/list")));
+        assert_eq!(encoded, only.build(&req("http://h/list?page=3")));
+        assert_eq!(encoded, only.build(&req("http://h/list?%70%61%67%65=3")));
+        assert_eq!(encoded.readable(), "GET /list?page=3 host=h");
+        // `+` is a space in form decoding, as serde_urlencoded (axum's and actix's `Query`) does.
+        let spaced = KeySpec::default().query(QueryKey::only(["a b"]));
+        assert_ne!(
+            spaced.build(&req("http://h/p?a+b=1")),
+            spaced.build(&req("http://h/p"))
+        );
+        assert_eq!(
+            spaced.build(&req("http://h/p?a+b=1")),
+            spaced.build(&req("http://h/p?a%20b=1"))
+        );
+    }
+
+    #[test]
+    fn percent_encoded_names_are_dropped_by_the_deny_list() {
+        let except = KeySpec::default().query(QueryKey::except(["utm_source"]));
+        assert_eq!(
+            except.build(&req("http://h/p?utm%5Fsource=x&q=1")),
+            except.build(&req("http://h/p?q=1"))
+        );
+        assert_eq!(
+            except.build(&req("http://h/p?utm%5fsource=x&q=1")),
+            except.build(&req("http://h/p?q=1"))
+        );
+    }
+
+    #[test]
+    fn different_encodings_of_a_name_share_a_key_and_sort_by_the_decoded_name() {
+        let spec = KeySpec::default();
+        let plain = spec.build(&req("http://h/p?a=2&b=1"));
+        assert_eq!(plain, spec.build(&req("http://h/p?%62=1&a=2")));
+        assert_eq!(plain, spec.build(&req("http://h/p?%62=1&%61=2")));
+        assert_eq!(spec.build(&req("http://h/p?%62=1&a=2")).readable(), "GET /p?a=2&b=1 host=h");
+        // Repeated names keep their order, however each is spelled.
+        assert_eq!(
+            spec.build(&req("http://h/p?a=1&%61=2")),
+            spec.build(&req("http://h/p?%61=1&a=2"))
+        );
+        assert_ne!(
+            spec.build(&req("http://h/p?a=1&%61=2")),
+            spec.build(&req("http://h/p?a=2&a=1"))
+        );
+    }
+
+    #[test]
+    fn decoded_names_with_separators_are_not_confusable() {
+        let spec = KeySpec::default();
+        // The name `a=b` with value 1 is not the name `a` with value `b=1`.
+        let eq = spec.build(&req("http://h/p?a%3Db=1"));
+        assert_ne!(eq, spec.build(&req("http://h/p?a=b=1")));
+        assert_eq!(eq.readable(), "GET /p?a%3Db=1 host=h");
+        // The name `a&b` is not the two parameters `a` and `b`.
+        let amp = spec.build(&req("http://h/p?a%26b"));
+        assert_ne!(amp, spec.build(&req("http://h/p?a&b")));
+        assert_eq!(amp.readable(), "GET /p?a%26b host=h");
+        // Nor does a decoded space, `+` or `%` leak into the readable key as such.
+        assert_eq!(
+            spec.build(&req("http://h/p?a+b%2Bc%25=1")).readable(),
+            "GET /p?a%20b%2Bc%25=1 host=h"
+        );
+        assert_ne!(
+            spec.build(&req("http://h/p?a%2Bb=1")),
+            spec.build(&req("http://h/p?a+b=1"))
+        );
+    }
+
+    #[test]
+    fn invalid_percent_encodings_in_names_do_not_panic() {
+        let spec = KeySpec::default().query(QueryKey::only(["%zz", "%", "\u{fffd}"]));
+        for query in ["%", "%4", "%zz=1", "%%=1", "%C3%28=1", "%FF=1", "a%=1", "%E2%82=1"] {
+            let _ = spec.build(&req(&format!("http://h/p?{query}")));
+            let _ = KeySpec::default().build(&req(&format!("http://h/p?{query}")));
+        }
+        // An invalid escape stands for itself, as form decoding leaves it.
+        let all = KeySpec::default();
+        assert_eq!(
+            all.build(&req("http://h/p?%zz=1")),
+            all.build(&req("http://h/p?%25zz=1"))
+        );
+        assert_ne!(all.build(&req("http://h/p?%FF=1")), all.build(&req("http://h/p?%FE=1")));
+        assert_eq!(spec.build(&req("http://h/p?%zz=1")).readable(), "GET /p?%25zz=1 host=h");
+    }
+
+    #[test]
+    fn credentials_never_appear_in_readable_keys() {
+        let spec = KeySpec::default();
+        let request = http::Request::get("http://h/p")
+            .header("cookie", "session=SECRET-COOKIE")
+            .header("authorization", "Bearer SECRET-TOKEN")
+            .header("proxy-authorization", "Basic SECRET-PROXY")
+            .body(())
+            .unwrap();
+        let key = spec.build_with(
+            &request,
+            &[
+                &http::header::COOKIE,
+                &http::header::AUTHORIZATION,
+                &http::header::PROXY_AUTHORIZATION,
+            ],
+        );
+        let readable = key.readable();
+        assert!(!readable.contains("SECRET"), "{readable}");
+        for name in ["cookie", "authorization", "proxy-authorization"] {
+            let at = readable.find(&format!(" {name}=#")).unwrap_or_else(|| panic!("{readable}"));
+            let digest = &readable[at + name.len() + 3..][..16];
+            assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{readable}");
+        }
+        // Keyed by a Vary on a credential header: the variant's readable key holds a digest too.
+        let variant = spec.build(&request).variant([
+            (&http::header::COOKIE, Some(b"session=SECRET-COOKIE".to_vec())),
+            (&http::header::AUTHORIZATION, None),
+        ]);
+        assert!(!variant.readable().contains("SECRET"), "{}", variant.readable());
+        assert!(
+            variant
+                .readable()
+                .starts_with("GET /p host=h vary cookie=#"),
+            "{}",
+            variant.readable()
+        );
+        assert!(variant.readable().ends_with(" authorization"), "{}", variant.readable());
+        // Two users, two keys, two digests.
+        let other = http::Request::get("http://h/p")
+            .header("cookie", "session=OTHER")
+            .body(())
+            .unwrap();
+        let (a, b) = (
+            spec.build_with(&request, &[&http::header::COOKIE]),
+            spec.build_with(&other, &[&http::header::COOKIE]),
+        );
+        assert_ne!(a, b);
+        assert_ne!(a.readable(), b.readable());
+    }
+
+    #[test]
+    fn the_header_name_is_part_of_the_key_material() {
+        let request = http::Request::get("http://h/p")
+            .header("x-a", "v")
+            .header("x-b", "v")
+            .body(())
+            .unwrap();
+        let a = KeySpec::default().header(http::HeaderName::from_static("x-a"));
+        let b = KeySpec::default().header(http::HeaderName::from_static("x-b"));
+        assert_ne!(a.build(&request), b.build(&request));
+    }
+
+    #[test]
+    fn variant_keys_are_unambiguous_and_derive_from_the_primary_digest() {
+        let primary = KeySpec::default().build(&req("http://h/p"));
+        let name = http::HeaderName::from_static("x-a");
+        let other = http::HeaderName::from_static("x-b");
+        // Values that read the same once made text still key apart.
+        assert_ne!(
+            primary.variant([(&name, Some(b"\xff".to_vec()))]),
+            primary.variant([(&name, Some(b"\xfe".to_vec()))])
+        );
+        assert_ne!(
+            primary.variant([(&name, Some(b"1 x-b=2".to_vec()))]),
+            primary.variant([(&name, Some(b"1".to_vec())), (&other, Some(b"2".to_vec()))])
+        );
+        assert_ne!(
+            primary.variant([(&name, None::<Vec<u8>>)]),
+            primary.variant([(&name, Some(b"".to_vec()))])
+        );
+        // Two primaries with the same readable form (a forged host) have distinct variants.
+        let forged = KeySpec::default().build(
+            &http::Request::get("/p")
+                .header("host", "h accept-language=en")
+                .body(())
+                .unwrap(),
+        );
+        let real = KeySpec::default().header(http::header::ACCEPT_LANGUAGE).build(
+            &http::Request::get("/p")
+                .header("host", "h")
+                .header("accept-language", "en")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(forged.readable(), real.readable());
+        assert_ne!(
+            forged.variant([(&name, Some(b"1".to_vec()))]),
+            real.variant([(&name, Some(b"1".to_vec()))])
+        );
+        // The readable form: the primary's, ` vary `, then each name and value.
+        let variant = primary.variant([(&name, Some(b"1".to_vec())), (&other, None)]);
+        assert_eq!(variant.readable(), "GET /p host=h vary x-a=1 x-b");
+        assert!(variant.readable().starts_with(&format!("{} vary ", primary.readable())));
+    }
+
+    #[test]
+    fn readable_keys_can_be_hashed_again_for_exact_purges() {
+        let with = |spec: KeySpec, request: http::Request<()>| {
+            let key = spec.build(&request);
+            let candidates = CacheKey::candidates_for_readable(key.readable());
+            assert!(candidates.contains(&key), "{}", key.readable());
+            assert!(candidates.iter().all(|c| c.readable() == key.readable()));
+        };
+        with(KeySpec::default(), req("http://h/p?b=2&a=1"));
+        with(KeySpec::default().host(false), req("http://h/p?pag%65=1"));
+        with(
+            KeySpec::default()
+                .header(http::header::ACCEPT_LANGUAGE)
+                .header(http::HeaderName::from_static("x-absent")),
+            http::Request::get("http://h/p")
+                .header("accept-language", "en, de")
+                .body(())
+                .unwrap(),
+        );
+        with(
+            KeySpec::default(),
+            http::Request::get("/p").header("host", "h with spaces").body(()).unwrap(),
+        );
+        assert!(CacheKey::candidates_for_readable("").is_empty());
+        assert!(CacheKey::candidates_for_readable("GET").is_empty());
     }
 }

@@ -62,8 +62,16 @@
 //!   default), one that ends in an error or trailers, or one the client abandons is not
 //!   stored. `Cache-Status: stored` is written with the head, before the body's size is known.
 //! - **Fail open.** A store error is logged and counted, and the request goes to the handler.
-//! - **Query strings** are compared as sent (no percent-decoding); parameters are sorted by
-//!   name, and repeated parameters keep their relative order.
+//! - **Query strings**: parameter names are decoded as a handler's `Query` extractor decodes
+//!   them (`%XX` escapes, `+` as a space; an invalid escape stands for itself) before they are
+//!   matched against [`QueryKey`] allow- and deny-lists, sorted and keyed, so `?pag%65=3` is
+//!   `page` to the key as to the handler; repeated parameters keep their relative order. In the
+//!   readable key each name appears in one canonical encoding (`% & = + #`, spaces and
+//!   non-ASCII escaped). Values are keyed as sent, escapes included.
+//! - **Credentials in keys**: with [`Credentials::PartOfKey`] or a `Vary` on `Cookie`,
+//!   `Authorization` or `Proxy-Authorization`, the key's digest covers the header, and its
+//!   readable form (logs, purges, the Redis index, pub/sub messages) holds only a digest of it
+//!   (`cookie=#3f2a...`), never the value.
 //!
 //! # Example
 //!
@@ -128,7 +136,7 @@ pub use self::{
         Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
         NotStored, Policy, SetCookie,
     },
-    request::RequestHead,
+    request::{RequestHead, host_replacement},
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
     store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},

@@ -170,7 +170,7 @@ impl Store for MemoryStore {
                     continue;
                 };
                 if entry.tags.iter().any(|t| &**t == tag) && self.cache.remove(&digest).await.is_some() {
-                    removed += 1;
+                    removed += u64::from(!crate::cache::is_primary_copy(&entry));
                 }
             }
             // Apply the removals now, so that usage (entries, bytes) reflects the purge.
@@ -182,16 +182,16 @@ impl Store for MemoryStore {
     fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
         Box::pin(async move {
             // A scan of the whole cache: purges are rare operator actions, lookups never pay.
-            let matching: Vec<KeyDigest> = self
+            let matching: Vec<(KeyDigest, bool)> = self
                 .cache
                 .iter()
                 .filter(|(_, entry)| entry.key.readable().starts_with(prefix))
-                .map(|(digest, _)| *digest)
+                .map(|(digest, entry)| (*digest, crate::cache::is_primary_copy(&entry)))
                 .collect();
             let mut removed = 0;
-            for digest in matching {
+            for (digest, copy) in matching {
                 if self.cache.remove(&digest).await.is_some() {
-                    removed += 1;
+                    removed += u64::from(!copy);
                 }
             }
             // Apply the removals now, so that usage (entries, bytes) reflects the purge.
@@ -203,7 +203,12 @@ impl Store for MemoryStore {
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>> {
         Box::pin(async move {
             self.cache.run_pending_tasks().await;
-            let count = self.cache.entry_count();
+            // Responses, not entries: a primary's copy of its latest variant is not counted.
+            let count = self
+                .cache
+                .iter()
+                .filter(|(_, entry)| !crate::cache::is_primary_copy(entry))
+                .count() as u64;
             self.cache.invalidate_all();
             self.cache.run_pending_tasks().await;
             self.shared.tags().clear();

@@ -691,7 +691,7 @@ impl std::error::Error for CircuitOpen {}
 /// What one instance tells the others was removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Invalidation {
-    /// One key, by its readable form.
+    /// One key, by its digest in hex (peers remove exactly it, never a prefix).
     Key(String),
     /// Every entry carrying a tag.
     Tag(String),

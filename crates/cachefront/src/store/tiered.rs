@@ -16,7 +16,11 @@ use super::{
     memory::MemoryStore,
     redis::{Invalidation, RedisStore},
 };
-use crate::{entry::Entry, error::Error, key::CacheKey};
+use crate::{
+    entry::Entry,
+    error::Error,
+    key::{CacheKey, KeyDigest},
+};
 
 /// The default [`invalidation_bound`](TieredStoreBuilder::invalidation_bound): 5 s.
 const DEFAULT_INVALIDATION_BOUND: Duration = Duration::from_secs(5);
@@ -207,10 +211,14 @@ async fn apply(l1: &MemoryStore, invalidation: Invalidation) {
         Invalidation::Tag(tag) => {
             let _ = l1.remove_tag(&tag).await;
         }
-        // A key arrives by its readable form: a `CacheKey` cannot be rebuilt from it, so the
-        // copies whose key starts with it go (the key itself, and rarely a longer one: more
-        // than asked, never less).
-        Invalidation::Prefix(prefix) | Invalidation::Key(prefix) => {
+        // A key arrives by its digest: exactly that entry goes, in O(1), never a scan.
+        Invalidation::Key(hex) => match KeyDigest::from_hex(&hex) {
+            Some(digest) => {
+                let _ = l1.remove(&CacheKey::from_digest(digest)).await;
+            }
+            None => tracing::debug!(key = %hex, "ignored an invalidation of a key that is not a digest"),
+        },
+        Invalidation::Prefix(prefix) => {
             let _ = l1.remove_prefix(&prefix).await;
         }
         Invalidation::All => {
@@ -321,7 +329,7 @@ impl Store for TieredStore {
         Box::pin(async move {
             let (local, shared) = self
                 .invalidate(
-                    Invalidation::Key(key.readable().to_owned()),
+                    Invalidation::Key(key.digest().to_hex()),
                     self.inner.l1.remove(key),
                     self.inner.l2.remove(key),
                 )
@@ -397,6 +405,26 @@ impl Store for TieredStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Another instance's unsafe request on `/` (a route keyed without host) removes that one
+    /// key from this instance's memory tier, not every key that starts with `GET /`.
+    #[tokio::test]
+    async fn a_heard_key_invalidation_removes_that_key_only() {
+        let l1 = MemoryStore::new();
+        let spec = crate::KeySpec::default().host(false);
+        let key = |uri: &str| spec.build(&http::Request::get(uri).body(()).unwrap());
+        for uri in ["/", "/a", "/b?x=1"] {
+            let entry = Entry::new(key(uri), http::StatusCode::OK, bytes::Bytes::new(), Duration::from_secs(60));
+            l1.put(Arc::new(entry)).await.unwrap();
+        }
+        apply(&l1, Invalidation::Key(key("/").digest().to_hex())).await;
+        assert!(l1.get(&key("/")).await.unwrap().is_none(), "the key itself goes");
+        assert!(l1.get(&key("/a")).await.unwrap().is_some(), "/a stays");
+        assert!(l1.get(&key("/b?x=1")).await.unwrap().is_some(), "/b?x=1 stays");
+        // A message that names no digest (an older instance's readable key) removes nothing.
+        apply(&l1, Invalidation::Key("GET /".to_owned())).await;
+        assert!(l1.get(&key("/a")).await.unwrap().is_some(), "a readable key is not a prefix");
+    }
 
     #[tokio::test]
     async fn the_bound_is_read_from_the_environment_and_checked() {
