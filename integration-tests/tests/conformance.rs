@@ -748,10 +748,32 @@ fn cases() -> Vec<Case> {
             .script(vec![cc("max-age=60").header("age", "10").header("age", "50")])
             .get("/").body("v1").origin(1)
             .get("/").body("v1").hit().age(10, 11).origin(1),
-        case(&[6, 14], "9111 §5.1: an invalid Age makes the response stale")
+        // RFC 9111 §5.1 as published: the first member of a list-based Age is used, and an
+        // invalid value is ignored (the response is as fresh as without it).
+        case(&[6, 14], "9111 §5.1: an invalid (non-numeric) Age is ignored")
             .script(vec![cc("max-age=60").header("age", "abc")])
-            .get("/").body("v1").origin(1)
-            .get("/").body("v2").not_hit().origin(2),
+            .get("/").body("v1").stored().origin(1)
+            .get("/").body("v1").hit().age(0, 1).ttl(58, 60).origin(1),
+        case(&[6, 14], "9111 §5.1: a negative Age is invalid, so ignored")
+            .script(vec![cc("max-age=60").header("age", "-5")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").body("v1").hit().age(0, 1).origin(1),
+        case(&[6, 14], "9111 §5.1: a fractional Age is invalid, so ignored")
+            .script(vec![cc("max-age=60").header("age", "5.5")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").body("v1").hit().age(0, 1).origin(1),
+        case(&[6, 14], "9111 §5.1: an Age with a sign prefix is invalid, so ignored")
+            .script(vec![cc("max-age=60").header("age", "+30")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").body("v1").hit().age(0, 1).origin(1),
+        case(&[6, 14], "9111 §5.1: of a list-based Age only the first member is used")
+            .script(vec![cc("max-age=60").header("age", "10, 50")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").body("v1").hit().age(10, 11).ttl(49, 50).origin(1),
+        case(&[6, 14], "9111 §5.1: an invalid first member makes the whole Age ignored, not the next one")
+            .script(vec![cc("max-age=60").header("age", "x, 50")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").body("v1").hit().age(0, 1).origin(1),
         case(&[6, 14], "9111 §1.2.2: an Age beyond 2^31 is capped and makes the response stale, never an error")
             .script(vec![cc("max-age=60").header("age", "99999999999999999999")])
             .get("/").status(200).body("v1").origin(1)
@@ -797,6 +819,31 @@ fn cases() -> Vec<Case> {
             .script(vec![cc("max-age=60, no-cache")])
             .get("/").body("v1").origin(1)
             .get("/").h("cache-control", "max-stale").body("v2").not_hit().origin(2),
+        case(&[7, 8], "9111 §5.2.2.2: a request's stale-if-error does not serve a stale must-revalidate response")
+            .script(vec![cc("max-age=60, must-revalidate").header("age", "100"), status(500, "broken")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "stale-if-error=3600").status(500).body("broken").origin(2),
+        case(&[7, 8], "9111 §5.2.2.8: a request's stale-if-error does not serve a stale proxy-revalidate response")
+            .script(vec![cc("max-age=60, proxy-revalidate").header("age", "100"), status(503, "broken")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "stale-if-error=3600").status(503).body("broken").origin(2),
+        case(&[7, 8], "9111 §5.2.2.10: a request's stale-if-error does not serve a stale s-maxage response")
+            .script(vec![cc("s-maxage=60").header("age", "100"), status(502, "broken")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "stale-if-error=3600").status(502).body("broken").origin(2),
+        case(&[7, 8], "9111 §5.2.2.4: a request's stale-if-error does not serve a no-cache response unvalidated")
+            .script(vec![cc("max-age=60, no-cache"), status(500, "broken")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "stale-if-error=3600").status(500).body("broken").origin(2),
+        case(&[7, 8], "9111 §5.2.2.2: a disconnected cache ignores a request's stale-if-error for a must-revalidate response")
+            .script(vec![cc("max-age=60, must-revalidate").header("age", "100")])
+            .get("/").body("v1").stored().origin(1)
+            .stop_origin()
+            .get("/").h("cache-control", "stale-if-error=3600").server_error().body_not("v1").not_hit(),
+        case(&[7, 8], "9111 §4.2.4: a request's stale-if-error still serves a stale response that allows it")
+            .script(vec![cc("max-age=60").header("age", "100"), status(500, "broken")])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "stale-if-error=3600").status(200).body("v1").fwd("stale").fwd_status(500).origin(2),
         case(&[7], "9111 §5.2.2.2: a disconnected cache answers an error rather than a stale must-revalidate response")
             .script(vec![cc("max-age=1, must-revalidate")])
             .get("/").body("v1").stored().origin(1)
@@ -1013,6 +1060,53 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").status(200).body("v1").hdr("x-version", "2").hdr("cache-control", "max-age=60").origin(2)
             .get("/").body("v1").hit().hdr("x-version", "2").hdr("cache-control", "max-age=60").ttl(58, 60).origin(2),
+        case(&[10, 11], "9111 §5.2.2.7: private=\"field\" on a revalidating 304: the field is not stored")
+            .script(vec![
+                cc("max-age=60")
+                    .header("etag", "\"e\"")
+                    .not_modified(&[("cache-control", "max-age=60, private=\"x-user\""), ("x-user", "alice")]),
+            ])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "no-cache").status(200).body("v1").fwd("request").fwd_status(304).hdr("x-user", "alice").origin(2)
+            .get("/").body("v1").hit().no_hdr("x-user").hdr("cache-control", "max-age=60, private=\"x-user\"").origin(2),
+        case(&[10, 11], "9111 §5.2.2.4: no-cache=\"field\" on a revalidating 304: the field is not stored")
+            .script(vec![
+                cc("max-age=60")
+                    .header("etag", "\"e\"")
+                    .not_modified(&[("cache-control", "max-age=60, no-cache=\"x-secret\""), ("x-secret", "s2")]),
+            ])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "no-cache").status(200).body("v1").fwd_status(304).origin(2)
+            .get("/").body("v1").hit().no_hdr("x-secret").origin(2),
+        case(&[10], "9111 §4.3.4: a 304 whose strong ETag differs from the stored one does not update it")
+            .script(vec![
+                cc("max-age=60")
+                    .header("etag", "\"v1\"")
+                    .header("x-version", "1")
+                    .not_modified(&[("cache-control", "max-age=600"), ("etag", "\"other\""), ("x-version", "2")]),
+            ])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "no-cache").status(304).fwd_status(304).not_stored().detail("validator-mismatch").origin(2)
+            .origin_request(2, "if-none-match", Check::Is("\"v1\"".into()))
+            .get("/").status(200).body("v3").hdr("x-version", "1").not_hit().origin(3),
+        case(&[10], "9111 §4.3.4: a 304 whose Last-Modified differs from the stored one does not update it")
+            .script(vec![
+                cc("max-age=60")
+                    .header("last-modified", "{start-3600}")
+                    .not_modified(&[("cache-control", "max-age=600"), ("last-modified", "{start-60}"), ("x-version", "2")]),
+            ])
+            .get("/").body("v1").stored().origin(1)
+            .get("/").h("cache-control", "no-cache").status(304).not_stored().detail("validator-mismatch").origin(2)
+            .get("/").status(200).body("v3").no_hdr("x-version").not_hit().origin(3),
+        case(&[10], "9111 §4.3.4: a 304 with the stored weak ETag updates the stored response")
+            .script(vec![
+                cc("max-age=60")
+                    .header("etag", "W/\"w\"")
+                    .not_modified(&[("cache-control", "max-age=600"), ("x-version", "2")]),
+            ])
+            .get("/").body("v1").origin(1)
+            .get("/").h("cache-control", "no-cache").status(200).body("v1").fwd_status(304).stored().origin(2)
+            .get("/").body("v1").hit().hdr("x-version", "2").ttl(598, 600).origin(2),
         case(&[10], "9111 §3.2: a 304 keeps the stored fields it does not mention, and the stored body")
             .script(vec![
                 cc("max-age=1, stale-if-error=60")
@@ -1059,6 +1153,18 @@ fn cases() -> Vec<Case> {
             .script(vec![cc("max-age=60").header("etag", "\"abc\"")])
             .get("/").body("v1").origin(1)
             .get("/").h("if-none-match", "*").status(304).origin(1),
+        case(&[10], "9110 §13.1.2: If-None-Match: * is not answered with 304 from a stored 404")
+            .script(vec![status(404, "gone {n}").header("cache-control", "max-age=60")])
+            .get("/").status(404).body("gone 1").stored().origin(1)
+            .get("/").h("if-none-match", "*").status(404).body("gone 1").hit().origin(1),
+        case(&[10], "9110 §13.2.1: a stored 404 with a matching ETag is not answered with 304")
+            .script(vec![status(404, "gone {n}").header("cache-control", "max-age=60").header("etag", "\"g\"")])
+            .get("/").status(404).body("gone 1").origin(1)
+            .get("/").h("if-none-match", "\"g\"").status(404).body("gone 1").hit().origin(1),
+        case(&[10], "9110 §13.2.1: a stored 410 ignores If-Modified-Since")
+            .script(vec![status(410, "gone {n}").header("cache-control", "max-age=60").header("date", "{now-10}")])
+            .get("/").status(410).body("gone 1").origin(1)
+            .get("/").h("if-modified-since", "{now}").status(410).body("gone 1").hit().origin(1),
         case(&[10], "9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since (no match: 200)")
             .script(vec![cc("max-age=60").header("etag", "\"abc\"").header("last-modified", "{start-3600}")])
             .get("/").body("v1").origin(1)

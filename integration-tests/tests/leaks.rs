@@ -655,9 +655,9 @@ async fn serve_hosts(framework: Framework, policy: Policy) -> Server {
 /// Sends `head` (a request line and header lines, without the final empty line) as raw
 /// bytes, so that the target and `Host` reach the server exactly as written; returns the
 /// response's status line and body.
-async fn raw_exchange(server: &Server, head: &str) -> (String, String) {
+async fn raw_exchange(base: &str, head: &str) -> (String, String) {
     use std::io::{Read, Write};
-    let addr = server.url("").trim_start_matches("http://").to_owned();
+    let addr = base.trim_start_matches("http://").to_owned();
     let request = format!("{head}\r\nConnection: close\r\n\r\n");
     let response = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -680,10 +680,10 @@ async fn raw_exchange(server: &Server, head: &str) -> (String, String) {
 /// `Host: evil.example` must not get a page rendered for evil.example stored under
 /// victim.example: the handler sees the host the key uses, whichever way it reads it.
 async fn absolute_form_host(framework: Framework) {
+    let server = serve_hosts(framework, ttl()).await;
     {
-        let server = serve_hosts(framework, ttl()).await;
         let attack = raw_exchange(
-            &server,
+            &server.url(""),
             "GET http://victim.example/p HTTP/1.1\r\nHost: evil.example",
         )
         .await;
@@ -692,17 +692,17 @@ async fn absolute_form_host(framework: Framework) {
             attack.1, "hosts=victim.example",
             "the handler saw another host than the key's"
         );
-        let victim = raw_exchange(&server, "GET /p HTTP/1.1\r\nHost: victim.example").await;
+        let victim = raw_exchange(&server.url(""), "GET /p HTTP/1.1\r\nHost: victim.example").await;
         assert_eq!(victim.1, "hosts=victim.example", "the victim got the attacker's page");
 
         // The other way round: a target naming the attacker's host stays the attacker's.
         let attack = raw_exchange(
-            &server,
+            &server.url(""),
             "GET http://evil2.example/p HTTP/1.1\r\nHost: victim2.example",
         )
         .await;
         assert_eq!(attack.1, "hosts=evil2.example");
-        let victim = raw_exchange(&server, "GET /p HTTP/1.1\r\nHost: victim2.example").await;
+        let victim = raw_exchange(&server.url(""), "GET /p HTTP/1.1\r\nHost: victim2.example").await;
         assert_eq!(victim.1, "hosts=victim2.example", "the victim got the attacker's page");
     }
 }
@@ -790,4 +790,226 @@ async fn nested_routers_keep_their_prefix(framework: Framework) {
     assert_eq!(post.status(), 204);
     assert_eq!(body("/v1/items/7").await.1, "v1-7-5");
     assert_eq!(body("/v2/items/7").await.1, "v2-7-4");
+}
+
+// ------------------------------------------------------------------------------------------
+// The caching reverse proxy of examples/reverse-proxy
+// ------------------------------------------------------------------------------------------
+
+/// The reverse proxy (its cache and shared-cache policy) in front of `origin`, serving the
+/// client's address.
+async fn reverse_proxy(origin: &integration_tests::origin::ScriptedOrigin) -> TestServer {
+    let upstream = example_reverse_proxy::Origin::new(&origin.base()).unwrap();
+    let app = example_reverse_proxy::app(upstream, &Cache::new(), example_reverse_proxy::policy());
+    TestServer::axum_with_client_addr(app).await
+}
+
+/// An origin page with absolute links to the host the proxy says the client asked for.
+async fn links_origin() -> integration_tests::origin::ScriptedOrigin {
+    use integration_tests::origin::{Reply as OriginReply, ScriptedOrigin};
+    let page = OriginReply::ok("links=https://{host}/").header("cache-control", "public, max-age=60");
+    ScriptedOrigin::start(vec![("/page".to_owned(), vec![page])]).await
+}
+
+/// `curl --request-target 'http://victim.example/page' -H 'Host: evil.example'`: stored under
+/// victim.example, so the origin must be told victim.example, and the next plain request for
+/// victim.example gets victim.example's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_proxy_forwards_the_host_it_keys_on() {
+    let origin = links_origin().await;
+    let proxy = reverse_proxy(&origin).await;
+    let attack = raw_exchange(
+        &proxy.url(""),
+        "GET http://victim.example/page HTTP/1.1\r\nHost: evil.example",
+    )
+    .await;
+    assert!(attack.0.contains(" 200 "), "{attack:?}");
+    assert_eq!(attack.1, "links=https://victim.example/");
+    let sent = origin.requests();
+    assert_eq!(sent[0].header("x-forwarded-host").as_deref(), Some("victim.example"));
+    assert_eq!(
+        sent[0].header("host"),
+        Some(origin.base().trim_start_matches("http://").to_owned())
+    );
+    let victim = raw_exchange(&proxy.url(""), "GET /page HTTP/1.1\r\nHost: victim.example").await;
+    assert_eq!(victim.1, "links=https://victim.example/", "the victim got the attacker's page");
+
+    // A target naming another host than `Host` is that other host's request, also on a hit.
+    let other = raw_exchange(
+        &proxy.url(""),
+        "GET http://other.example/page HTTP/1.1\r\nHost: victim.example",
+    )
+    .await;
+    assert_eq!(other.1, "links=https://other.example/");
+    assert_eq!(origin.count(), 2);
+}
+
+/// The client's forwarding fields never reach the origin unkeyed: the proxy sets
+/// `X-Forwarded-For`/`-Proto`/`-Host` itself and drops the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_proxy_replaces_client_forwarding_headers() {
+    let origin = links_origin().await;
+    let proxy = reverse_proxy(&origin).await;
+    let host = proxy.url("").trim_start_matches("http://").to_owned();
+    let forged = [
+        ("x-forwarded-host", "evil.example"),
+        ("x-forwarded-for", "203.0.113.66"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-prefix", "/evil"),
+        ("x-forwarded-port", "8443"),
+        ("forwarded", "for=203.0.113.66;host=evil.example;proto=https"),
+        ("x-original-url", "/admin"),
+        ("x-rewrite-url", "/admin"),
+        ("x-original-host", "evil.example"),
+        ("x-host", "evil.example"),
+        ("x-real-ip", "203.0.113.66"),
+        ("x-http-method-override", "DELETE"),
+        ("x-http-method", "DELETE"),
+        ("x-method-override", "DELETE"),
+    ];
+    let mut request = client().get(proxy.url("/page"));
+    for (name, value) in forged {
+        request = request.header(name, value);
+    }
+    let attack = request.send().await.unwrap().text().await.unwrap();
+    assert_eq!(attack, format!("links=https://{host}/"));
+    let sent = &origin.requests()[0];
+    assert_eq!(sent.header("x-forwarded-host"), Some(host.clone()));
+    assert_eq!(sent.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(sent.header("x-forwarded-proto").as_deref(), Some("http"));
+    for (name, _) in forged {
+        if !["x-forwarded-host", "x-forwarded-for", "x-forwarded-proto"].contains(&name) {
+            assert_eq!(sent.header(name), None, "{name} reached the origin");
+        }
+    }
+    let victim = client().get(proxy.url("/page")).send().await.unwrap();
+    assert!(header(&victim, "cache-status").contains("; hit"));
+    assert_eq!(victim.text().await.unwrap(), format!("links=https://{host}/"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Revalidation: what a 304 carries for one user never reaches another
+// ------------------------------------------------------------------------------------------
+
+for_both_frameworks! {
+    revalidation_304_private_fields =>
+        revalidation_304_private_fields_axum, revalidation_304_private_fields_actix;
+}
+
+/// A handler whose page is the same for everyone (`ETag: "v1"`), revalidated with `304`s that
+/// carry the asking user's personal fields: `x-for` (marked `private="x-for"` or
+/// `no-cache="x-for"`), a new session cookie, and a tag header naming the user.
+fn revalidating_reply(headers: &[(&str, &str)], qualifier: &str) -> (u16, Vec<(&'static str, String)>, String) {
+    let user = who(headers);
+    let cache_control = format!("max-age=60, {qualifier}=\"x-for\"");
+    let conditional = headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("if-none-match") && value.contains("\"v1\""));
+    if !conditional {
+        return (
+            200,
+            vec![("etag", "\"v1\"".to_owned()), ("cache-control", cache_control)],
+            "the same page for everyone".to_owned(),
+        );
+    }
+    (
+        304,
+        vec![
+            ("etag", "\"v1\"".to_owned()),
+            ("cache-control", cache_control),
+            ("x-for", user.clone()),
+            ("set-cookie", format!("sid={user}")),
+            ("cache-tag", format!("tag-{user}")),
+        ],
+        String::new(),
+    )
+}
+
+/// Serves [`revalidating_reply`] on `/p` behind one cache layer (a fresh cache) with `policy`.
+async fn serve_revalidating(framework: Framework, policy: Policy, qualifier: &'static str) -> Server {
+    let cache = Cache::new();
+    match framework {
+        Framework::Axum => {
+            let endpoint = move |headers: HeaderMap| {
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+                    .collect();
+                let (status, reply, body) = revalidating_reply(&pairs, qualifier);
+                let mut map = HeaderMap::new();
+                for (name, value) in &reply {
+                    map.append(*name, HeaderValue::from_str(value).unwrap());
+                }
+                std::future::ready((StatusCode::from_u16(status).unwrap(), map, body))
+            };
+            let router = Router::new()
+                .route("/p", get(endpoint))
+                .layer(cache.layer(policy));
+            Server::Axum(TestServer::axum(router).await)
+        }
+        Framework::Actix => Server::Actix(ActixServer::start(move || {
+            let endpoint = move |request: HttpRequest| {
+                let pairs: Vec<(&str, &str)> = request
+                    .headers()
+                    .iter()
+                    .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+                    .collect();
+                let (status, reply, body) = revalidating_reply(&pairs, qualifier);
+                let mut response =
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+                for (name, value) in &reply {
+                    response.append_header((*name, value.as_str()));
+                }
+                std::future::ready(response.body(body))
+            };
+            actix_web::App::new().service(
+                web::resource("/p")
+                    .wrap(cache.middleware(policy.clone()))
+                    .route(web::get().to(endpoint)),
+            )
+        })),
+    }
+}
+
+/// A revalidates the stored page (its `no-cache` makes the cache ask the handler, which answers
+/// `304` with A's personal fields); B then hits the refreshed entry and must get none of them:
+/// not A's `private=`/`no-cache=` field, not A's `Set-Cookie` (stored without it), not A's tag
+/// header (hidden from clients).
+async fn revalidation_304_private_fields(framework: Framework) {
+    let alice: &[(&str, &str)] = &[("x-user", "alice"), ("cache-control", "no-cache")];
+    for qualifier in ["private", "no-cache"] {
+        for policy in [
+            Policy::shared(),
+            Policy::shared().set_cookie(SetCookie::StoreWithout),
+            ttl().client_directives(true).set_cookie(SetCookie::StoreWithout),
+        ] {
+            let described = format!("{qualifier}=, {:?} {:?}", policy.mode(), policy.route_name());
+            let server = serve_revalidating(framework, policy, qualifier).await;
+            let client = client();
+            let first = client.get(server.url("/p")).send().await.unwrap();
+            assert_eq!(first.status(), 200, "{described}");
+            assert!(header(&first, "cache-status").contains("stored"), "{described}");
+            // A's revalidation: A's own fields reach A.
+            let mut request = client.get(server.url("/p"));
+            for (name, value) in alice {
+                request = request.header(*name, *value);
+            }
+            let a = request.send().await.unwrap();
+            assert_eq!(a.status(), 200, "{described}");
+            let status = header(&a, "cache-status").to_owned();
+            assert!(status.contains("fwd-status=304"), "{described}: {status}");
+            assert_eq!(header(&a, "x-for"), "user:alice", "{described}: {status}");
+            assert_eq!(header(&a, "cache-tag"), "", "{described}: tag header shown to A");
+            for _ in 0..2 {
+                let b = client.get(server.url("/p")).send().await.unwrap();
+                assert_eq!(b.status(), 200, "{described}");
+                let status = header(&b, "cache-status").to_owned();
+                assert!(status.contains("; hit"), "{described}: {status}");
+                assert_eq!(header(&b, "x-for"), "", "{described}: B got A's {qualifier} field");
+                assert_eq!(header(&b, "set-cookie"), "", "{described}: B got A's cookie");
+                assert_eq!(header(&b, "cache-tag"), "", "{described}: B got A's tag header");
+                assert_eq!(b.text().await.unwrap(), "the same page for everyone");
+            }
+        }
+    }
 }

@@ -1293,3 +1293,295 @@ async fn two_app_instances_and_a_thousand_cold_requests_run_the_handler_once() {
         "one handler call across both instances"
     );
 }
+
+/// A hot key goes stale on every instance at once: the cross-instance lock is taken over the
+/// stale entry too, so one instance goes to the origin and the others wait for its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hot_key_going_stale_on_many_instances_costs_one_origin_call() {
+    const INSTANCES: usize = 6;
+    let server = RedisServer::start();
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The first call (priming) answers at once; the refresh answers when the test says so.
+    let (release, released) = tokio::sync::watch::channel(false);
+    let mut apps = Vec::new();
+    let mut caches = Vec::new();
+    for _ in 0..INSTANCES {
+        let redis = RedisStore::builder(server.url())
+            .prefix("stale:")
+            .timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap();
+        let cache = Cache::builder()
+            .store(TieredStore::new(MemoryStore::new(), redis))
+            .build()
+            .unwrap();
+        // Kept past its freshness, so that a stale copy is there on every instance.
+        let policy = Policy::ttl(Duration::from_secs(1))
+            .keep_stale(Duration::from_secs(60))
+            .key(KeySpec::default().host(false));
+        let (counter, released) = (Arc::clone(&calls), released.clone());
+        let router = Router::new().route(
+            "/hot",
+            get(move || {
+                let (counter, mut released) = (Arc::clone(&counter), released.clone());
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    if n > 1 {
+                        let _ = released.wait_for(|r| *r).await;
+                    }
+                    format!("call {n}")
+                }
+            })
+            .layer(cache.layer(policy)),
+        );
+        apps.push(TestServer::axum(router).await);
+        caches.push(cache);
+    }
+    let http = client();
+    // Every instance has the key, fresh.
+    for app in &apps {
+        let response = http.get(app.url("/hot")).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "call 1");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let stored = KeySpec::default()
+        .host(false)
+        .build(&http::Request::get("/hot").body(()).unwrap());
+    let probe = redis_store(&server, "stale:").await;
+    eventually(Duration::from_secs(5), || async {
+        let entry = probe.get(&stored).await.unwrap()?;
+        (!entry.is_fresh(std::time::SystemTime::now())).then_some(())
+    })
+    .await
+    .expect("the entry goes stale");
+    let waits_before: u64 = caches.iter().map(|c| c.stats().total.coalesced_waits).sum();
+    // It expires everywhere at once: every instance asks together.
+    let barrier = Arc::new(Barrier::new(INSTANCES));
+    let mut requests = Vec::new();
+    for app in &apps {
+        let (http, url, barrier) = (http.clone(), app.url("/hot"), Arc::clone(&barrier));
+        requests.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let response = http.get(url).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }));
+    }
+    // Hold the refresh until every other instance waits for it (or, without the lock, has gone
+    // to the origin itself).
+    let settled = eventually(Duration::from_secs(10), || async {
+        let waits: u64 = caches.iter().map(|c| c.stats().total.coalesced_waits).sum();
+        let refreshes = calls.load(Ordering::SeqCst) - 1;
+        (refreshes >= 1 && refreshes + (waits - waits_before) as usize >= INSTANCES).then_some(())
+    })
+    .await;
+    release.send(true).unwrap();
+    for request in requests {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, "call 2", "every instance gets the one refresh");
+    }
+    assert!(settled.is_some(), "the refresh and the waits happened");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one origin call for the stale key across {INSTANCES} instances"
+    );
+}
+
+/// Every key, field, member and value under `prefix` in Redis, as text; the entries' `v`
+/// values (the stored response) separately.
+async fn everything_under(server: &RedisServer, prefix: &str) -> (Vec<String>, Vec<Vec<u8>>) {
+    let mut connection = raw(server).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut text = keys.clone();
+    let mut values = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let items: Vec<Vec<u8>> = match kind.as_str() {
+            "hash" => {
+                let fields: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+                let mut items = Vec::new();
+                for (field, value) in fields {
+                    if field == "v" {
+                        values.push(value);
+                    } else {
+                        items.push(field.into_bytes());
+                        items.push(value);
+                    }
+                }
+                items
+            }
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut connection)
+                .await
+                .unwrap(),
+            "set" => redis::cmd("SMEMBERS")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .unwrap(),
+            "string" => vec![
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap(),
+            ],
+            other => panic!("unexpected Redis type {other} at {key}"),
+        };
+        text.extend(
+            items
+                .iter()
+                .map(|item| String::from_utf8_lossy(item).into_owned()),
+        );
+    }
+    (text, values)
+}
+
+#[tokio::test]
+async fn no_raw_credential_reaches_the_redis_index_keys_or_messages() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "creds:").await;
+    // Listen on the invalidation channel, where readable keys once travelled.
+    let mut pubsub = redis::Client::open(server.url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub.subscribe("creds:invalidate").await.unwrap();
+    let cache = Cache::builder().store(store.clone()).build().unwrap();
+    let cases: [(&str, Policy, &[(&str, &str)]); 3] = [
+        (
+            "/keyed",
+            Policy::ttl(Duration::from_secs(60)).cookies(cachefront::Credentials::PartOfKey),
+            &[],
+        ),
+        (
+            "/authorized",
+            Policy::ttl(Duration::from_secs(60)).authorization(cachefront::Credentials::PartOfKey),
+            &[],
+        ),
+        (
+            "/varied",
+            Policy::ttl(Duration::from_secs(60)).cookies(cachefront::Credentials::Ignore),
+            &[("vary", "Cookie")],
+        ),
+    ];
+    for (path, policy, response_headers) in cases {
+        let route = cache.route(policy);
+        // Each route keys on one credential; the other would make the request bypass.
+        let credential = if path == "/authorized" {
+            ("authorization", "Bearer SECRET-TOKEN")
+        } else {
+            ("cookie", "sid=SECRET-SESSION")
+        };
+        let request = http::Request::get(format!("http://example.com{path}"))
+            .header(credential.0, credential.1)
+            .body(())
+            .unwrap();
+        let Lookup::Forward(forward) = route.lookup(&request).await else {
+            panic!("{path}: a cold key is forwarded");
+        };
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in response_headers {
+            headers.insert(*name, value.parse().unwrap());
+        }
+        let mut collector = forward
+            .response(http::StatusCode::OK, &headers)
+            .collector
+            .unwrap_or_else(|| panic!("{path}: storable"));
+        collector.push(&Bytes::from_static(b"personal"));
+        collector.finish();
+        eventually(Duration::from_secs(5), || async {
+            matches!(route.lookup(&request).await, Lookup::Hit(_)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{path}: stored"));
+    }
+    // The index, tag sets, locks and entries' fields: readable keys hold digests only. (The
+    // entries' values are the stored responses, with the request values `Vary` needs.)
+    let (text, _values) = everything_under(&server, "creds:").await;
+    assert!(text.iter().any(|item| item.contains("cookie=#")), "{text:?}");
+    assert!(
+        text.iter().any(|item| item.contains("authorization=#")),
+        "{text:?}"
+    );
+    for item in &text {
+        assert!(!item.contains("SECRET"), "a raw credential in Redis: {item:?}");
+    }
+    // Removals tell the other instances what went.
+    for path in ["/keyed", "/authorized", "/varied"] {
+        assert!(cache.invalidator().path(path).await.unwrap() > 0, "{path}");
+    }
+    use futures_util::StreamExt as _;
+    let mut messages = Vec::new();
+    let mut stream = pubsub.on_message();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+        messages.push(String::from_utf8_lossy(message.get_payload_bytes()).into_owned());
+    }
+    drop(stream);
+    for message in &messages {
+        assert!(
+            !message.contains("SECRET"),
+            "a raw credential on pub/sub: {message:?}"
+        );
+    }
+}
+
+/// A purge on one instance is not undone by a miss in flight on another (issue #14, item 7):
+/// instance A starts a miss, instance B purges its tag, A hears of it and then finishes; what A
+/// produced from the purged data is stored on neither instance nor in Redis.
+#[tokio::test]
+async fn a_purge_on_one_instance_voids_a_miss_in_flight_on_another() {
+    let server = RedisServer::start();
+    let stores = [
+        TieredStore::new(MemoryStore::new(), redis_store(&server, "flight:").await),
+        TieredStore::new(MemoryStore::new(), redis_store(&server, "flight:").await),
+    ];
+    let subscribed = eventually(Duration::from_secs(3), || async {
+        stores.iter().all(|s| s.redis().is_subscribed()).then_some(())
+    })
+    .await;
+    assert!(subscribed.is_some(), "both instances subscribe");
+    let [a, b] = stores.map(|store| Cache::builder().store(store).build().unwrap());
+    let policy = || Policy::ttl(Duration::from_secs(60)).tag("product");
+    let (route_a, route_b) = (a.route(policy()), b.route(policy()));
+    let Lookup::Forward(miss) = route_a.lookup(&request("/products/7")).await else {
+        panic!("cold");
+    };
+    let heard_before = a.store().invalidation_epoch();
+    b.invalidator().tag("product").await.unwrap();
+    // A counter, not a sleep: A has heard B's purge.
+    let heard = eventually(Duration::from_secs(3), || async {
+        (a.store().invalidation_epoch() > heard_before).then_some(())
+    })
+    .await;
+    assert!(heard.is_some(), "A hears B's purge over pub/sub");
+    let recording = miss.response(http::StatusCode::OK, &http::HeaderMap::new());
+    let mut collector = recording.collector.expect("storable");
+    collector.push(&Bytes::from_static(b"old"));
+    collector.finish();
+    tokio::task::yield_now().await;
+    for (name, route) in [("A", &route_a), ("B", &route_b)] {
+        assert!(
+            matches!(route.lookup(&request("/products/7")).await, Lookup::Forward(_)),
+            "instance {name} does not serve what the purge replaced"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::{
 
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
-use cachefront::Collector;
+use cachefront::{BodyFrame, BodySource, Collector, PumpedBody};
 use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
 
@@ -14,7 +14,11 @@ pin_project! {
     /// The response body of [`CacheMiddlewareService`](crate::CacheMiddlewareService): a stored
     /// body (hit), the handler's body being collected as it streams (miss), or the handler's
     /// body untouched.
-    pub struct ResponseBody<B> {
+    ///
+    /// A miss's streamed body is read and collected on a task of its own on the worker, at the
+    /// handler's pace, and queued for the client ([`cachefront::pump`]): a client that stops
+    /// reading cannot hold the requests waiting for the same response.
+    pub struct ResponseBody<B: MessageBody> {
         #[pin]
         kind: Kind<B>,
         // Dropped with the body: tells a waiting background refresh that the client is served.
@@ -22,19 +26,53 @@ pin_project! {
     }
 }
 
+type PumpedChunk<B> = Result<Bytes, <B as MessageBody>::Error>;
+
 pin_project! {
     #[project = KindProj]
-    enum Kind<B> {
+    enum Kind<B: MessageBody> {
         // `len` is the size to declare: the stored body's, also for `HEAD`, whose `data` is
         // `None` (actix-web writes `Content-Length` from the body size and never sends a body
         // to `HEAD`).
         Stored { data: Option<Bytes>, len: u64 },
+        // Collected as the client reads: only off an actix-web worker (no local task to run a
+        // pump on).
         Collecting { #[pin] inner: B, collector: Option<Collector> },
+        // `size`: the handler's body's declared size.
+        Pumped { body: PumpedBody<PumpedChunk<B>>, size: BodySize },
         Passthrough { #[pin] inner: B },
     }
 }
 
-impl<B> ResponseBody<B> {
+pin_project! {
+    /// The handler's body as the pump reads it.
+    struct Source<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: MessageBody> BodySource for Source<B> {
+    type Item = PumpedChunk<B>;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BodyFrame<Self::Item>>> {
+        self.project().inner.poll_next(cx).map(|chunk| {
+            chunk.map(|chunk| match chunk {
+                Ok(data) => BodyFrame::Data {
+                    data: data.clone(),
+                    item: Ok(data),
+                },
+                Err(error) => BodyFrame::Other(Err(error)),
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.size().is_eof()
+    }
+}
+
+impl<B: MessageBody> ResponseBody<B> {
     /// A stored body to write in full.
     pub(crate) fn stored(data: Bytes) -> Self {
         Self::new(Kind::Stored {
@@ -64,18 +102,36 @@ impl<B> ResponseBody<B> {
     }
 }
 
-impl<B: MessageBody> ResponseBody<B> {
-    /// The handler's body, fed to `collector` as it streams.
-    pub(crate) fn collecting(inner: B, collector: Collector) -> Self {
+impl<B: MessageBody + 'static> ResponseBody<B> {
+    /// The handler's body, fed to `collector` at the handler's pace: stored at once when it is
+    /// in memory already, else read by a pump on the worker (or, off a worker, as the client
+    /// reads it).
+    pub(crate) fn collecting(inner: B, mut collector: Collector) -> Self {
         if inner.size().is_eof() {
             // An empty body (or none at all, `BodySize::None`) may never be polled: store it now.
             collector.finish();
             return Self::passthrough(inner);
         }
-        Self::new(Kind::Collecting {
-            inner,
-            collector: Some(collector),
-        })
+        let inner = match inner.try_into_bytes() {
+            // The whole body at once: store it now.
+            Ok(data) => {
+                if collector.push(&data) {
+                    collector.finish();
+                }
+                return Self::stored(data);
+            }
+            Err(inner) => inner,
+        };
+        if actix_web::rt::System::try_current().is_none() {
+            return Self::new(Kind::Collecting {
+                inner,
+                collector: Some(collector),
+            });
+        }
+        let size = inner.size();
+        let (pump, body) = cachefront::pump(Source { inner }, collector);
+        actix_web::rt::spawn(pump);
+        Self::new(Kind::Pumped { body, size })
     }
 }
 
@@ -85,6 +141,7 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
     fn size(&self) -> BodySize {
         match &self.kind {
             Kind::Stored { len, .. } => BodySize::Sized(*len),
+            Kind::Pumped { size, .. } => *size,
             Kind::Collecting { inner, .. } | Kind::Passthrough { inner } => inner.size(),
         }
     }
@@ -93,6 +150,7 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
         match self.project().kind.project() {
             KindProj::Stored { data, .. } => Poll::Ready(data.take().map(Ok)),
             KindProj::Passthrough { inner } => inner.poll_next(cx),
+            KindProj::Pumped { body, .. } => body.poll_next(cx),
             KindProj::Collecting { inner, collector } => {
                 let chunk = ready!(inner.poll_next(cx));
                 match &chunk {
@@ -142,15 +200,17 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
                 }
                 Err(inner) => Err(Self::new(Kind::Collecting { inner, collector })),
             },
+            kind @ Kind::Pumped { .. } => Err(Self::new(kind)),
         }
     }
 }
 
-impl<B> fmt::Debug for ResponseBody<B> {
+impl<B: MessageBody> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
             Kind::Stored { .. } => "Stored",
             Kind::Collecting { .. } => "Collecting",
+            Kind::Pumped { .. } => "Pumped",
             Kind::Passthrough { .. } => "Passthrough",
         };
         f.debug_tuple("ResponseBody").field(&kind).finish()
@@ -165,7 +225,7 @@ mod tests {
 
     use actix_web::body::{self, BodyStream};
     use cachefront::{Cache, Lookup, Policy};
-    use futures_util::stream;
+    use futures_util::{StreamExt as _, stream};
 
     use super::*;
 
@@ -210,14 +270,31 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_body_dropped_before_its_end_is_not_stored() {
+    async fn a_body_dropped_before_the_handler_ends_it_is_not_stored() {
+        let (cache, collector) = collector().await;
+        // The handler writes "hel", then never finishes.
+        let unfinished = BodyStream::new(
+            stream::iter([Ok::<_, Infallible>(Bytes::from_static(b"hel"))]).chain(stream::pending()),
+        );
+        let mut body = Box::pin(ResponseBody::collecting(unfinished, collector));
+        let first = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await;
+        assert_eq!(first.unwrap().unwrap(), "hel");
+        drop(body);
+        // The pump sees the client leave on its next turn.
+        actix_web::rt::task::yield_now().await;
+        let stats = cache.stats();
+        assert_eq!((stats.total.stores, stats.total.not_stored), (0, 1));
+    }
+
+    #[actix_web::test]
+    async fn a_body_the_handler_ended_is_stored_however_little_the_client_read() {
         let (cache, collector) = collector().await;
         let mut body = Box::pin(ResponseBody::collecting(streamed(&[b"hel", b"lo"]), collector));
         let first = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await;
         assert_eq!(first.unwrap().unwrap(), "hel");
         drop(body);
         let stats = cache.stats();
-        assert_eq!((stats.total.stores, stats.total.not_stored), (0, 1));
+        assert_eq!((stats.total.stores, stats.total.not_stored), (1, 0));
     }
 
     #[actix_web::test]

@@ -5,7 +5,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use actix_web::{Error, dev::ServiceResponse};
+use actix_web::{Error, body::MessageBody, dev::ServiceResponse};
 
 use crate::ResponseBody;
 
@@ -15,17 +15,17 @@ type BoxedResponse<B> = Pin<Box<dyn Future<Output = Result<ServiceResponse<Respo
 ///
 /// The lookup is asynchronous (the store, and waiting on a concurrent miss), so the future is
 /// boxed once per request.
-pub struct ResponseFuture<B> {
+pub struct ResponseFuture<B: MessageBody> {
     inner: BoxedResponse<B>,
 }
 
-impl<B> ResponseFuture<B> {
+impl<B: MessageBody> ResponseFuture<B> {
     pub(crate) fn new(inner: BoxedResponse<B>) -> Self {
         Self { inner }
     }
 }
 
-impl<B> Future for ResponseFuture<B> {
+impl<B: MessageBody> Future for ResponseFuture<B> {
     type Output = Result<ServiceResponse<ResponseBody<B>>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -33,7 +33,7 @@ impl<B> Future for ResponseFuture<B> {
     }
 }
 
-impl<B> fmt::Debug for ResponseFuture<B> {
+impl<B: MessageBody> fmt::Debug for ResponseFuture<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

@@ -112,7 +112,7 @@ fn normalize_host(request: &mut ServiceRequest) {
 }
 
 /// A response written from the cache.
-fn hit_response<B>(hit: &Hit) -> HttpResponse<ResponseBody<B>> {
+fn hit_response<B: MessageBody>(hit: &Hit) -> HttpResponse<ResponseBody<B>> {
     let headers = hit_headers(hit);
     let data = hit.body();
     // actix-web writes `Content-Length` from the body's size, never from the headers: an empty
@@ -179,7 +179,7 @@ fn apply_conditionals(forward: &Forward, request: &mut ServiceRequest) {
 
 /// Hands the wrapped service's response to the cache: streamed and collected, or replaced by a
 /// response from the cache (a successful revalidation, or stale-if-error).
-fn record<B: MessageBody>(
+fn record<B: MessageBody + 'static>(
     forward: Forward,
     mut response: ServiceResponse<B>,
 ) -> (ServiceResponse<ResponseBody<B>>, Option<Invalidating>) {

@@ -4,29 +4,69 @@ use std::{
 };
 
 use bytes::Bytes;
-use cachefront::Collector;
+use cachefront::{BodyFrame, BodySource, Collector, PumpedBody};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
     /// The response body of [`CacheService`](crate::CacheService): a stored body (hit), the
     /// handler's body being collected as it streams (miss), or the handler's body untouched.
-    pub struct ResponseBody<B> {
+    ///
+    /// A miss's body is read and collected on a task of its own, at the handler's pace, and
+    /// queued for the client ([`cachefront::pump`]): a client that stops reading cannot hold
+    /// the requests waiting for the same response.
+    pub struct ResponseBody<B: Body> {
         #[pin]
         kind: Kind<B>,
     }
 }
 
+type PumpedFrame<B> = Result<Frame<Bytes>, <B as Body>::Error>;
+
 pin_project! {
     #[project = KindProj]
-    enum Kind<B> {
+    enum Kind<B: Body> {
         Stored { data: Option<Bytes> },
+        // Collected as the client reads: only without a Tokio runtime to run a pump on.
         Collecting { #[pin] inner: B, collector: Option<Collector> },
+        // `hint`: the handler's body's size hint, less what the client has read.
+        Pumped { body: PumpedBody<PumpedFrame<B>>, hint: SizeHint },
         Passthrough { #[pin] inner: B },
     }
 }
 
-impl<B> ResponseBody<B> {
+pin_project! {
+    /// The handler's body as the pump reads it.
+    struct Source<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: Body<Data = Bytes>> BodySource for Source<B> {
+    type Item = PumpedFrame<B>;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BodyFrame<Self::Item>>> {
+        self.project().inner.poll_frame(cx).map(|frame| {
+            frame.map(|frame| match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => BodyFrame::Data {
+                        data: data.clone(),
+                        item: Ok(Frame::data(data)),
+                    },
+                    Err(frame) => BodyFrame::Other(Ok(frame)),
+                },
+                Err(error) => BodyFrame::Other(Err(error)),
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
     pub(crate) fn stored(data: Bytes) -> Self {
         Self {
             kind: Kind::Stored {
@@ -42,18 +82,32 @@ impl<B> ResponseBody<B> {
     }
 }
 
-impl<B: Body> ResponseBody<B> {
+impl<B> ResponseBody<B>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Send + 'static,
+{
+    /// The handler's body, collected at the handler's pace by a pump on the Tokio runtime (or,
+    /// without a runtime, as the client reads it).
     pub(crate) fn collecting(inner: B, collector: Collector) -> Self {
         if inner.is_end_stream() {
             // An empty body may never be polled: store it now.
             collector.finish();
             return Self::passthrough(inner);
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Self {
+                kind: Kind::Collecting {
+                    inner,
+                    collector: Some(collector),
+                },
+            };
+        };
+        let hint = inner.size_hint();
+        let (pump, body) = cachefront::pump(Source { inner }, collector);
+        runtime.spawn(pump);
         Self {
-            kind: Kind::Collecting {
-                inner,
-                collector: Some(collector),
-            },
+            kind: Kind::Pumped { body, hint },
         }
     }
 }
@@ -72,6 +126,14 @@ where
         match self.project().kind.project() {
             KindProj::Stored { data } => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
             KindProj::Passthrough { inner } => inner.poll_frame(cx),
+            KindProj::Pumped { body, hint } => {
+                let frame = ready!(body.poll_next(cx));
+                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    let read = data.map_or(0, |d| d.len() as u64);
+                    *hint = remaining(hint, read);
+                }
+                Poll::Ready(frame)
+            }
             KindProj::Collecting { mut inner, collector } => {
                 let frame = ready!(inner.as_mut().poll_frame(cx));
                 match &frame {
@@ -109,6 +171,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Stored { data } => data.is_none(),
+            Kind::Pumped { body, .. } => body.is_end_stream(),
             Kind::Collecting { inner, .. } | Kind::Passthrough { inner } => inner.is_end_stream(),
         }
     }
@@ -116,16 +179,28 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Stored { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Pumped { hint, .. } => hint.clone(),
             Kind::Collecting { inner, .. } | Kind::Passthrough { inner } => inner.size_hint(),
         }
     }
 }
 
-impl<B> std::fmt::Debug for ResponseBody<B> {
+/// A size hint less `read` bytes.
+fn remaining(hint: &SizeHint, read: u64) -> SizeHint {
+    let mut left = SizeHint::new();
+    left.set_lower(hint.lower().saturating_sub(read));
+    if let Some(upper) = hint.upper() {
+        left.set_upper(upper.saturating_sub(read));
+    }
+    left
+}
+
+impl<B: Body> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Stored { .. } => "Stored",
             Kind::Collecting { .. } => "Collecting",
+            Kind::Pumped { .. } => "Pumped",
             Kind::Passthrough { .. } => "Passthrough",
         };
         f.debug_tuple("ResponseBody").field(&kind).finish()

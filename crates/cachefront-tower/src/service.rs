@@ -50,6 +50,7 @@ where
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -106,7 +107,7 @@ where
 }
 
 /// A response written from the cache.
-fn hit_response<B>(hit: Hit) -> Response<ResponseBody<B>> {
+fn hit_response<B: Body>(hit: Hit) -> Response<ResponseBody<B>> {
     let mut response = Response::new(ResponseBody::stored(hit.body()));
     *response.status_mut() = hit.status();
     *response.headers_mut() = hit.headers();
@@ -131,7 +132,8 @@ fn apply_conditionals(forward: &Forward, headers: &mut http::HeaderMap) {
 /// response from the cache (a successful revalidation, or stale-if-error).
 fn record<B>(forward: Forward, response: Response<B>) -> (Response<ResponseBody<B>>, Option<Invalidating>)
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Send + 'static,
 {
     let (mut parts, body) = response.into_parts();
     let recording = forward
@@ -159,6 +161,7 @@ where
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Send + 'static,
 {
     apply_conditionals(&refresh, request.headers_mut());
     let task = async move {

@@ -24,7 +24,7 @@ pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
 ///
 /// | method and path | answer |
 /// | --- | --- |
-/// | `POST /purge` | JSON `{"keys": [...], "paths": [...], "prefixes": [...], "tags": [...], "all": true}` → `{"removed": N}` |
+/// | `POST /purge` | JSON `{"tags": [...], "paths": [...], "prefixes": [...], "keys": [...], "key_prefixes": [...], "all": true}` → `{"removed": N}` |
 /// | `GET /stats` | JSON snapshot, total and per route |
 /// | `GET /metrics` | Prometheus text format |
 /// | `GET /history` | JSON array of stats samples, oldest first ([`Admin::history`]) |
@@ -32,6 +32,25 @@ pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
 ///
 /// Every request but the dashboard page needs `Authorization: Bearer <token>` (compared in
 /// constant time): 401 without it. Malformed JSON is a 400 with a message saying what is wrong.
+///
+/// # The purge body
+///
+/// One JSON object; every field is optional, and each names what goes:
+///
+/// | field | removes | through |
+/// | --- | --- | --- |
+/// | `"tags": ["product:42"]` | every response carrying the tag | [`Invalidator::tag`](crate::Invalidator::tag) |
+/// | `"paths": ["/products/42"]` | every response for the path, any query, any host, all variants | [`Invalidator::path`](crate::Invalidator::path) |
+/// | `"prefixes": ["/products/"]` | every response whose path starts with the prefix (a path: it starts with `/`) | [`Invalidator::prefix`](crate::Invalidator::prefix) |
+/// | `"keys": ["GET /products/42 host=example.com"]` | the response under exactly that readable key, with its variants; never a key that merely starts with it | [`Invalidator::readable_key`](crate::Invalidator::readable_key) |
+/// | `"key_prefixes": ["GET /products/42 host=a.example"]` | every response whose readable key starts with it (not empty) | [`Invalidator::readable_prefix`](crate::Invalidator::readable_prefix) |
+/// | `"all": true` | everything | [`Invalidator::all`](crate::Invalidator::all) |
+///
+/// Each item is one invalidation: counted in the stats (`invalidations`) and logged at `info`
+/// with what, its target and how many responses went. The answer is `{"removed": N}`, the
+/// sum. An empty key or key prefix is a 400 and nothing is removed; a path or prefix without
+/// its leading `/` is a 400 naming it (the other items still run); a store failure is a 502
+/// with the errors and what was removed.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -98,6 +117,8 @@ struct PurgeRequest {
     paths: Vec<String>,
     #[serde(default)]
     prefixes: Vec<String>,
+    #[serde(default)]
+    key_prefixes: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
@@ -208,11 +229,21 @@ impl Admin {
                     400,
                     format!(
                         "malformed purge request ({error}); expected JSON like \
-                         {{\"tags\": [\"product:42\"], \"paths\": [\"/products/42\"], \"prefixes\": [\"/products/\"], \"keys\": [], \"all\": false}}"
+                         {{\"tags\": [\"product:42\"], \"paths\": [\"/products/42\"], \"prefixes\": [\"/products/\"], \"keys\": [], \"key_prefixes\": [], \"all\": false}}"
                     ),
                 );
             }
         };
+        // An empty key or key prefix would once have matched every key: refuse the whole request
+        // before anything is removed.
+        if request.keys.iter().any(|k| k.trim().is_empty())
+            || request.key_prefixes.iter().any(String::is_empty)
+        {
+            return AdminResponse::error(
+                400,
+                "an empty key or key prefix names nothing; to remove everything send {\"all\": true}",
+            );
+        }
         let invalidator = self.cache.invalidator();
         let mut removed = 0u64;
         let mut errors = Vec::new();
@@ -233,7 +264,10 @@ impl Admin {
             count(invalidator.prefix(prefix).await);
         }
         for key in &request.keys {
-            count(self.cache.store().remove_prefix(key).await);
+            count(invalidator.readable_key(key).await);
+        }
+        for prefix in &request.key_prefixes {
+            count(invalidator.readable_prefix(prefix).await);
         }
         if let Some(error) = errors.iter().find(|e| e.kind() == ErrorKind::Config) {
             return AdminResponse::error(400, error.to_string());
@@ -421,5 +455,112 @@ mod tests {
                 .contains("cachefront_hits_total{route=\"/a/{id}\"} 0")
         );
         assert!(metrics.body.contains("cachefront_capacity_bytes 67108864"));
+    }
+
+    async fn stored(cache: &Cache, uri: &str) -> bool {
+        let request = http::Request::get(uri).body(()).unwrap();
+        let key = crate::KeySpec::default().build(&request);
+        cache.store().get(&key).await.unwrap().is_some()
+    }
+
+    /// Stores a response for `uri` and waits until the store holds it.
+    async fn store(cache: &Cache, uri: &str) {
+        let route = cache.route(crate::Policy::ttl(std::time::Duration::from_secs(60)));
+        let request = http::Request::get(uri).body(()).unwrap();
+        let crate::Lookup::Forward(forward) = route.lookup(&request).await else {
+            panic!("cold key");
+        };
+        let mut collector = forward
+            .response(http::StatusCode::OK, &http::HeaderMap::new())
+            .collector
+            .unwrap();
+        collector.push(&bytes::Bytes::from_static(b"x"));
+        collector.finish();
+        while !stored(cache, uri).await {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Collects the `info` events' fields, as a log would show them.
+    #[derive(Default)]
+    struct Logs(std::sync::Mutex<Vec<String>>);
+
+    impl tracing::Subscriber for Logs {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Fields(String);
+            impl tracing::field::Visit for Fields {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                    let _ = write!(self.0, "{}={value:?} ", field.name());
+                }
+            }
+            if *event.metadata().level() == tracing::Level::INFO {
+                let mut fields = Fields(String::new());
+                event.record(&mut fields);
+                self.0.lock().unwrap().push(fields.0);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test]
+    async fn purge_keys_are_exact_prefixes_explicit_and_every_purge_counted_and_logged() {
+        let logs = Arc::new(Logs::default());
+        let _logging = tracing::subscriber::set_default(Arc::clone(&logs));
+        let admin = admin();
+        let cache = admin.cache().clone();
+        let uris = ["http://h/p", "http://hx/p", "http://h/p2", "http://h/p?x=1"];
+        for uri in uris {
+            store(&cache, uri).await;
+        }
+        let purge = |body: &'static str| admin.handle("POST", "/purge", Some(TOKEN), body.as_bytes());
+        // An empty key once matched every key, and removed everything uncounted.
+        for body in [
+            r#"{"keys":[""]}"#,
+            r#"{"key_prefixes":[""]}"#,
+            r#"{"keys":[" "], "tags":["t"]}"#,
+        ] {
+            let refused = purge(body).await;
+            assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        }
+        for uri in uris {
+            assert!(stored(&cache, uri).await, "{uri} survives a refused purge");
+        }
+        // A key is exactly that key: not `host=hx`, not `/p2`, not `/p?x=1`.
+        let exact = purge(r#"{"keys":["GET /p host=h"]}"#).await;
+        assert_eq!((exact.status, exact.body.as_str()), (200, r#"{"removed":1}"#));
+        assert!(!stored(&cache, "http://h/p").await);
+        for uri in &uris[1..] {
+            assert!(stored(&cache, uri).await, "{uri} is not the key purged");
+        }
+        let missing = purge(r#"{"keys":["GET /p host=h"]}"#).await;
+        assert_eq!(missing.body, r#"{"removed":0}"#);
+        // A prefix of readable keys is asked for as one.
+        let prefix = purge(r#"{"key_prefixes":["GET /p"]}"#).await;
+        assert_eq!((prefix.status, prefix.body.as_str()), (200, r#"{"removed":3}"#));
+        assert_eq!(cache.stats().total.invalidations, 3);
+        let logs = logs.0.lock().unwrap();
+        let purges: Vec<&String> = logs.iter().filter(|l| l.contains("cache invalidation")).collect();
+        assert_eq!(purges.len(), 3, "{logs:?}");
+        assert!(
+            purges[0].contains(r#"what="key""#)
+                && purges[0].contains(r#"target="GET /p host=h""#)
+                && purges[0].contains("removed=1"),
+            "{purges:?}"
+        );
+        assert!(
+            purges[2].contains(r#"what="key prefix""#)
+                && purges[2].contains(r#"target="GET /p""#)
+                && purges[2].contains("removed=3"),
+            "{purges:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@ use crate::{
     invalidate::Invalidator,
     key::{CacheKey, KeyDigest},
     policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
+    purges::{Purge, PurgeEpoch, PurgeLog},
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
     semantics::{self, CACHE_STATUS, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
@@ -29,7 +30,7 @@ use crate::{
 pub const DEFAULT_COALESCE_WAIT: Duration = Duration::from_secs(10);
 
 /// How many times a follower whose leader was cancelled retries before going to the handler.
-const MAX_FLIGHT_ATTEMPTS: usize = 3;
+const MAX_FLIGHT_ATTEMPTS: usize = 4;
 
 /// One cache: a store, the flights in progress, and the stats. Cheap to clone; clones share
 /// everything.
@@ -60,6 +61,8 @@ struct Inner {
     /// Memoized values' flights and counters (see `memo`).
     memo: crate::memo::MemoRegistry,
     variants: VariantIndex,
+    /// Recent invalidations, so that misses already in flight do not store what they purged.
+    purges: PurgeLog,
 }
 
 impl Cache {
@@ -95,6 +98,7 @@ impl Cache {
                 coalesce_wait,
                 memo: crate::memo::MemoRegistry::default(),
                 variants,
+                purges: PurgeLog::default(),
             }),
         }
     }
@@ -134,7 +138,36 @@ impl Cache {
 
     /// Removes the entry under `key`; returns whether there was one.
     pub async fn invalidate_key(&self, key: &CacheKey) -> Result<bool, Error> {
+        self.purging(Purge::Uri(*key.digest()));
         self.inner.store.remove(key).await
+    }
+
+    /// Where the invalidations stand, here and (for a store shared by several instances) as
+    /// heard from the others: a request remembers it when it begins.
+    pub(crate) fn purge_epoch(&self) -> PurgeEpoch {
+        PurgeEpoch {
+            local: self.inner.purges.epoch(),
+            store: self.inner.store.invalidation_epoch(),
+        }
+    }
+
+    /// Whether an invalidation since `epoch`, made here or heard from another instance,
+    /// matches `entry`: then it must not be stored.
+    pub(crate) fn overtaken(&self, epoch: PurgeEpoch, entry: &Entry) -> bool {
+        self.inner.purges.overtakes(epoch.local, entry)
+            || self.inner.store.invalidated_since(epoch.store, entry)
+    }
+
+    /// Records an invalidation before it runs, and voids the flights it overtakes: no
+    /// response whose request began before it is stored under a key it matches, and no
+    /// request arriving after it is answered by such a response.
+    pub(crate) fn purging(&self, purge: Purge) {
+        match &purge {
+            Purge::Uri(digest) => self.inner.coalescer.invalidate(digest),
+            // Rare operator actions: every flight in progress may be concerned.
+            Purge::Tag(_) | Purge::Prefix(_) | Purge::All => self.inner.coalescer.invalidate_all(),
+        }
+        self.inner.purges.record(purge);
     }
 
     /// Removes every stored variant of the URI whose primary key is `key`, in O(variants) on
@@ -330,6 +363,7 @@ impl Route {
     /// stored they are forwarded too; if the leader is cancelled or fails, one of them leads.
     pub async fn lookup<R: RequestHead>(&self, request: &R) -> Lookup {
         let request_time = SystemTime::now();
+        let epoch = self.cache.purge_epoch();
         let admission = match self.policy.admit_request(request) {
             Ok(admission) => admission,
             Err(reason) => {
@@ -363,16 +397,15 @@ impl Route {
         if authorized {
             // RFC 9111 §3.5: forwarded and never answered from the cache, stored only if the
             // origin marked the response as shareable.
-            return self.forward(
-                request,
-                Box::new(MissState::new(
-                    key,
-                    Forwarded::Bypass,
-                    directives,
-                    request_time,
-                    authorized,
-                )),
-            );
+            let mut state = Box::new(MissState::new(
+                key,
+                Forwarded::Bypass,
+                directives,
+                request_time,
+                authorized,
+            ));
+            state.epoch = epoch;
+            return self.forward(request, state);
         }
         // The common case first, with nothing else set up: a fresh stored response.
         let found = self.find(&key, request).await;
@@ -390,6 +423,10 @@ impl Route {
             request_time,
             false,
         ));
+        state.epoch = epoch;
+        // The flight this request joins: the URI's, until a response says what it varies on;
+        // then the request's variant's, so that each variant has one handler call.
+        let mut flight = *state.key.digest();
         // Computed at the first wait only: hits never read the clock for it.
         let mut deadline = None;
         for _ in 0..MAX_FLIGHT_ATTEMPTS {
@@ -398,6 +435,9 @@ impl Route {
                 None => self.find(&state.key, request).await,
             };
             state.fwd = found.fwd;
+            if let Some(primary) = &found.varies {
+                flight = variant_flight(&state.key, primary, request);
+            }
             if let Some(entry) = found.entry {
                 let now = SystemTime::now();
                 match semantics::reuse(&entry, &state.directives, now) {
@@ -407,10 +447,15 @@ impl Route {
                         let mut lookup =
                             self.hit(request, entry.clone(), head, HitKind::StaleWhileRevalidate, now);
                         // One background refresh per key: only the flight's leader runs it.
-                        if let (Lookup::Hit(hit), Join::Leader(guard)) =
-                            (&mut lookup, self.cache.inner.coalescer.join(*state.key.digest()))
-                        {
+                        if let (Lookup::Hit(hit), Join::Leader(guard)) = (
+                            &mut lookup,
+                            self.cache
+                                .inner
+                                .coalescer
+                                .join(variant_flight(&state.key, &entry, request)),
+                        ) {
                             let mut refresh = state.clone_for_refresh();
+                            refresh.epoch = self.cache.purge_epoch();
                             refresh.fwd = Forwarded::Stale;
                             refresh.guard = Some(guard);
                             refresh.candidate = Some(entry);
@@ -426,6 +471,7 @@ impl Route {
                         } else {
                             Forwarded::Stale
                         };
+                        flight = variant_flight(&state.key, &entry, request);
                         state.candidate = Some(entry);
                     }
                 }
@@ -436,8 +482,8 @@ impl Route {
             if head {
                 // HEAD never stores, so it neither leads nor follows a flight; but a GET that
                 // just finished answers it while its store write runs.
-                if let Some(entry) = self.cache.inner.coalescer.finished(state.key.digest()) {
-                    if entry.matches_vary(request) {
+                if let Some(entry) = self.cache.inner.coalescer.finished(&flight) {
+                    if self.usable(&entry, request, &state.directives) {
                         return self.hit(request, entry, true, HitKind::Fresh, SystemTime::now());
                     }
                 }
@@ -445,7 +491,7 @@ impl Route {
                 state.candidate = None;
                 return self.forward(request, state);
             }
-            let follower = match self.cache.inner.coalescer.join(*state.key.digest()) {
+            let follower = match self.cache.inner.coalescer.join(flight) {
                 Join::Leader(guard) => {
                     state.guard = Some(guard);
                     // Lead across the instances sharing the store too, or wait for the one
@@ -455,13 +501,16 @@ impl Route {
                     }
                     return self.forward(request, state);
                 }
-                Join::Done(entry) if entry.matches_vary(request) => {
-                    return self.hit(request, entry, false, HitKind::Fresh, SystemTime::now());
-                }
-                Join::Done(_) => {
-                    state.fwd = Forwarded::VaryMiss;
-                    return self.forward(request, state);
-                }
+                Join::Done(entry) => match self.after_flight(&entry, request, &state, &mut flight) {
+                    AfterFlight::Use => {
+                        return self.hit(request, entry, false, HitKind::Fresh, SystemTime::now());
+                    }
+                    AfterFlight::JoinVariant => {
+                        state.fwd = Forwarded::VaryMiss;
+                        continue;
+                    }
+                    AfterFlight::Forward => return self.forward(request, state),
+                },
                 Join::Follower(follower) => follower,
             };
             self.record(Event::CoalescedWait);
@@ -472,13 +521,15 @@ impl Route {
             let settled =
                 Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await }).await;
             match settled {
-                Ok(FlightState::Done(entry)) if entry.matches_vary(request) => {
-                    return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
-                }
-                Ok(FlightState::Done(_)) => {
-                    state.fwd = Forwarded::VaryMiss;
-                    return self.forward(request, state);
-                }
+                Ok(FlightState::Done(entry)) => match self.after_flight(&entry, request, &state, &mut flight) {
+                    AfterFlight::Use => {
+                        return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
+                    }
+                    AfterFlight::JoinVariant => {
+                        state.fwd = Forwarded::VaryMiss;
+                    }
+                    AfterFlight::Forward => return self.forward(request, state),
+                },
                 Ok(FlightState::Uncacheable) => return self.forward(request, state),
                 // The leader went away: look again, and perhaps lead.
                 Ok(FlightState::Abandoned | FlightState::Pending) => {}
@@ -489,6 +540,36 @@ impl Route {
             }
         }
         self.forward(request, state)
+    }
+
+    /// Whether a stored response answers this request as it is: its `Vary` matches and it is
+    /// fresh for the request, without validation (RFC 9111 §4, §5.2.2.4: a `no-cache` or
+    /// already stale response handed over by a flight is validated like any other).
+    fn usable<R: RequestHead>(&self, entry: &Entry, request: &R, directives: &CacheControl) -> bool {
+        entry.matches_vary(request) && semantics::reuse(entry, directives, SystemTime::now()) == Reuse::Fresh
+    }
+
+    /// What a request does with the response a flight it joined produced.
+    fn after_flight<R: RequestHead>(
+        &self,
+        entry: &Entry,
+        request: &R,
+        state: &MissState,
+        flight: &mut KeyDigest,
+    ) -> AfterFlight {
+        if self.usable(entry, request, &state.directives) {
+            return AfterFlight::Use;
+        }
+        if !entry.matches_vary(request) {
+            // The response names what it varies on: this request's variant has a flight of
+            // its own, led by the first request for it.
+            let variant = variant_flight(&state.key, entry, request);
+            if variant != *flight {
+                *flight = variant;
+                return AfterFlight::JoinVariant;
+            }
+        }
+        AfterFlight::Forward
     }
 
     /// Takes the store's cross-instance lock on the key, so that one instance computes a cold
@@ -521,7 +602,7 @@ impl Route {
             .wait_for(&state.key, self.cache.inner.coalesce_wait)
             .await
         {
-            Ok(Some(entry)) if entry.matches_vary(request) && entry.is_fresh(SystemTime::now()) => {
+            Ok(Some(entry)) if self.usable(&entry, request, &state.directives) => {
                 // This instance's own waiters get it too.
                 if let Some(guard) = state.guard.take() {
                     drop(guard.complete(Arc::clone(&entry)));
@@ -558,6 +639,7 @@ impl Route {
             return Found {
                 entry: Some(primary),
                 fwd: Forwarded::UriMiss,
+                varies: None,
             };
         }
         let variant = variant_key(
@@ -567,18 +649,21 @@ impl Route {
                 .iter()
                 .map(|(name, _)| (name, normalized_header(request, name))),
         );
-        match self.store().get(&variant).await {
-            Ok(Some(entry)) if entry.matches_vary(request) => Found {
-                entry: Some(entry),
-                fwd: Forwarded::UriMiss,
-            },
-            Ok(_) => Found::miss(Forwarded::VaryMiss),
+        let got = self.store().get(&variant).await;
+        let mut found = Found::miss(Forwarded::VaryMiss);
+        match got {
+            Ok(Some(entry)) if entry.matches_vary(request) => {
+                found.entry = Some(entry);
+                found.fwd = Forwarded::UriMiss;
+            }
+            Ok(_) => {}
             Err(error) => {
                 self.record(Event::StoreError);
                 tracing::warn!(key = %variant, %error, "cache store lookup failed; forwarding");
-                Found::miss(Forwarded::VaryMiss)
             }
         }
+        found.varies = Some(primary);
+        found
     }
 
     fn hit<R: RequestHead>(
@@ -788,15 +873,21 @@ fn variants_tag(primary: &CacheKey) -> String {
     format!("{VARIANTS_TAG}{}", primary.digest().to_hex())
 }
 
-/// Whether `entry` is the copy of a URI's latest variant kept under the URI's primary key
-/// (stored beside the variant itself): purges count the variant, not its copy.
-pub(crate) fn is_primary_copy(entry: &Entry) -> bool {
+/// Whether `entry` is a variant (or the primary's copy of one) of the URI whose primary key
+/// has `digest`.
+pub(crate) fn is_variant_of(entry: &Entry, digest: &KeyDigest) -> bool {
     !entry.vary.is_empty()
         && entry.tags.iter().any(|tag| {
             tag.strip_prefix(VARIANTS_TAG)
                 .and_then(KeyDigest::from_hex)
-                .is_some_and(|uri| uri == *entry.key.digest())
+                .is_some_and(|uri| uri == *digest)
         })
+}
+
+/// Whether `entry` is the copy of a URI's latest variant kept under the URI's primary key
+/// (stored beside the variant itself): purges count the variant, not its copy.
+pub(crate) fn is_primary_copy(entry: &Entry) -> bool {
+    is_variant_of(entry, entry.key.digest())
 }
 
 /// A request with its method read as `GET`: the key of the URI an unsafe request targets.
@@ -829,12 +920,46 @@ impl<R: RequestHead> RequestHead for AsGet<'_, R> {
 struct Found {
     entry: Option<Arc<Entry>>,
     fwd: Forwarded,
+    /// The URI's stored response when it varies and this request's variant is not stored:
+    /// its `Vary` names this request's variant flight.
+    varies: Option<Arc<Entry>>,
 }
 
 impl Found {
     fn miss(fwd: Forwarded) -> Self {
-        Self { entry: None, fwd }
+        Self {
+            entry: None,
+            fwd,
+            varies: None,
+        }
     }
+}
+
+/// The flight a request for a URI (primary key `primary`) joins once `entry`, a response for
+/// that URI, said what it varies on: the request's variant's key. A response without `Vary`
+/// has one flight, the URI's.
+fn variant_flight<R: RequestHead>(primary: &CacheKey, entry: &Entry, request: &R) -> KeyDigest {
+    if entry.vary.is_empty() {
+        return *primary.digest();
+    }
+    *variant_key(
+        primary,
+        entry
+            .vary
+            .iter()
+            .map(|(name, _)| (name, normalized_header(request, name))),
+    )
+    .digest()
+}
+
+/// What a request does with the response of a flight it joined.
+enum AfterFlight {
+    /// It answers the request.
+    Use,
+    /// The response varies and this request is another variant: join that variant's flight.
+    JoinVariant,
+    /// Go to the handler (the response needs validation, or another try found nothing).
+    Forward,
 }
 
 /// What [`Route::lookup`] decided.
@@ -1060,6 +1185,8 @@ struct MissState {
     candidate: Option<Arc<Entry>>,
     /// The policy's tags, filled from the request path.
     tags: Vec<Arc<str>>,
+    /// The cache's purge epoch when the request began (see `purges`).
+    epoch: PurgeEpoch,
 }
 
 impl MissState {
@@ -1083,6 +1210,7 @@ impl MissState {
             authorized,
             candidate: None,
             tags: Vec::new(),
+            epoch: PurgeEpoch::default(),
         }
     }
 
@@ -1256,18 +1384,13 @@ impl Forward {
             .map(|name| (name.clone(), normalized_header_in(&request_headers, name)))
             .collect::<Vec<(HeaderName, Option<Vec<u8>>)>>();
         let limit = route.policy.max_body_bytes;
-        let mut stored_headers = semantics::storable_headers(headers, false);
-        for name in &storable.strip {
-            stored_headers.remove(name);
-        }
+        // The one decision of which fields are stored, shared with 304 merges.
+        let stored_headers = storable.stored_headers(headers);
         let mut tags = std::mem::take(&mut state.tags);
         for name in &route.policy.tag_headers {
             for value in headers.get_all(name) {
                 let listed = value.to_str().unwrap_or_default().split([',', ' ']);
                 tags.extend(listed.map(str::trim).filter(|t| !t.is_empty()).map(Arc::from));
-            }
-            if !route.policy.expose_tag_headers {
-                stored_headers.remove(name);
             }
         }
         let hide_from = headers;
@@ -1301,6 +1424,7 @@ impl Forward {
                 limit,
                 started: state.started,
                 settled: false,
+                epoch: state.epoch,
             }),
         )
         .hiding(&route_policy, hide_from)
@@ -1310,10 +1434,54 @@ impl Forward {
 impl Route {
     /// A 304 answered the cache's conditional request: refresh the stored response's headers
     /// and serve it (RFC 9111 §4.3.4).
+    ///
+    /// The 304 updates the stored response only when its validators match it
+    /// ([`semantics::freshens`]). One that does not match updates and stores nothing: the
+    /// requests waiting on this one go to the handler themselves, the client gets the 304 as
+    /// the handler sent it (`Cache-Status: ...; fwd-status=304; detail=validator-mismatch`;
+    /// cachefront cannot ask the handler again within one exchange, and does not serve a
+    /// response the origin did not confirm), and the stored response is removed before the
+    /// client has its answer, so that the next request fetches a full response instead of
+    /// revalidating with the same validators again.
+    ///
+    /// The merged head goes through the same decision of what may be stored as a full
+    /// response ([`Storable::stored_headers`](crate::policy::Storable::stored_headers)): the
+    /// 304's `private="f"`/`no-cache="f"` fields, its `Set-Cookie` (under
+    /// `SetCookie::StoreWithout`) and its tag headers never reach the store, nor therefore
+    /// other clients or the requests waiting on this one. The client that revalidated gets
+    /// the merged response with the 304's fields, as it would a forwarded 200, tag headers
+    /// hidden unless the policy exposes them.
     fn revalidated(&self, mut state: MissState, headers: &HeaderMap, response_time: SystemTime) -> Recording {
         let Some(candidate) = state.candidate.take() else {
-            return Recording::forwarded(CacheStatus::forward(state.fwd).fwd_status(304), None);
+            return Recording::forwarded(CacheStatus::forward(state.fwd).fwd_status(304), None)
+                .hiding(&self.policy, headers);
         };
+        if !semantics::freshens(&candidate.headers, headers) {
+            let reason = NotStored::ValidatorMismatch;
+            self.record(Event::NotStored);
+            tracing::debug!(key = %candidate.key, decision = "not-stored", reason = reason.as_str());
+            if let Some(guard) = state.guard.take() {
+                guard.uncacheable();
+            }
+            let route = self.clone();
+            let (done, completion) = tokio::sync::oneshot::channel();
+            spawn_or_warn(async move {
+                if let Err(error) = route.store().remove(&candidate.key).await {
+                    route.record(Event::StoreError);
+                    tracing::warn!(key = %candidate.key, %error, "removing a response a 304 contradicts failed");
+                }
+                let _ = done.send(());
+            });
+            let mut recording = Recording::forwarded(
+                CacheStatus::forward(state.fwd)
+                    .fwd_status(304)
+                    .detail(reason.as_str()),
+                None,
+            )
+            .hiding(&self.policy, headers);
+            recording.invalidation = Some(Invalidating(completion));
+            return recording;
+        }
         let merged = semantics::merge_not_modified(&candidate.headers, headers);
         let exchange = Exchange {
             request_time: state.request_time,
@@ -1321,34 +1489,61 @@ impl Route {
             authorized: false,
             request_no_store: state.directives.no_store,
         };
+        // What the revalidating client gets: the merged response, tag headers hidden.
+        let mut visible = merged.clone();
+        if !self.policy.expose_tag_headers {
+            for name in &self.policy.tag_headers {
+                visible.remove(name);
+            }
+        }
         let mut entry = Entry::clone(&candidate);
-        entry.headers = merged;
         entry.stored_at = response_time;
-        let stored = match self
+        let stored_headers = match self
             .policy
-            .admit_response(candidate.status, &entry.headers, None, &exchange)
+            .admit_response(candidate.status, &merged, None, &exchange)
         {
             Ok(storable) => {
                 storable.apply(&mut entry, &self.policy);
                 // The 304's own Date and Age date the refreshed entry.
                 entry.initial_age =
                     semantics::corrected_initial_age(headers, state.request_time, response_time);
-                true
+                Some(storable.stored_headers(&merged))
             }
-            Err(_) => false,
+            Err(_) => None,
         };
-        let entry = Arc::new(entry);
+        let stored = stored_headers.is_some();
+        let (entry, served) = match stored_headers {
+            Some(stored_headers) => {
+                // `stored_headers` is `visible` less the fields kept out of the store.
+                let same = stored_headers.len() == visible.len();
+                entry.headers = stored_headers;
+                let entry = Arc::new(entry);
+                let served = if same {
+                    Arc::clone(&entry)
+                } else {
+                    let mut served = Entry::clone(&entry);
+                    served.headers = visible;
+                    Arc::new(served)
+                };
+                (entry, served)
+            }
+            None => {
+                entry.headers = visible;
+                let entry = Arc::new(entry);
+                (Arc::clone(&entry), entry)
+            }
+        };
         self.record(Event::Revalidated);
         tracing::debug!(key = %entry.key, decision = "revalidated", stored);
         if stored {
             self.record(Event::Store);
             let cleanup = state.guard.take().map(|guard| guard.complete(Arc::clone(&entry)));
-            self.spawn_puts(vec![Arc::clone(&entry)], cleanup, state.store_lock.take());
+            self.spawn_puts(vec![Arc::clone(&entry)], cleanup, state.store_lock.take(), state.epoch);
         } else if let Some(guard) = state.guard.take() {
             guard.uncacheable();
         }
         let request_headers = state.request_headers.unwrap_or_default();
-        let kind = if semantics::not_modified(&request_headers, &entry) {
+        let kind = if semantics::not_modified(&request_headers, &served) {
             HitKind::NotModified
         } else {
             HitKind::Revalidated {
@@ -1361,7 +1556,7 @@ impl Route {
             cache_status = cache_status.detail("not-modified");
         }
         let hit = Hit {
-            entry,
+            entry: served,
             head: false,
             kind,
             now: SystemTime::now(),
@@ -1442,7 +1637,10 @@ impl Route {
         self.record(Event::Invalidation);
         // At once, before any await: a response to this URI still being stored must not land.
         for key in &keys {
-            self.cache.inner.coalescer.invalidate(key.digest());
+            self.cache.purging(Purge::Uri(*key.digest()));
+        }
+        for tag in &invalidation.tags {
+            self.cache.purging(Purge::Tag(Arc::clone(tag)));
         }
         let route = self.clone();
         let tags = invalidation.tags;
@@ -1468,10 +1666,23 @@ impl Route {
 
     /// Writes entries to the store in the background; `cleanup` (the flight) is released once
     /// they are written, so requests arriving meanwhile are answered from the flight.
-    fn spawn_puts(&self, entries: Vec<Arc<Entry>>, cleanup: Option<FlightCleanup>, lock: Option<StoreLock>) {
+    fn spawn_puts(
+        &self,
+        entries: Vec<Arc<Entry>>,
+        cleanup: Option<FlightCleanup>,
+        lock: Option<StoreLock>,
+        epoch: PurgeEpoch,
+    ) {
         let route = self.clone();
         run_now_or_spawn(async move {
-            let overtaken = || cleanup.as_ref().is_some_and(FlightCleanup::invalidated);
+            // Checked before writing and again after: an invalidation recorded in between
+            // removes what was written.
+            let overtaken = || {
+                cleanup.as_ref().is_some_and(FlightCleanup::invalidated)
+                    || entries
+                        .iter()
+                        .any(|entry| route.cache.overtaken(epoch, entry))
+            };
             for entry in &entries {
                 // An invalidation that came in after this response was produced wins.
                 if overtaken() {
@@ -1611,6 +1822,8 @@ pub struct Collector {
     started: Instant,
     /// Stored, or known not to be: nothing left to do on drop.
     settled: bool,
+    /// The cache's purge epoch when the request began.
+    epoch: PurgeEpoch,
 }
 
 impl fmt::Debug for Collector {
@@ -1708,7 +1921,7 @@ impl Collector {
             decision = "store",
         );
         let cleanup = self.guard.take().map(|guard| guard.complete(Arc::clone(&served)));
-        route.spawn_puts(entries, cleanup, self.store_lock.take());
+        route.spawn_puts(entries, cleanup, self.store_lock.take(), self.epoch);
     }
 }
 

@@ -142,6 +142,14 @@ impl Coalescer {
         }
     }
 
+    /// An invalidation that may concern any key overtakes every flight in progress.
+    pub(crate) fn invalidate_all(&self) {
+        let flights = std::mem::take(&mut *lock(&self.flights));
+        for flight in flights.into_values() {
+            flight.invalidated.store(true, Ordering::SeqCst);
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         lock(&self.flights).len()

@@ -43,10 +43,13 @@ const FLAG_MUST_REVALIDATE: u8 = 1;
 const FLAG_NO_CACHE: u8 = 2;
 /// Set when `keep_stale` and `time_to_idle` follow the flags (absent in older values).
 const FLAG_LIFETIMES: u8 = 4;
-/// LZ4 never expands more than 255 to 1; anything claiming more is corrupt.
-const LZ4_MAX_RATIO: usize = 255;
-/// An upper bound on what a value may decompress to, whatever it claims.
-const MAX_DECODED_BYTES: usize = 1 << 30;
+/// The most a compressed value may expand: the encoder compresses only payloads that shrink
+/// by at most this much (more repetitive ones are stored as they are), so a value claiming
+/// more is corrupt or crafted, and reading N stored bytes never allocates more than 64 N.
+const LZ4_MAX_RATIO: usize = 64;
+/// The default bound on what one value may decompress to: 64 MiB, eight times the default
+/// body limit of a route.
+pub const DEFAULT_MAX_DECODED_BYTES: usize = 64 << 20;
 
 /// The most header fields a stored value may carry (an `http` header map holds 32,768).
 const MAX_HEADERS: usize = 10_000;
@@ -77,6 +80,7 @@ pub const DEFAULT_COMPRESS_ABOVE: usize = 1024;
 #[must_use]
 pub struct EntryCodec {
     compress_above: Option<usize>,
+    max_decoded: usize,
 }
 
 impl Default for EntryCodec {
@@ -90,7 +94,16 @@ impl EntryCodec {
     pub fn new() -> Self {
         Self {
             compress_above: Some(DEFAULT_COMPRESS_ABOVE),
+            max_decoded: DEFAULT_MAX_DECODED_BYTES,
         }
+    }
+
+    /// The most bytes one compressed value may decompress to (default
+    /// [`DEFAULT_MAX_DECODED_BYTES`]); a value claiming more is refused as corrupt. Whatever
+    /// this says, a value never decompresses to more than 64 times its stored size.
+    pub fn max_decoded_bytes(mut self, max: usize) -> Self {
+        self.max_decoded = max;
+        self
     }
 
     /// Compresses payloads larger than this many bytes with LZ4; `None` never compresses.
@@ -114,8 +127,11 @@ impl EntryCodec {
             .is_some_and(|threshold| payload.len() > threshold)
         {
             let compressed = lz4_flex::block::compress(&payload);
-            // Keep it only when it saves more than the length prefix costs.
-            if compressed.len() + 10 < payload.len() {
+            // Keep it only when it saves more than the length prefix costs, and expands no more
+            // than a decoder accepts.
+            if compressed.len() + 10 < payload.len()
+                && payload.len() <= compressed.len().saturating_mul(LZ4_MAX_RATIO)
+            {
                 let mut out = Vec::with_capacity(compressed.len() + 12);
                 out.push(VERSION);
                 out.push(FLAG_LZ4);
@@ -136,7 +152,8 @@ impl EntryCodec {
     /// Accepts anything that converts to [`Bytes`] without a copy (`Vec<u8>`, `Bytes`); the
     /// decoded body shares the buffer when the value is not compressed.
     pub fn decode(&self, bytes: impl Into<DecodeInput>, key: &CacheKey) -> Result<Entry, Error> {
-        decode(bytes.into().0, key).map_err(|error| Error::store("cannot decode a stored entry", error))
+        decode(bytes.into().0, key, self.max_decoded)
+            .map_err(|error| Error::store("cannot decode a stored entry", error))
     }
 }
 
@@ -382,7 +399,7 @@ impl Reader<'_> {
     }
 }
 
-fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
+fn decode(bytes: Bytes, key: &CacheKey, max_decoded: usize) -> Result<Entry, DecodeError> {
     let mut head = Reader { bytes: &bytes, at: 0 };
     let version = head.byte()?;
     if version != VERSION {
@@ -394,7 +411,7 @@ fn decode(bytes: Bytes, key: &CacheKey) -> Result<Entry, DecodeError> {
         FLAG_LZ4 => {
             let len = usize::try_from(head.varint()?).map_err(|_| DecodeError("length overflows"))?;
             let compressed = &bytes[head.at..];
-            if len > MAX_DECODED_BYTES || len > compressed.len().saturating_mul(LZ4_MAX_RATIO) + 16 {
+            if len > max_decoded || len > compressed.len().saturating_mul(LZ4_MAX_RATIO) {
                 return Err(DecodeError("implausible uncompressed length"));
             }
             let payload =
@@ -557,10 +574,21 @@ mod tests {
         let codec = EntryCodec::new().compress_above(Some(256));
         let small = entry(b"tiny");
         assert_eq!(codec.encode(&small)[1], 0);
-        let large = entry(&b"abcdefgh".repeat(4096));
+        // Text-like: words from a small vocabulary, compressible but not a run of one pattern
+        // (those shrink more than 64 times, and are stored plain).
+        let words: [&[u8]; 8] = [b"cache ", b"front ", b"http ", b"response ", b"vary ", b"key ", b"store ", b"hit "];
+        let mut state = 0x9e37_79b9_u64;
+        let mut text = Vec::new();
+        while text.len() < 32 * 1024 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.extend_from_slice(words[(state % 8) as usize]);
+        }
+        let large = entry(&text);
         let bytes = codec.encode(&large);
         assert_eq!(bytes[1], FLAG_LZ4);
-        assert!(bytes.len() < large.body.len() / 4, "{} bytes", bytes.len());
+        assert!(bytes.len() < large.body.len() / 2, "{} bytes", bytes.len());
         assert_same(&large, &codec.decode(bytes, &large.key).unwrap());
     }
 
@@ -658,5 +686,44 @@ mod tests {
         let decoded = decode_tags(&encode_tags(&tags)).unwrap();
         assert_eq!(decoded, ["a", "b c", ""]);
         assert!(decode_tags(&[5, 1]).is_err());
+    }
+
+    /// A value as an attacker with write access to Redis would craft it: a real entry, LZ4
+    /// compressed, whatever its ratio.
+    fn crafted(entry: &Entry) -> Vec<u8> {
+        let mut payload = Vec::new();
+        write_payload(&mut payload, entry);
+        let mut bytes = vec![VERSION, FLAG_LZ4];
+        write_varint(&mut bytes, payload.len() as u64);
+        bytes.extend_from_slice(&lz4_flex::block::compress(&payload));
+        bytes
+    }
+
+    #[test]
+    fn decompression_is_capped_relative_to_the_stored_size() {
+        // 16 MiB of zeros compress to about 64 KiB: reading it back would allocate 250 times
+        // what Redis sent.
+        let bomb = entry(&vec![0; 16 << 20]);
+        let bytes = crafted(&bomb);
+        assert!(bytes.len() * 200 < 16 << 20, "{}", bytes.len());
+        let codec = EntryCodec::new().max_decoded_bytes(usize::MAX);
+        let error = codec.decode(bytes, &bomb.key).unwrap_err();
+        assert!(format!("{error:?}").contains("implausible"), "{error:?}");
+        // What the codec writes itself always reads back, however repetitive.
+        let written = codec.encode(&bomb);
+        assert_same(&bomb, &codec.decode(written, &bomb.key).unwrap());
+    }
+
+    #[test]
+    fn decompression_is_capped_at_the_codec_maximum() {
+        let large = entry(
+            &(0..2u32 << 20)
+                .map(|i| (i % 251) as u8 ^ (i / 7) as u8)
+                .collect::<Vec<_>>(),
+        );
+        let bytes = crafted(&large);
+        assert!(EntryCodec::new().decode(bytes.clone(), &large.key).is_ok());
+        let small = EntryCodec::new().max_decoded_bytes(1 << 20);
+        assert!(small.decode(bytes, &large.key).is_err());
     }
 }

@@ -1,9 +1,12 @@
 //! The `Invalidator`: removing stored responses on demand, from anywhere in the application.
 
+use std::sync::Arc;
+
 use crate::{
     cache::Cache,
     error::Error,
     key::{CacheKey, KeySpec},
+    purges::Purge,
     request::UriHead,
     stats::Event,
 };
@@ -54,11 +57,13 @@ impl Invalidator {
     }
 
     async fn remove_key(&self, key: &CacheKey) -> Result<u64, Error> {
+        self.cache.purging(Purge::Uri(*key.digest()));
         self.cache.remove_uri(key).await
     }
 
     /// Removes every entry carrying `tag`.
     pub async fn tag(&self, tag: &str) -> Result<u64, Error> {
+        self.cache.purging(Purge::Tag(Arc::from(tag)));
         let result = self.cache.store().remove_tag(tag).await;
         self.counted(result, "tag", tag)
     }
@@ -68,9 +73,12 @@ impl Invalidator {
     pub async fn path(&self, path: &str) -> Result<u64, Error> {
         validate_path("path", path)?;
         let store = self.cache.store();
+        let (exact, with_query) = (format!("GET {path} "), format!("GET {path}?"));
+        self.cache.purging(Purge::Prefix(Arc::from(exact.as_str())));
+        self.cache.purging(Purge::Prefix(Arc::from(with_query.as_str())));
         let result = async {
-            let exact = store.remove_prefix(&format!("GET {path} ")).await?;
-            let with_query = store.remove_prefix(&format!("GET {path}?")).await?;
+            let exact = store.remove_prefix(&exact).await?;
+            let with_query = store.remove_prefix(&with_query).await?;
             // A key without host, query or other parts is exactly `GET {path}`.
             let uri: http::Uri = path.parse().map_err(|e| Error::config("path", e))?;
             let bare = KeySpec::default().host(false).build(&UriHead {
@@ -87,14 +95,66 @@ impl Invalidator {
     /// Removes every entry whose path starts with `prefix` (e.g. `/products/`).
     pub async fn prefix(&self, prefix: &str) -> Result<u64, Error> {
         validate_path("prefix", prefix)?;
-        let result = self.cache.store().remove_prefix(&format!("GET {prefix}")).await;
+        let start = format!("GET {prefix}");
+        self.cache.purging(Purge::Prefix(Arc::from(start.as_str())));
+        let result = self.cache.store().remove_prefix(&start).await;
         self.counted(result, "prefix", prefix)
     }
 
     /// Removes every entry.
     pub async fn all(&self) -> Result<u64, Error> {
+        self.cache.purging(Purge::All);
         let result = self.cache.store().clear().await;
         self.counted(result, "all", "*")
+    }
+
+    /// Removes the response stored under the [readable key](CacheKey::readable) that is exactly
+    /// `readable` (e.g. `GET /products/42 host=example.com`), with every variant of it; nothing
+    /// else, however many keys start with it. An empty key is an error.
+    ///
+    /// Only keys a route's [`KeySpec`] built are found this way; a key whose readable form holds
+    /// a credential's digest (`cookie=#...`) is not (purge it by path, tag or
+    /// [`readable_prefix`](Self::readable_prefix)).
+    pub async fn readable_key(&self, readable: &str) -> Result<u64, Error> {
+        if readable.trim().is_empty() {
+            return Err(Error::config(
+                "key",
+                "expected a readable key such as `GET /products/42 host=example.com`, got an empty one",
+            ));
+        }
+        let result = async {
+            let store = self.cache.store();
+            let mut removed = 0;
+            for candidate in CacheKey::candidates_for_readable(readable) {
+                // The candidate's digest is a guess: only a stored entry with exactly this
+                // readable form is the one asked for.
+                let Some(entry) = store.get(&candidate).await? else {
+                    continue;
+                };
+                if entry.key.readable() == readable {
+                    removed += self.remove_key(&candidate).await?;
+                }
+            }
+            Ok(removed)
+        }
+        .await;
+        self.counted(result, "key", readable)
+    }
+
+    /// Removes every response whose [readable key](CacheKey::readable) starts with `prefix`
+    /// (e.g. `GET /products/42 host=a.example`, or `memo prices ` for memoized values). An empty
+    /// prefix is an error: removing everything is [`all`](Self::all).
+    pub async fn readable_prefix(&self, prefix: &str) -> Result<u64, Error> {
+        if prefix.is_empty() {
+            return Err(Error::config(
+                "key prefix",
+                "expected the start of a readable key such as `GET /products/`, got an empty one \
+                 (to remove everything, purge all)",
+            ));
+        }
+        self.cache.purging(Purge::Prefix(Arc::from(prefix)));
+        let result = self.cache.store().remove_prefix(prefix).await;
+        self.counted(result, "key prefix", prefix)
     }
 }
 

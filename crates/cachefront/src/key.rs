@@ -582,7 +582,10 @@ fn group_parts(tokens: &[&str], current: &mut Vec<String>, out: &mut Vec<Vec<Str
         return;
     };
     let name = first.split_once('=').map_or(*first, |(name, _)| name);
-    let is_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase());
+    let is_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase());
     if is_name {
         current.push((*first).to_owned());
         group_parts(rest, current, out, max);
@@ -902,7 +905,10 @@ mod tests {
         let plain = spec.build(&req("http://h/p?a=2&b=1"));
         assert_eq!(plain, spec.build(&req("http://h/p?%62=1&a=2")));
         assert_eq!(plain, spec.build(&req("http://h/p?%62=1&%61=2")));
-        assert_eq!(spec.build(&req("http://h/p?%62=1&a=2")).readable(), "GET /p?a=2&b=1 host=h");
+        assert_eq!(
+            spec.build(&req("http://h/p?%62=1&a=2")).readable(),
+            "GET /p?a=2&b=1 host=h"
+        );
         // Repeated names keep their order, however each is spelled.
         assert_eq!(
             spec.build(&req("http://h/p?a=1&%61=2")),
@@ -939,7 +945,9 @@ mod tests {
     #[test]
     fn invalid_percent_encodings_in_names_do_not_panic() {
         let spec = KeySpec::default().query(QueryKey::only(["%zz", "%", "\u{fffd}"]));
-        for query in ["%", "%4", "%zz=1", "%%=1", "%C3%28=1", "%FF=1", "a%=1", "%E2%82=1"] {
+        for query in [
+            "%", "%4", "%zz=1", "%%=1", "%C3%28=1", "%FF=1", "a%=1", "%E2%82=1",
+        ] {
             let _ = spec.build(&req(&format!("http://h/p?{query}")));
             let _ = KeySpec::default().build(&req(&format!("http://h/p?{query}")));
         }
@@ -949,8 +957,14 @@ mod tests {
             all.build(&req("http://h/p?%zz=1")),
             all.build(&req("http://h/p?%25zz=1"))
         );
-        assert_ne!(all.build(&req("http://h/p?%FF=1")), all.build(&req("http://h/p?%FE=1")));
-        assert_eq!(spec.build(&req("http://h/p?%zz=1")).readable(), "GET /p?%25zz=1 host=h");
+        assert_ne!(
+            all.build(&req("http://h/p?%FF=1")),
+            all.build(&req("http://h/p?%FE=1"))
+        );
+        assert_eq!(
+            spec.build(&req("http://h/p?%zz=1")).readable(),
+            "GET /p?%25zz=1 host=h"
+        );
     }
 
     #[test]
@@ -973,7 +987,9 @@ mod tests {
         let readable = key.readable();
         assert!(!readable.contains("SECRET"), "{readable}");
         for name in ["cookie", "authorization", "proxy-authorization"] {
-            let at = readable.find(&format!(" {name}=#")).unwrap_or_else(|| panic!("{readable}"));
+            let at = readable
+                .find(&format!(" {name}=#"))
+                .unwrap_or_else(|| panic!("{readable}"));
             let digest = &readable[at + name.len() + 3..][..16];
             assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{readable}");
         }
@@ -984,13 +1000,15 @@ mod tests {
         ]);
         assert!(!variant.readable().contains("SECRET"), "{}", variant.readable());
         assert!(
-            variant
-                .readable()
-                .starts_with("GET /p host=h vary cookie=#"),
+            variant.readable().starts_with("GET /p host=h vary cookie=#"),
             "{}",
             variant.readable()
         );
-        assert!(variant.readable().ends_with(" authorization"), "{}", variant.readable());
+        assert!(
+            variant.readable().ends_with(" authorization"),
+            "{}",
+            variant.readable()
+        );
         // Two users, two keys, two digests.
         let other = http::Request::get("http://h/p")
             .header("cookie", "session=OTHER")
@@ -1056,7 +1074,11 @@ mod tests {
         // The readable form: the primary's, ` vary `, then each name and value.
         let variant = primary.variant([(&name, Some(b"1".to_vec())), (&other, None)]);
         assert_eq!(variant.readable(), "GET /p host=h vary x-a=1 x-b");
-        assert!(variant.readable().starts_with(&format!("{} vary ", primary.readable())));
+        assert!(
+            variant
+                .readable()
+                .starts_with(&format!("{} vary ", primary.readable()))
+        );
     }
 
     #[test]
@@ -1080,7 +1102,10 @@ mod tests {
         );
         with(
             KeySpec::default(),
-            http::Request::get("/p").header("host", "h with spaces").body(()).unwrap(),
+            http::Request::get("/p")
+                .header("host", "h with spaces")
+                .body(())
+                .unwrap(),
         );
         assert!(CacheKey::candidates_for_readable("").is_empty());
         assert!(CacheKey::candidates_for_readable("GET").is_empty());

@@ -39,6 +39,12 @@
 //! - **Stale serving** (RFC 5861): within `stale-while-revalidate` the stale entry is served at
 //!   once and one background request refreshes it; within `stale-if-error` it is served when the
 //!   handler answers 500, 502, 503 or 504 or fails. Both windows can also be set per policy.
+//!   A response that forbids serving stale (RFC 9111 §4.2.4) — `must-revalidate`,
+//!   `proxy-revalidate`, `s-maxage` (cachefront is a shared cache, §5.2.2.10) or, in shared mode,
+//!   `no-cache` — is never served stale on the policy's windows nor on a client's `max-stale`
+//!   or `stale-if-error`, in either mode; only the origin's own `stale-while-revalidate`/
+//!   `stale-if-error` on that response, its explicit permission, still apply (`no-cache`
+//!   responses are validated before every reuse regardless).
 //! - **Invalidation on unsafe methods** (§4.4): a non-error response to a method other than
 //!   GET, HEAD, OPTIONS or TRACE that passes through a cached route removes every stored variant
 //!   of its URI, and of same-origin `Location`/`Content-Location` URIs. Invalidated keys are
@@ -116,6 +122,8 @@ mod key;
 mod memo;
 mod pattern;
 mod policy;
+mod pump;
+mod purges;
 mod request;
 mod semantics;
 mod stats;
@@ -136,6 +144,7 @@ pub use self::{
         Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
         NotStored, Policy, SetCookie,
     },
+    pump::{BodyFrame, BodySource, PumpedBody, pump},
     request::{RequestHead, host_replacement},
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
@@ -143,6 +152,6 @@ pub use self::{
 };
 #[cfg(feature = "redis")]
 pub use self::{
-    codec::{DEFAULT_COMPRESS_ABOVE, DecodeInput, EntryCodec},
+    codec::{DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec},
     store::{RedisStore, RedisStoreBuilder, TieredStore, TieredStoreBuilder},
 };

@@ -604,12 +604,24 @@ impl Policy {
         if !self.store_private {
             strip.extend(cc.private_fields.iter().cloned());
         }
+        // Tag headers are for this cache alone, unless the policy exposes them.
+        if !self.expose_tag_headers {
+            strip.extend(self.tag_headers.iter().cloned());
+        }
         if let Some(length) = body_size.or_else(|| content_length(headers)) {
             if length > self.max_body_bytes as u64 {
                 return Err(NotStored::TooLarge);
             }
         }
-        let window = |directive: Option<u64>, policy: Duration| directive.map_or(policy, Duration::from_secs);
+        // RFC 9111 §4.2.4: must-revalidate, proxy-revalidate, s-maxage (this is a shared cache)
+        // and no-cache forbid serving the response stale. The route's default stale windows are
+        // then not applied; the origin's own RFC 5861 directives, its explicit permission, are.
+        let must_revalidate = cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
+        let forbids_stale = must_revalidate || (shared && cc.no_cache);
+        let policy_window = |window: Duration| if forbids_stale { Duration::ZERO } else { window };
+        let window = |directive: Option<u64>, policy: Duration| {
+            directive.map_or(policy_window(policy), Duration::from_secs)
+        };
         let storable = if shared {
             let has_validator =
                 headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
@@ -634,7 +646,7 @@ impl Policy {
                 ),
                 stale_while_revalidate: window(cc.stale_while_revalidate, self.stale_while_revalidate),
                 stale_if_error: window(cc.stale_if_error, self.stale_if_error),
-                must_revalidate: cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some(),
+                must_revalidate,
                 no_cache: cc.no_cache,
             }
         } else {
@@ -643,9 +655,11 @@ impl Policy {
                 strip,
                 ttl: self.ttl,
                 initial_age: Duration::ZERO,
-                stale_while_revalidate: self.stale_while_revalidate,
-                stale_if_error: self.stale_if_error,
-                must_revalidate: false,
+                // The route's TTL replaces the response's freshness, but not its ban on
+                // serving stale.
+                stale_while_revalidate: policy_window(self.stale_while_revalidate),
+                stale_if_error: policy_window(self.stale_if_error),
+                must_revalidate,
                 no_cache: false,
             }
         };
@@ -712,7 +726,8 @@ pub(crate) struct RequestAdmission {
 #[derive(Debug)]
 pub(crate) struct Storable {
     pub(crate) vary: Vec<http::HeaderName>,
-    /// Fields not to store (`Set-Cookie` when stripped, `private=`/`no-cache=` fields).
+    /// Fields not to store (`Set-Cookie` when stripped, `private=`/`no-cache=` fields, tag
+    /// headers the policy does not expose).
     pub(crate) strip: Vec<HeaderName>,
     pub(crate) ttl: Duration,
     pub(crate) initial_age: Duration,
@@ -723,6 +738,15 @@ pub(crate) struct Storable {
 }
 
 impl Storable {
+    /// The fields of a response head that may be stored: the one decision, taken for a full
+    /// response and for a 304 merged into a stored response alike. Without hop-by-hop fields,
+    /// the fields `Connection` names, `Proxy-*`, `Age` (RFC 9111 §3.1), the fields named by
+    /// `private="..."` and `no-cache="..."` (§5.2.2.7, §5.2.2.4), `Set-Cookie` under
+    /// [`SetCookie::StoreWithout`], and the tag headers unless the policy exposes them.
+    pub(crate) fn stored_headers(&self, headers: &HeaderMap) -> HeaderMap {
+        semantics::storable_headers(headers, &self.strip)
+    }
+
     /// Copies the lifetime settings onto an entry.
     pub(crate) fn apply(&self, entry: &mut crate::entry::Entry, policy: &Policy) {
         entry.ttl = self.ttl;
@@ -807,6 +831,13 @@ pub enum NotStored {
     Authorization,
     /// The body ended with an error or trailers, or the client went away before it ended.
     Incomplete,
+    /// A 304 whose validators do not match the stored response the cache revalidated (RFC 9111
+    /// §4.3.4: a different strong `ETag`, a weak `ETag` that does not match, another
+    /// `Last-Modified`, or no validator where the stored response has an `ETag`). The 304
+    /// updates nothing; the client gets it as the handler sent it, the requests waiting on it
+    /// go to the handler, and the stored response is removed (before the client has the 304),
+    /// so that the next request fetches a full response.
+    ValidatorMismatch,
 }
 
 impl NotStored {
@@ -825,6 +856,7 @@ impl NotStored {
             Self::NoFreshness => "no-freshness",
             Self::Authorization => "authorization",
             Self::Incomplete => "incomplete",
+            Self::ValidatorMismatch => "validator-mismatch",
         }
     }
 }
@@ -1088,6 +1120,125 @@ mod tests {
             p.admit_response(StatusCode::OK, &HeaderMap::new(), Some(10), &Exchange::now())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_policys_stale_windows_never_apply_to_responses_that_forbid_stale() {
+        // RFC 9111 §4.2.4: must-revalidate, proxy-revalidate, s-maxage (a shared cache) and
+        // no-cache forbid serving stale; the route's own windows must not override them.
+        let windows = |policy: Policy| {
+            policy
+                .stale_while_revalidate(Duration::from_secs(30))
+                .stale_if_error(Duration::from_secs(300))
+        };
+        let forbidding: [(&str, bool); 5] = [
+            ("max-age=60, must-revalidate", true),
+            ("max-age=60, proxy-revalidate", true),
+            ("s-maxage=60", true),
+            ("max-age=60, s-maxage=60, public", true),
+            ("max-age=60, no-cache", false),
+        ];
+        for (mode, policy) in [("shared", windows(Policy::shared())), ("application", windows(policy()))] {
+            for (directives, in_application_mode) in forbidding {
+                if mode == "application" && !in_application_mode {
+                    continue; // not stored at all in application mode
+                }
+                let storable = policy
+                    .admit_response(
+                        StatusCode::OK,
+                        &resp(&[("cache-control", directives), ("etag", "\"e\"")]),
+                        None,
+                        &Exchange::now(),
+                    )
+                    .unwrap();
+                assert!(
+                    storable.must_revalidate || storable.no_cache,
+                    "{mode}, {directives}: not recorded"
+                );
+                assert_eq!(
+                    (storable.stale_while_revalidate, storable.stale_if_error),
+                    (Duration::ZERO, Duration::ZERO),
+                    "{mode}, {directives}: the policy's stale windows apply"
+                );
+            }
+            // Without such a directive the policy's windows apply.
+            let plain = policy
+                .admit_response(
+                    StatusCode::OK,
+                    &resp(&[("cache-control", "max-age=60")]),
+                    None,
+                    &Exchange::now(),
+                )
+                .unwrap();
+            assert!(!plain.must_revalidate && !plain.no_cache);
+            assert_eq!(plain.stale_while_revalidate, Duration::from_secs(30), "{mode}");
+            assert_eq!(plain.stale_if_error, Duration::from_secs(300), "{mode}");
+        }
+        // The origin's own RFC 5861 directives are its explicit permission, and still count.
+        let own = windows(Policy::shared())
+            .admit_response(
+                StatusCode::OK,
+                &resp(&[("cache-control", "s-maxage=60, stale-while-revalidate=10, stale-if-error=20")]),
+                None,
+                &Exchange::now(),
+            )
+            .unwrap();
+        assert!(own.must_revalidate);
+        assert_eq!(own.stale_while_revalidate, Duration::from_secs(10));
+        assert_eq!(own.stale_if_error, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn stored_fields_are_decided_once_for_full_responses_and_304_merges() {
+        // The one decision of which fields may be stored: hop-by-hop and Connection-named
+        // fields, `Age`, private="f", no-cache="f", Set-Cookie under StoreWithout, and tag
+        // headers that are not exposed.
+        let policy = Policy::shared().set_cookie(SetCookie::StoreWithout);
+        let headers = resp(&[
+            ("cache-control", "max-age=60, private=\"x-user\", no-cache=\"x-debug\""),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("age", "3"),
+            ("x-user", "alice"),
+            ("x-debug", "trace-1"),
+            ("set-cookie", "sid=alice"),
+            ("cache-tag", "user-alice"),
+            ("surrogate-key", "k"),
+            ("content-type", "text/plain"),
+        ]);
+        let storable = policy
+            .admit_response(StatusCode::OK, &headers, None, &Exchange::now())
+            .unwrap();
+        let stored = storable.stored_headers(&headers);
+        let names: Vec<&str> = stored.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["cache-control", "content-type"]);
+        // Exposed tag headers are stored and replayed.
+        let exposed = policy.clone().expose_tag_headers(true);
+        let storable = exposed
+            .admit_response(StatusCode::OK, &headers, None, &Exchange::now())
+            .unwrap();
+        assert!(storable.stored_headers(&headers).contains_key("cache-tag"));
+
+        // A 304 merged into a stored response goes through the same decision.
+        let stored_200 = resp(&[("cache-control", "max-age=60"), ("etag", "\"e\""), ("content-type", "text/plain")]);
+        let update = resp(&[
+            ("cache-control", "max-age=600, private=\"x-user\""),
+            ("etag", "\"e\""),
+            ("x-user", "alice"),
+            ("set-cookie", "sid=alice"),
+            ("cache-tag", "user-alice"),
+        ]);
+        let merged = semantics::merge_not_modified(&stored_200, &update);
+        let storable = policy
+            .admit_response(StatusCode::OK, &merged, None, &Exchange::now())
+            .unwrap();
+        let stored = storable.stored_headers(&merged);
+        for gone in ["x-user", "set-cookie", "cache-tag"] {
+            assert!(!stored.contains_key(gone), "{gone} stored from a 304");
+        }
+        assert_eq!(stored["cache-control"], "max-age=600, private=\"x-user\"");
+        assert_eq!(storable.ttl, Duration::from_secs(600));
     }
 
     #[test]

@@ -265,8 +265,10 @@ pub(crate) fn is_unstorable_field(name: &HeaderName) -> bool {
 }
 
 /// The headers of a response as they may be stored: without hop-by-hop fields, the fields that
-/// `Connection` names, `Proxy-*`, `Age`, and (when asked) `Set-Cookie`.
-pub(crate) fn storable_headers(headers: &HeaderMap, strip_set_cookie: bool) -> HeaderMap {
+/// `Connection` names, `Proxy-*`, `Age`, and the fields in `strip` (the policy's list: see
+/// `Storable::stored_headers`, the one place that decides what is stored, for a full response
+/// and for a 304 merged into a stored one alike).
+pub(crate) fn storable_headers(headers: &HeaderMap, strip: &[HeaderName]) -> HeaderMap {
     let mut connection_named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
         for item in value.as_bytes().split(|b| *b == b',') {
@@ -277,10 +279,7 @@ pub(crate) fn storable_headers(headers: &HeaderMap, strip_set_cookie: bool) -> H
     }
     let mut stored = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        if is_unstorable_field(name)
-            || connection_named.contains(name)
-            || (strip_set_cookie && name == header::SET_COOKIE)
-        {
+        if is_unstorable_field(name) || connection_named.contains(name) || strip.contains(name) {
             continue;
         }
         stored.append(name.clone(), value.clone());
@@ -371,17 +370,31 @@ pub(crate) fn corrected_initial_age(
     request_time: SystemTime,
     response_time: SystemTime,
 ) -> Duration {
-    // The first field line counts; an invalid value makes the response stale (§5.1), which
-    // the largest delta-seconds value does.
-    let age_value = headers.get(header::AGE).map_or(Duration::ZERO, |v| {
-        Duration::from_secs(delta_seconds(Some(v.as_bytes().trim_ascii())).unwrap_or(2_147_483_648))
-    });
+    let age_value = age_field(headers).map_or(Duration::ZERO, Duration::from_secs);
     let apparent_age = http_date(headers, header::DATE)
         .valid()
         .and_then(|date| response_time.duration_since(date).ok())
         .unwrap_or_default();
     let response_delay = response_time.duration_since(request_time).unwrap_or_default();
     apparent_age.max(age_value + response_delay)
+}
+
+/// The value of a response's `Age` (RFC 9111 §5.1, as published): the first member of the
+/// field value (several field lines read as one list, empty members skipped), as delta-seconds;
+/// `None` when absent or invalid (negative, fractional, signed, quoted, not a number), which
+/// the cache then ignores. A value too large is read as 2147483648 (§1.2.2).
+///
+/// (The draft-era text in `rfc/rfc9111.txt` says an invalid `Age` makes the response stale and
+/// that only the first field line counts; RFC 9111 as published says to use the first member
+/// and ignore an invalid value.)
+pub(crate) fn age_field(headers: &HeaderMap) -> Option<u64> {
+    let first = headers
+        .get_all(header::AGE)
+        .iter()
+        .flat_map(|line| line.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .find(|member| !member.is_empty())?;
+    delta_seconds(Some(first)).ok()
 }
 
 /// How a stored response may be used for a request (RFC 9111 §4, RFC 5861).
@@ -432,12 +445,19 @@ pub(crate) fn reuse(entry: &Entry, request: &CacheControl, now: SystemTime) -> R
 
 /// Whether a stale entry may answer a failed request (RFC 5861 §4): within the response's or
 /// the request's `stale-if-error` window.
+///
+/// A response that forbids serving stale (`must-revalidate`, `proxy-revalidate`, `s-maxage`,
+/// recorded as [`Entry::must_revalidate`], or `no-cache`) is never served stale on the client's
+/// say-so (RFC 9111 §4.2.4, §5.2.2.2): only the window the entry was stored with counts, which
+/// is the origin's own `stale-if-error` (the policy's default window is not applied to such
+/// responses when they are stored).
 pub(crate) fn stale_if_error_allows(entry: &Entry, request: &CacheControl, now: SystemTime) -> bool {
     let staleness = entry.age(now).saturating_sub(entry.ttl);
-    let window = request
-        .stale_if_error
-        .map_or(entry.stale_if_error, Duration::from_secs)
-        .max(entry.stale_if_error);
+    let forbids_stale = entry.must_revalidate || entry.no_cache;
+    let window = match request.stale_if_error {
+        Some(requested) if !forbids_stale => Duration::from_secs(requested).max(entry.stale_if_error),
+        _ => entry.stale_if_error,
+    };
     staleness <= window && !window.is_zero()
 }
 
@@ -450,7 +470,14 @@ pub(crate) fn is_stale_if_error_status(status: u16) -> bool {
 /// (RFC 9110 §13.2.2): `true` when the client's copy is current and a 304 is the answer.
 /// `If-None-Match` (weak comparison) takes precedence; `If-Modified-Since` is used only without
 /// it, and only with a valid date.
+///
+/// Only a stored 2xx answers conditionals: for any other status the conditions are ignored
+/// (RFC 9110 §13.2.1), and `If-None-Match: *` matches a current representation only (§13.1.2),
+/// which a stored 404 is not.
 pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry) -> bool {
+    if !entry.status.is_success() {
+        return false;
+    }
     let mut if_none_match: Option<bool> = None;
     let etag = entry.headers.get(header::ETAG).map(|v| v.as_bytes());
     request.each_value(&header::IF_NONE_MATCH, &mut |value| {
@@ -526,11 +553,57 @@ pub(crate) fn not_modified_headers(stored: &HeaderMap) -> HeaderMap {
     headers
 }
 
+/// Whether a 304 may update a stored response (RFC 9111 §4.3.4), the one the cache's
+/// conditional request was built from:
+///
+/// - a 304 with a strong `ETag` updates only a stored response with the same strong `ETag`
+///   (strong comparison, RFC 9110 §8.8.3.2); with any other, it MUST NOT update it;
+/// - a 304 with a weak `ETag` updates a stored response whose `ETag` matches it weakly;
+/// - a 304 with `Last-Modified` and no `ETag` updates a stored response with the same
+///   `Last-Modified` date;
+/// - a 304 with no validator updates the stored response when that has no `ETag`. §4.3.4
+///   asks that it have no validator at all, to choose among several stored responses;
+///   cachefront nominates exactly one, with its own validators, and a 304 answering an
+///   `If-Modified-Since` need not repeat `Last-Modified` (RFC 9110 §15.4.5), whereas it must
+///   repeat the `ETag` a 200 would carry.
+pub(crate) fn freshens(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
+    let stored_etag = stored.get(header::ETAG).map(HeaderValue::as_bytes);
+    if let Some(etag) = not_modified.get(header::ETAG).map(HeaderValue::as_bytes) {
+        return stored_etag.is_some_and(|stored| {
+            if is_weak(etag) {
+                weak_eq(etag, stored)
+            } else {
+                strong_eq(etag, stored)
+            }
+        });
+    }
+    match http_date(not_modified, header::LAST_MODIFIED) {
+        DateField::Valid(date) => {
+            http_date(stored, header::LAST_MODIFIED).valid() == Some(date)
+        }
+        // An unparsable Last-Modified identifies nothing.
+        DateField::Invalid => false,
+        DateField::Absent => stored_etag.is_none(),
+    }
+}
+
+fn is_weak(tag: &[u8]) -> bool {
+    tag.trim_ascii().starts_with(b"W/")
+}
+
+/// Strong comparison of two entity-tags (RFC 9110 §8.8.3.2): both strong, equal opaque tags.
+fn strong_eq(a: &[u8], b: &[u8]) -> bool {
+    !is_weak(a) && !is_weak(b) && weak_eq(a, b)
+}
+
 /// Updates stored headers with those of a 304 (RFC 9111 §3.2): every field of the 304 replaces
-/// the stored one, except fields never stored and `Content-Length`.
+/// the stored one, except fields never stored and `Content-Length`. The result is a complete
+/// response head, which then goes through the same decision of what may be stored as a full
+/// response (`Storable::stored_headers`): a 304's `private="f"` field, its `Set-Cookie` and its
+/// tag headers are kept out of the store as a 200's are.
 pub(crate) fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
-    let update = storable_headers(not_modified, false);
+    let update = storable_headers(not_modified, &[]);
     for name in update.keys() {
         if name == header::CONTENT_LENGTH {
             continue;
@@ -916,15 +989,124 @@ mod tests {
         // A larger Age plus the response delay wins.
         let age = corrected_initial_age(&headers(&[("age", "30")]), now - Duration::from_secs(2), now);
         assert_eq!(age.as_secs(), 32);
-        // An invalid Age makes the response stale (§5.1); a huge one is capped at 2^31.
-        assert_eq!(
-            corrected_initial_age(&headers(&[("age", "-5")]), now, now).as_secs(),
-            2_147_483_648
-        );
+        // A huge Age is capped at 2^31 (§1.2.2).
         assert_eq!(
             corrected_initial_age(&headers(&[("age", "99999999999999")]), now, now).as_secs(),
             2_147_483_648
         );
+    }
+
+    #[test]
+    fn age_uses_the_first_member_and_ignores_an_invalid_value() {
+        // RFC 9111 §5.1: the first member of a list-based value counts; an invalid value is
+        // ignored (as if absent), it does not make the response stale.
+        let now = SystemTime::now();
+        let age = |lines: &[&str]| {
+            let pairs: Vec<(&str, &str)> = lines.iter().map(|line| ("age", *line)).collect();
+            corrected_initial_age(&headers(&pairs), now, now).as_secs()
+        };
+        assert_eq!(age(&["5, 10"]), 5, "a list: its first member");
+        assert_eq!(age(&["5", "10"]), 5, "several field lines: the first");
+        assert_eq!(age(&[" 7 "]), 7, "whitespace around the value");
+        assert_eq!(age(&[", 5"]), 5, "empty list elements are ignored (RFC 9110 §5.6.1)");
+        for invalid in ["-5", "abc", "5.5", "+5", "0x10", "5s", "\"5\"", "-5, 7", ""] {
+            assert_eq!(age(&[invalid]), 0, "invalid Age {invalid:?} is ignored");
+        }
+        assert_eq!(age(&["99999999999999, 1"]), 2_147_483_648);
+    }
+
+    fn entry_with(status: u16, pairs: &[(&str, &str)]) -> Entry {
+        let mut entry = Entry::for_tests();
+        entry.status = http::StatusCode::from_u16(status).unwrap();
+        entry.headers = headers(pairs);
+        entry
+    }
+
+    #[test]
+    fn a_stored_error_never_answers_client_conditionals_with_304() {
+        // RFC 9110 §13.1.2: `*` matches a current representation only; §13.2.1: preconditions
+        // apply only where the response would otherwise be 2xx.
+        let hour_ago = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+        let now = httpdate::fmt_http_date(SystemTime::now());
+        let stored = [("etag", "\"a\""), ("last-modified", hour_ago.as_str())];
+        let ok = entry_with(200, &stored);
+        let no_content = entry_with(204, &stored);
+        for request in [
+            headers(&[("if-none-match", "*")]),
+            headers(&[("if-none-match", "\"a\"")]),
+            headers(&[("if-modified-since", now.as_str())]),
+        ] {
+            assert!(not_modified(&request, &ok), "{request:?} against a 200");
+            assert!(not_modified(&request, &no_content), "{request:?} against a 204");
+            for status in [301, 404, 410, 501] {
+                assert!(
+                    !not_modified(&request, &entry_with(status, &stored)),
+                    "{request:?} answered a stored {status} with 304"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_clients_stale_if_error_never_serves_a_response_that_forbids_stale() {
+        // RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.4: must-revalidate (which records proxy-revalidate
+        // and s-maxage too) and no-cache forbid serving stale on the client's say-so.
+        let now = SystemTime::now();
+        let mut entry = Entry::for_tests();
+        entry.stored_at = now;
+        entry.ttl = Duration::from_secs(60);
+        entry.initial_age = Duration::from_secs(100);
+        let request = cc("stale-if-error=3600");
+        assert!(stale_if_error_allows(&entry, &request, now), "a plain stale entry");
+        for (must_revalidate, no_cache) in [(true, false), (false, true)] {
+            entry.must_revalidate = must_revalidate;
+            entry.no_cache = no_cache;
+            assert!(
+                !stale_if_error_allows(&entry, &request, now),
+                "must-revalidate {must_revalidate}, no-cache {no_cache}"
+            );
+            assert_eq!(reuse(&entry, &cc("max-stale"), now), Reuse::Revalidate);
+            // The origin's own stale-if-error on the response is its explicit permission.
+            entry.stale_if_error = Duration::from_secs(100);
+            assert!(stale_if_error_allows(&entry, &CacheControl::default(), now));
+            entry.stale_if_error = Duration::ZERO;
+        }
+    }
+
+    #[test]
+    fn a_304_freshens_only_a_stored_response_whose_validator_it_matches() {
+        // RFC 9111 §4.3.4.
+        let lm = "Mon, 01 Jan 2024 00:00:00 GMT";
+        let other_lm = "Tue, 02 Jan 2024 00:00:00 GMT";
+        let cases: [(&[(&str, &str)], &[(&str, &str)], bool); 14] = [
+            // A strong ETag identifies the stored responses with the same strong ETag only.
+            (&[("etag", "\"a\"")], &[("etag", "\"a\"")], true),
+            (&[("etag", "\"a\"")], &[("etag", "\"b\"")], false),
+            (&[("etag", "W/\"a\"")], &[("etag", "\"a\"")], false),
+            (&[("last-modified", lm)], &[("etag", "\"a\"")], false),
+            (&[("etag", "\"a\""), ("last-modified", lm)], &[("etag", "\"a\""), ("last-modified", other_lm)], true),
+            // A weak ETag: the stored response it weakly matches.
+            (&[("etag", "W/\"a\"")], &[("etag", "W/\"a\"")], true),
+            (&[("etag", "\"a\"")], &[("etag", "W/\"a\"")], true),
+            (&[("etag", "W/\"a\"")], &[("etag", "W/\"b\"")], false),
+            // Last-Modified without an ETag: the same date.
+            (&[("last-modified", lm)], &[("last-modified", lm)], true),
+            (&[("last-modified", lm)], &[("last-modified", other_lm)], false),
+            (&[("etag", "\"a\""), ("last-modified", lm)], &[("last-modified", other_lm)], false),
+            // No validator in the 304: the stored response it was asked about, when that has no
+            // ETag (RFC 9110 §15.4.5 does not make a 304 repeat Last-Modified, but it does make
+            // it repeat the ETag a 200 would carry).
+            (&[("last-modified", lm)], &[], true),
+            (&[], &[], true),
+            (&[("etag", "\"a\"")], &[], false),
+        ];
+        for (stored, not_modified, expected) in cases {
+            assert_eq!(
+                freshens(&headers(stored), &headers(not_modified)),
+                expected,
+                "stored {stored:?}, 304 {not_modified:?}"
+            );
+        }
     }
 
     #[test]
@@ -988,10 +1170,10 @@ mod tests {
         h.insert(header::AGE, HeaderValue::from_static("10"));
         h.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        let stored = storable_headers(&h, true);
+        let stored = storable_headers(&h, &[header::SET_COOKIE]);
         assert_eq!(stored.len(), 1);
         assert!(stored.contains_key(header::CONTENT_TYPE));
-        assert!(storable_headers(&h, false).contains_key(header::SET_COOKIE));
+        assert!(storable_headers(&h, &[]).contains_key(header::SET_COOKIE));
     }
 
     #[test]

@@ -8,17 +8,39 @@
 //!
 //! An origin that cannot be reached is answered with `502 Bad Gateway` and a message saying so
 //! — or, within a `stale-if-error` window, with the stale response.
+//!
+//! # What the origin is told about the client
+//!
+//! The proxy is the edge: whatever a client says about forwarding is untrusted, and a header
+//! the origin reads but the cache does not key on would let one client poison the page every
+//! other client gets. So the proxy removes the client's `Forwarded`, `X-Forwarded-*`,
+//! `X-Original-URL`, `X-Rewrite-URL`, `X-Original-Host`, `X-Host`, `X-Real-IP` and method
+//! override (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`) fields, and sets
+//! its own:
+//!
+//! - `Host`: the origin's authority;
+//! - `X-Forwarded-Host`: the host the cache keyed the request on — the absolute-form target's
+//!   authority when there is one (RFC 9112 §3.2.2), else the client's `Host` — and nothing when
+//!   the request had no host;
+//! - `X-Forwarded-Proto`: `http`, the scheme the proxy serves;
+//! - `X-Forwarded-For`: the client's address, when the server provides it (serve the app with
+//!   `into_make_service_with_connect_info::<SocketAddr>()`, as `main.rs` does). An origin that
+//!   renders it into a cacheable page must mark the page `private` or `Vary` on something that
+//!   tells clients apart.
+//!
+//! A policy that leaves the host out of the key (`KeySpec::host(false)`) must only front an
+//! origin that ignores `X-Forwarded-Host`.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use axum::{
     Router,
     body::Body,
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
-use cachefront_tower::{Cache, CacheExt, Policy};
+use cachefront_tower::{Cache, CacheExt, Policy, cachefront::RequestHead};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -98,17 +120,60 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Client fields about forwarding that the proxy never passes on (see the crate docs); every
+/// `x-forwarded-*` field goes too.
+const CLIENT_FORWARDING: [&str; 9] = [
+    "forwarded",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-host",
+    "x-real-ip",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Replaces what the client said about forwarding with what the proxy knows: the host the
+/// cache keyed the request on, the scheme it was served on and the client's address.
+fn set_forwarding(headers: &mut HeaderMap, keyed_host: Option<HeaderValue>, client: Option<SocketAddr>) {
+    let forwarded: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-forwarded-"))
+        .cloned()
+        .collect();
+    for name in forwarded {
+        headers.remove(name);
+    }
+    for name in CLIENT_FORWARDING {
+        headers.remove(name);
+    }
+    if let Some(host) = keyed_host {
+        headers.insert("x-forwarded-host", host);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(client) = client {
+        if let Ok(value) = HeaderValue::from_str(&client.ip().to_string()) {
+            headers.insert("x-forwarded-for", value);
+        }
+    }
+}
+
 async fn forward(State(origin): State<Origin>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
+    // Exactly the host the cache key uses (the target's authority, else `Host`).
+    let keyed_host = RequestHead::host(&parts).and_then(|host| HeaderValue::from_str(host).ok());
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri = match format!("{}{}", origin.base.to_string().trim_end_matches('/'), path).parse::<Uri>() {
         Ok(uri) => uri,
         Err(error) => return bad_gateway(format!("cannot build the origin URL for {path}: {error}")),
     };
     strip_hop_by_hop(&mut parts.headers);
-    if let Some(host) = parts.headers.get(header::HOST).cloned() {
-        parts.headers.insert("x-forwarded-host", host);
-    }
+    set_forwarding(&mut parts.headers, keyed_host, client);
     if let Some(authority) = origin.base.authority() {
         if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
             parts.headers.insert(header::HOST, host);

@@ -60,6 +60,8 @@ async fn main() {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    // The client's address becomes the origin's `X-Forwarded-For`.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         eprintln!("server error: {error}");
         std::process::exit(1);

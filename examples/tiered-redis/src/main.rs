@@ -8,7 +8,8 @@
 //!
 //! curl -s http://127.0.0.1:3001/slow/1              # computed on :3001 (250 ms)
 //! curl -s http://127.0.0.1:3002/slow/1              # instant: from Redis, still "computed_by" :3001
-//! curl -s -X POST http://127.0.0.1:3002/purge/slow:1  # purge the tag on :3002 ...
+//! curl -s -X POST -H "Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN" \
+//!      http://127.0.0.1:3002/purge/slow:1              # purge the tag on :3002 ...
 //! curl -s http://127.0.0.1:3001/slow/1              # ... and :3001 computes again
 //! ```
 //!
@@ -16,7 +17,9 @@
 //!   with the `id` and `computed` (how many times this instance ran a `/slow` handler), plus
 //!   `computed_by` (the instance). Cached for 30 s per id, tagged `slow:{id}`.
 //! - `POST /purge/{tag}`: removes every entry carrying the tag, here, in Redis and (through
-//!   pub/sub) in every other instance's memory.
+//!   pub/sub) in every other instance's memory. It needs `Authorization: Bearer <token>` with
+//!   the token in `CACHEFRONT_ADMIN_TOKEN` (16+ characters): 401 without it, and 403 for
+//!   everyone while the variable is unset, so that no client can empty the cache.
 //! - `GET /stats`: this instance's counters, and whether it hears the other instances.
 //!
 //! Settings: `REDIS_URL` (default `redis://127.0.0.1:6379`), `CACHEFRONT_LISTEN` (default
@@ -32,13 +35,14 @@ use std::{
     time::Duration,
 };
 
+use axum::http::HeaderMap;
 use axum::{
     Json, Router,
     extract::{Path, State},
     http::StatusCode,
     routing::{get, post},
 };
-use cachefront::{KeySpec, MemoryStore, RedisStore, TieredStore};
+use cachefront::{Admin, KeySpec, MemoryStore, RedisStore, TieredStore};
 use cachefront_tower::{Cache, CacheExt, Policy};
 use serde_json::{Value, json};
 
@@ -48,6 +52,8 @@ struct AppState {
     tiered: TieredStore,
     instance: Arc<str>,
     slow_runs: Arc<AtomicU64>,
+    /// Holds the admin token (`CACHEFRONT_ADMIN_TOKEN`); `None` disables purging.
+    admin: Option<Admin>,
 }
 
 async fn slow(State(state): State<AppState>, Path(id): Path<String>) -> Json<Value> {
@@ -61,7 +67,26 @@ async fn slow(State(state): State<AppState>, Path(id): Path<String>) -> Json<Val
     }))
 }
 
-async fn purge(State(state): State<AppState>, Path(tag): Path<String>) -> (StatusCode, Json<Value>) {
+async fn purge(
+    State(state): State<AppState>,
+    Path(tag): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    let Some(admin) = &state.admin else {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "error": "purging is disabled: set CACHEFRONT_ADMIN_TOKEN" })),
+        );
+    };
+    let authorization = headers.get("authorization").map(|v| v.as_bytes());
+    if !admin.authorized(authorization) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(
+                json!({ "error": "missing or wrong token: send Authorization: Bearer <CACHEFRONT_ADMIN_TOKEN>" }),
+            ),
+        );
+    }
     match state.cache.invalidator().tag(&tag).await {
         Ok(purged) => (StatusCode::OK, Json(json!({ "tag": tag, "purged": purged }))),
         Err(error) => (
@@ -87,12 +112,13 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// The application: one tiered cache, `/slow/{id}` cached and tagged, a purge route.
-fn app(cache: Cache, tiered: TieredStore, instance: &str) -> Router {
+fn app(cache: Cache, tiered: TieredStore, instance: &str, admin: Option<Admin>) -> Router {
     let state = AppState {
         cache: cache.clone(),
         tiered,
         instance: Arc::from(instance),
         slow_runs: Arc::default(),
+        admin,
     };
     // Behind a load balancer every instance sees the same `Host`; here each instance has its
     // own port, so the key leaves the host out and the instances share entries.
@@ -143,6 +169,16 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let admin = match Admin::from_env(cache.clone()) {
+        Ok(admin) => admin,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    if admin.is_none() {
+        println!("CACHEFRONT_ADMIN_TOKEN is not set: POST /purge/{{tag}} is disabled");
+    }
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -154,15 +190,68 @@ async fn main() {
     println!("cachefront tiered-redis example listening on http://{addr} (Redis: {redis_url})");
     println!("try, with a second instance on another port:");
     println!("  curl -s http://{addr}/slow/1               # computed here, stored in memory and Redis");
-    println!("  curl -s -X POST http://{addr}/purge/slow:1 # purged here, in Redis and in every instance");
+    println!(
+        "  curl -s -X POST -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/purge/slow:1 # purged here, in Redis and in every instance"
+    );
     println!("  curl -s http://{addr}/stats                # counters; redis_subscribed");
 
-    let app = app(cache, tiered, &addr.to_string());
+    let app = app(cache, tiered, &addr.to_string(), admin);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         eprintln!("server error: {error}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef-test";
+
+    async fn purge_status(admin: Option<Admin>, cache: &Cache, authorization: Option<&str>) -> StatusCode {
+        // Redis is never reached: an unreachable one fails open, and a purge is an error at worst.
+        let redis = RedisStore::builder("redis://127.0.0.1:1")
+            .timeout(Duration::from_millis(20))
+            .build()
+            .unwrap();
+        let tiered = TieredStore::new(MemoryStore::new(), redis);
+        let mut request = Request::post("/purge/slow:1");
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        app(cache.clone(), tiered, "test", admin)
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn purge_by_tag_requires_the_admin_token() {
+        let cache = Cache::new();
+        let admin = || Some(Admin::new(cache.clone(), TOKEN).unwrap());
+        assert_eq!(
+            purge_status(admin(), &cache, None).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            purge_status(admin(), &cache, Some("Bearer wrong-token-wrong")).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(purge_status(None, &cache, None).await, StatusCode::FORBIDDEN);
+        assert_eq!(
+            purge_status(None, &cache, Some(&format!("Bearer {TOKEN}"))).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(cache.stats().total.invalidations, 0, "nothing was purged");
+        let authorized = purge_status(admin(), &cache, Some(&format!("Bearer {TOKEN}"))).await;
+        assert_ne!(authorized, StatusCode::UNAUTHORIZED);
+        assert_ne!(authorized, StatusCode::FORBIDDEN);
     }
 }

@@ -143,6 +143,23 @@ impl Store for MemoryStore {
 
     fn put(&self, entry: Arc<Entry>) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
+            // A replaced entry's tags that its successor does not carry leave the index (the
+            // eviction listener skips replacements: the successor's own tags are already in).
+            if let Some(old) = self.cache.get(entry.key.digest()).await {
+                let dropped: Vec<&Arc<str>> =
+                    old.tags.iter().filter(|tag| !entry.tags.contains(tag)).collect();
+                if !dropped.is_empty() {
+                    let mut tags = self.shared.tags();
+                    for tag in dropped {
+                        if let Some(set) = tags.get_mut(tag) {
+                            set.remove(entry.key.digest());
+                            if set.is_empty() {
+                                tags.remove(tag);
+                            }
+                        }
+                    }
+                }
+            }
             if !entry.tags.is_empty() {
                 let mut tags = self.shared.tags();
                 for tag in &entry.tags {
@@ -308,6 +325,20 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use http::StatusCode;
+
+    #[tokio::test]
+    async fn a_replaced_entrys_old_tags_leave_the_index() {
+        let store = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        store.put(entry("a", 1, ttl, &["old", "kept"])).await.unwrap();
+        store.put(entry("a", 1, ttl, &["new", "kept"])).await.unwrap();
+        store.run_pending_tasks().await;
+        let mut indexed: Vec<String> = store.shared.tags().keys().map(|t| t.to_string()).collect();
+        indexed.sort();
+        assert_eq!(indexed, ["kept", "new"], "the index follows what is stored");
+        assert_eq!(store.remove_tag("kept").await.unwrap(), 1);
+        assert!(store.shared.tags().is_empty());
+    }
 
     fn entry(name: &str, body_len: usize, ttl: Duration, tags: &[&str]) -> Arc<Entry> {
         let mut entry = Entry::new(

@@ -66,9 +66,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// its entry.
     ///
     /// `Ok(Some(lock))`: this instance computes; release the lock once the entry is stored or
-    /// known not to be. `Ok(None)`: another instance holds it, or the entry is already stored
-    /// (a request that missed just before it landed); either way, `wait_for` returns it. The
-    /// default (a store no other instance sees) always succeeds with a lock that guards nothing.
+    /// known not to be. `Ok(None)`: another instance holds it, or a *fresh* entry is already
+    /// stored (a request that missed just before it landed); either way, `wait_for` returns it.
+    /// A stored entry that is stale does not spare the lock: when a hot key goes stale on many
+    /// instances at once, one of them revalidates or refetches it while the others wait, so the
+    /// origin sees one request, not one per instance. The default (a store no other instance
+    /// sees) always succeeds with a lock that guards nothing.
     fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {
         let _ = key;
         Box::pin(async { Ok(Some(StoreLock::local())) })
@@ -84,6 +87,23 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
         let _ = (key, timeout);
         Box::pin(async { Ok(None) })
+    }
+
+    /// A counter of the invalidations this store has heard from other instances (a store
+    /// shared by several): the cache reads it when a request begins, and asks
+    /// [`invalidated_since`](Self::invalidated_since) before storing the response. The default
+    /// (a store no other instance sees) is always 0.
+    fn invalidation_epoch(&self) -> u64 {
+        0
+    }
+
+    /// Whether an invalidation heard from another instance after `epoch` (a value of
+    /// [`invalidation_epoch`](Self::invalidation_epoch)) matches `entry`: then the cache does
+    /// not store it, since its request began before that invalidation. A store that cannot
+    /// tell (it missed messages) answers `true`. The default is `false`.
+    fn invalidated_since(&self, epoch: u64, entry: &Entry) -> bool {
+        let _ = (epoch, entry);
+        false
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
-//! | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key; expires (`PEXPIRE`, ms) with the entry |
+//! | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key, `f`: until when it is fresh (ms since the Unix epoch, `0` when it must be revalidated); expires (`PEXPIRE`, ms) with the entry |
 //! | `{prefix}t:<tag>` | set | digests of the entries carrying the tag; expires with the longest-lived of them |
 //! | `{prefix}l:{<digest>}` | string | the lock on computing the key (`SET NX PX`) |
 //! | `{prefix}{index}:keys` | sorted set | `<readable key>\0<digest>` at score 0: a purge by prefix is one `ZRANGEBYLEX` range |
@@ -75,7 +75,7 @@ const ENV_LOCK_TTL: &str = "CACHEFRONT_REDIS_LOCK_TTL_MS";
 const PUT_SCRIPT: &str = r"
 local old = redis.call('HGET', KEYS[1], 't')
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', ARGV[2], 'k', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', ARGV[2], 'k', ARGV[3], 'f', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return old
 ";
@@ -101,9 +101,13 @@ end
 return #old
 ";
 
-/// Takes a lock unless the entry is already there (then there is nothing to compute).
+/// Takes a lock unless a fresh entry is already there (then there is nothing to compute). A
+/// stale entry (kept for stale serving or revalidation) does not spare the lock: when a hot key
+/// goes stale on every instance at once, one of them goes to the origin and the others wait.
+/// `ARGV[3]` is the caller's clock, in ms since the Unix epoch.
 const LOCK_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local fresh = tonumber(redis.call('HGET', KEYS[1], 'f'))
+if fresh and fresh > tonumber(ARGV[3]) then
   return 0
 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -378,8 +382,12 @@ impl RedisStoreBuilder {
         Ok(builder)
     }
 
-    /// The prefix of every key this store writes (default `cachefront:`): letters, digits and
-    /// `_ : . - /`, at most 64. Instances share entries when they share the prefix.
+    /// The prefix of every key and pub/sub channel this store uses (default `cachefront:`):
+    /// letters, digits and `_ : . - /`, at most 64. Instances share entries, purges and locks
+    /// when they share the prefix. The default is the same for **every** application on that
+    /// Redis: two applications left on it share one cache, and a purge of everything by one
+    /// empties the other's. Give each application its own prefix (`CACHEFRONT_REDIS_PREFIX`),
+    /// and every instance of one application the same.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self.names.prefix = Names::BUILDER.prefix;
@@ -1127,6 +1135,7 @@ impl RedisStore {
                     .arg(tags)
                     .arg(entry.key.readable())
                     .arg(px)
+                    .arg(fresh_until(&entry))
                     .invoke_async(&mut connection),
             )
             .await?;
@@ -1432,6 +1441,7 @@ impl RedisStore {
                     .key(self.lock_key(&hex))
                     .arg(&token)
                     .arg(ttl)
+                    .arg(epoch_millis(SystemTime::now()))
                     .invoke_async(&mut connection),
             )
             .await?;
@@ -1487,12 +1497,16 @@ impl RedisStore {
                         .query_async(&mut connection),
                 )
                 .await?;
-            if let Some(bytes) = value {
-                return self.decode(bytes, key, &entry_key).map(Some);
-            }
             let now = tokio::time::Instant::now();
-            // No lock (released without an entry, or expired): nothing to wait for.
-            if lock_ttl <= 0 || now >= deadline {
+            if let Some(bytes) = value {
+                let entry = self.decode(bytes, key, &entry_key)?;
+                // A stale entry is what the lock holder is refreshing: wait for its answer,
+                // unless the lock is gone or the time is up.
+                if lock_ttl <= 0 || now >= deadline || entry.is_fresh(SystemTime::now()) {
+                    return Ok(Some(entry));
+                }
+            } else if lock_ttl <= 0 || now >= deadline {
+                // No lock (released without an entry, or expired): nothing to wait for.
                 return Ok(None);
             }
             // Woken by the release; else the lock's own expiry bounds the wait.
@@ -1503,6 +1517,22 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// Milliseconds since the Unix epoch (zero before it).
+fn epoch_millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Until when an entry is fresh, in ms since the Unix epoch; `0` for one that must be
+/// revalidated before each use.
+fn fresh_until(entry: &Entry) -> u64 {
+    if entry.no_cache {
+        return 0;
+    }
+    let now = SystemTime::now();
+    epoch_millis(now).saturating_add(u64::try_from(entry.remaining_ttl(now).as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Where a `SCAN` is: the nodes left (the last one in progress) and its cursor there.

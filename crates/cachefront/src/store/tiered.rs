@@ -20,6 +20,7 @@ use crate::{
     entry::Entry,
     error::Error,
     key::{CacheKey, KeyDigest},
+    purges::{Purge, PurgeLog},
 };
 
 /// The default [`invalidation_bound`](TieredStoreBuilder::invalidation_bound): 5 s.
@@ -65,6 +66,9 @@ struct Inner {
     l2: RedisStore,
     /// Bumped by every invalidation: an L2 read that raced with one is not copied into L1.
     generation: Arc<AtomicU64>,
+    /// The invalidations heard from other instances, so that responses in flight when one
+    /// arrived are not stored.
+    heard: Arc<PurgeLog>,
     invalidation_bound: Duration,
     /// Dropped with the store: stops the invalidation follower.
     _shutdown: watch::Sender<()>,
@@ -135,10 +139,12 @@ impl TieredStoreBuilder {
             ));
         }
         let generation = Arc::new(AtomicU64::new(0));
+        let heard = Arc::new(PurgeLog::default());
         let (shutdown, shutdown_rx) = watch::channel(());
         self.l2.runtime().spawn(follow(
             self.l1.clone(),
             Arc::clone(&generation),
+            Arc::clone(&heard),
             self.l2.invalidations(),
             self.l2.subscription(),
             self.invalidation_bound,
@@ -149,6 +155,7 @@ impl TieredStoreBuilder {
                 l1: self.l1,
                 l2: self.l2,
                 generation,
+                heard,
                 invalidation_bound: self.invalidation_bound,
                 _shutdown: shutdown,
             }),
@@ -160,6 +167,7 @@ impl TieredStoreBuilder {
 async fn follow(
     l1: MemoryStore,
     generation: Arc<AtomicU64>,
+    heard: Arc<PurgeLog>,
     mut invalidations: broadcast::Receiver<Invalidation>,
     mut subscribed: watch::Receiver<bool>,
     bound: Duration,
@@ -172,6 +180,8 @@ async fn follow(
     let empty = |reason: &str| {
         let l1 = l1.clone();
         generation.fetch_add(1, Ordering::SeqCst);
+        // What was missed may have matched anything in flight.
+        heard.record(Purge::All);
         tracing::debug!(reason, "emptying the memory tier");
         async move {
             let _ = l1.clear().await;
@@ -183,6 +193,9 @@ async fn follow(
             received = invalidations.recv() => match received {
                 Ok(invalidation) => {
                     generation.fetch_add(1, Ordering::SeqCst);
+                    if let Some(purge) = invalidation.as_purge() {
+                        heard.record(purge);
+                    }
                     apply(&l1, invalidation).await;
                 }
                 // Missed some: any copy may be invalid.
@@ -203,6 +216,18 @@ async fn follow(
             }
             _ = sweep.tick(), if !up => empty("invalidation channel still down").await,
         }
+    }
+}
+
+impl Invalidation {
+    /// What a heard invalidation matches, for the responses in flight.
+    fn as_purge(&self) -> Option<Purge> {
+        Some(match self {
+            Self::Key(hex) => Purge::Uri(KeyDigest::from_hex(hex)?),
+            Self::Tag(tag) => Purge::Tag(Arc::from(tag.as_str())),
+            Self::Prefix(prefix) => Purge::Prefix(Arc::from(prefix.as_str())),
+            Self::All => Purge::All,
+        })
     }
 }
 
@@ -380,6 +405,14 @@ impl Store for TieredStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn invalidation_epoch(&self) -> u64 {
+        self.inner.heard.epoch()
+    }
+
+    fn invalidated_since(&self, epoch: u64, entry: &Entry) -> bool {
+        self.inner.heard.overtakes(epoch, entry)
     }
 
     fn try_lock<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<StoreLock>, Error>> {

@@ -70,6 +70,20 @@ fn app(workload: Arc<Workload>, cache: &cachefront_tower::Cache) -> Router {
                 )
             }),
         )
+        // The hostile phase of `bench/soak.sh`: a small body that a shared cache stores for ten
+        // minutes, one variant per `Accept-Encoding` value.
+        .route(
+            "/vary/{id}",
+            get(|| async {
+                (
+                    [
+                        (axum::http::header::CACHE_CONTROL, "public, max-age=600"),
+                        (axum::http::header::VARY, "Accept-Encoding"),
+                    ],
+                    "a small page that varies on Accept-Encoding\n",
+                )
+            }),
+        )
         .with_state(workload)
 }
 
