@@ -2063,3 +2063,141 @@ async fn actix_runs_on_a_leader_whose_client_left_and_stores_its_response() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     server.stop().await;
 }
+
+// ------------------------------------------------------------------------------------------
+// Both adapters: a leader's client that stops reading
+// ------------------------------------------------------------------------------------------
+
+/// A leader whose client reads the response head and then stops reading a body far larger
+/// than the socket buffers must not hold its followers: they are answered once the handler's
+/// body is complete, long before `coalesce_wait` (30 s here), while the leader's client still
+/// reads nothing. Then the leader's client gets its whole body too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_client_that_stops_reading_does_not_hold_its_followers() {
+    for adapter in [Adapter::Axum, Adapter::Actix] {
+        a_leader_client_that_stops_reading(adapter).await;
+    }
+}
+
+async fn a_leader_client_that_stops_reading(adapter: Adapter) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    const TOTAL: usize = 16 * 1024 * 1024;
+    const FOLLOWERS: u64 = 3;
+    let cache = Cache::builder()
+        .coalesce_wait(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let policy = ttl(30).max_body_bytes(2 * TOTAL);
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The handler's first chunk goes at once; the rest once the followers wait.
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let body = {
+        let calls = Arc::clone(&calls);
+        move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let gate = gate.clone();
+            futures_util::stream::iter(0..TOTAL / CHUNK).then(move |i| {
+                let mut gate = gate.clone();
+                async move {
+                    if i == 1 {
+                        let _ = gate.wait_for(|open| *open).await;
+                    }
+                    Ok::<_, std::io::Error>(Bytes::from(vec![b'a' + (i % 26) as u8; CHUNK]))
+                }
+            })
+        }
+    };
+    let server = match adapter {
+        Adapter::Axum => {
+            let route = axum::routing::get(move || {
+                let stream = body();
+                async move { axum::body::Body::from_stream(stream) }
+            })
+            .layer(cache.layer(policy));
+            Server::Axum(TestServer::axum(axum::Router::new().route("/big", route)).await)
+        }
+        Adapter::Actix => {
+            let cache = cache.clone();
+            Server::Actix(ActixServer::start(move || {
+                let body = body.clone();
+                actix_web::App::new().service(
+                    web::resource("/big")
+                        .wrap(cache.middleware(policy.clone()))
+                        .route(web::get().to(move || {
+                            let stream = body();
+                            async move { HttpResponse::Ok().streaming(stream) }
+                        })),
+                )
+            }))
+        }
+    };
+
+    // The leader: a small receive buffer, the head read, then nothing.
+    let host = server.url("").trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut leader = socket.connect(host.parse().unwrap()).await.unwrap();
+    // The followers' host: one key for all.
+    let request = format!("GET /big HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    leader.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0; 1024];
+        let n = leader.read(&mut buf).await.unwrap();
+        assert!(n > 0, "{adapter}: the leader's connection closed before the head");
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert!(received.starts_with(b"HTTP/1.1 200"), "{adapter}");
+
+    // The followers join the leader's flight; then the handler writes the rest of its body.
+    let client = client();
+    let followers: Vec<_> = (0..FOLLOWERS)
+        .map(|_| {
+            let (client, url) = (client.clone(), server.url("/big"));
+            tokio::spawn(async move {
+                let response = client.get(url).send().await.unwrap();
+                let status = response
+                    .headers()
+                    .get("cache-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                (status, response.bytes().await.unwrap().len())
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while cache.stats().total.coalesced_waits < FOLLOWERS {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{adapter}: the followers never waited on the leader"));
+    open.send(true).unwrap();
+
+    let started = Instant::now();
+    for follower in followers {
+        let (status, len) = tokio::time::timeout(Duration::from_secs(10), follower)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{adapter}: a follower still waits on a leader whose client does not read")
+            })
+            .unwrap();
+        assert_eq!(len, TOTAL, "{adapter}");
+        assert!(status.contains("collapsed"), "{adapter}: {status}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "{adapter}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "{adapter}: one handler call");
+    assert_eq!(cache.stats().total.stores, 1, "{adapter}");
+
+    // The leader's client, reading at last, gets its whole body.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), leader.read_to_end(&mut rest))
+        .await
+        .unwrap_or_else(|_| panic!("{adapter}: the leader's body did not arrive"))
+        .unwrap();
+    let body_bytes = received.len() + rest.len();
+    assert!(body_bytes > TOTAL, "{adapter}: {body_bytes} bytes");
+    server.stop().await;
+}

@@ -1,7 +1,7 @@
 use std::{
     fmt,
     pin::Pin,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
 use actix_web::body::{BodySize, MessageBody};
@@ -35,9 +35,6 @@ pin_project! {
         // `None` (actix-web writes `Content-Length` from the body size and never sends a body
         // to `HEAD`).
         Stored { data: Option<Bytes>, len: u64 },
-        // Collected as the client reads: only off an actix-web worker (no local task to run a
-        // pump on).
-        Collecting { #[pin] inner: B, collector: Option<Collector> },
         // `size`: the handler's body's declared size.
         Pumped { body: PumpedBody<PumpedChunk<B>>, size: BodySize },
         Passthrough { #[pin] inner: B },
@@ -104,8 +101,8 @@ impl<B: MessageBody> ResponseBody<B> {
 
 impl<B: MessageBody + 'static> ResponseBody<B> {
     /// The handler's body, fed to `collector` at the handler's pace: stored at once when it is
-    /// in memory already, else read by a pump on the worker (or, off a worker, as the client
-    /// reads it).
+    /// in memory already, else read by a pump on a local task of the worker (so this must run
+    /// on an actix-web worker or `actix_web::test` runtime, as the middleware always does).
     pub(crate) fn collecting(inner: B, mut collector: Collector) -> Self {
         if inner.size().is_eof() {
             // An empty body (or none at all, `BodySize::None`) may never be polled: store it now.
@@ -122,14 +119,9 @@ impl<B: MessageBody + 'static> ResponseBody<B> {
             }
             Err(inner) => inner,
         };
-        if actix_web::rt::System::try_current().is_none() {
-            return Self::new(Kind::Collecting {
-                inner,
-                collector: Some(collector),
-            });
-        }
         let size = inner.size();
         let (pump, body) = cachefront::pump(Source { inner }, collector);
+        // A local task on the worker, as actix-web bodies need not be `Send`.
         actix_web::rt::spawn(pump);
         Self::new(Kind::Pumped { body, size })
     }
@@ -142,7 +134,7 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
         match &self.kind {
             Kind::Stored { len, .. } => BodySize::Sized(*len),
             Kind::Pumped { size, .. } => *size,
-            Kind::Collecting { inner, .. } | Kind::Passthrough { inner } => inner.size(),
+            Kind::Passthrough { inner } => inner.size(),
         }
     }
 
@@ -151,27 +143,6 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
             KindProj::Stored { data, .. } => Poll::Ready(data.take().map(Ok)),
             KindProj::Passthrough { inner } => inner.poll_next(cx),
             KindProj::Pumped { body, .. } => body.poll_next(cx),
-            KindProj::Collecting { inner, collector } => {
-                let chunk = ready!(inner.poll_next(cx));
-                match &chunk {
-                    Some(Ok(data)) => {
-                        if let Some(c) = collector.as_mut() {
-                            if !c.push(data) {
-                                // Over the limit: stream the rest through untouched.
-                                *collector = None;
-                            }
-                        }
-                    }
-                    // A failed body is not stored; dropping the collector says so.
-                    Some(Err(_)) => *collector = None,
-                    None => {
-                        if let Some(c) = collector.take() {
-                            c.finish();
-                        }
-                    }
-                }
-                Poll::Ready(chunk)
-            }
         }
     }
 
@@ -188,18 +159,6 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
                 data => Err(Self::new(Kind::Stored { data, len })),
             },
             Kind::Passthrough { inner } => inner.try_into_bytes().map_err(Self::passthrough),
-            Kind::Collecting { inner, collector } => match inner.try_into_bytes() {
-                // The whole body at once (whoever asked is about to send it): store it now.
-                Ok(data) => {
-                    if let Some(mut c) = collector {
-                        if c.push(&data) {
-                            c.finish();
-                        }
-                    }
-                    Ok(data)
-                }
-                Err(inner) => Err(Self::new(Kind::Collecting { inner, collector })),
-            },
             kind @ Kind::Pumped { .. } => Err(Self::new(kind)),
         }
     }
@@ -209,7 +168,6 @@ impl<B: MessageBody> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
             Kind::Stored { .. } => "Stored",
-            Kind::Collecting { .. } => "Collecting",
             Kind::Pumped { .. } => "Pumped",
             Kind::Passthrough { .. } => "Passthrough",
         };

@@ -108,7 +108,9 @@ fn normalize_host(request: &mut ServiceRequest) {
     request.headers_mut().insert(header::HOST, value);
     // Computed from the old `Host` if an outer middleware asked for it already (actix-web keeps
     // it in the request's extensions): computed again from the new one when next asked.
-    request.extensions_mut().remove::<actix_web::dev::ConnectionInfo>();
+    request
+        .extensions_mut()
+        .remove::<actix_web::dev::ConnectionInfo>();
 }
 
 /// A response written from the cache.

@@ -179,7 +179,7 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Stored { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
-            Kind::Pumped { hint, .. } => hint.clone(),
+            Kind::Pumped { hint, .. } => *hint,
             Kind::Collecting { inner, .. } | Kind::Passthrough { inner } => inner.size_hint(),
         }
     }

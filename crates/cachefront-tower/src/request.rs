@@ -37,7 +37,8 @@ fn original_uri(parts: &Parts) -> &Uri {
 /// sees the host the key uses ([`cachefront::host_replacement`]).
 pub(crate) fn normalize_host(parts: &mut Parts) {
     let host = parts.headers.get(header::HOST).map(HeaderValue::as_bytes);
-    let Some(authority) = cachefront::host_replacement(parts.uri.authority().map(|a| a.as_str()), host) else {
+    let Some(authority) = cachefront::host_replacement(parts.uri.authority().map(|a| a.as_str()), host)
+    else {
         return;
     };
     // An authority is always a valid field value.

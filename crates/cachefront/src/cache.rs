@@ -483,7 +483,7 @@ impl Route {
                 // HEAD never stores, so it neither leads nor follows a flight; but a GET that
                 // just finished answers it while its store write runs.
                 if let Some(entry) = self.cache.inner.coalescer.finished(&flight) {
-                    if self.usable(&entry, request, &state.directives) {
+                    if usable(&entry, request, &state.directives) {
                         return self.hit(request, entry, true, HitKind::Fresh, SystemTime::now());
                     }
                 }
@@ -501,7 +501,7 @@ impl Route {
                     }
                     return self.forward(request, state);
                 }
-                Join::Done(entry) => match self.after_flight(&entry, request, &state, &mut flight) {
+                Join::Done(entry) => match after_flight(&entry, request, &state, &mut flight) {
                     AfterFlight::Use => {
                         return self.hit(request, entry, false, HitKind::Fresh, SystemTime::now());
                     }
@@ -521,7 +521,7 @@ impl Route {
             let settled =
                 Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await }).await;
             match settled {
-                Ok(FlightState::Done(entry)) => match self.after_flight(&entry, request, &state, &mut flight) {
+                Ok(FlightState::Done(entry)) => match after_flight(&entry, request, &state, &mut flight) {
                     AfterFlight::Use => {
                         return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
                     }
@@ -540,36 +540,6 @@ impl Route {
             }
         }
         self.forward(request, state)
-    }
-
-    /// Whether a stored response answers this request as it is: its `Vary` matches and it is
-    /// fresh for the request, without validation (RFC 9111 §4, §5.2.2.4: a `no-cache` or
-    /// already stale response handed over by a flight is validated like any other).
-    fn usable<R: RequestHead>(&self, entry: &Entry, request: &R, directives: &CacheControl) -> bool {
-        entry.matches_vary(request) && semantics::reuse(entry, directives, SystemTime::now()) == Reuse::Fresh
-    }
-
-    /// What a request does with the response a flight it joined produced.
-    fn after_flight<R: RequestHead>(
-        &self,
-        entry: &Entry,
-        request: &R,
-        state: &MissState,
-        flight: &mut KeyDigest,
-    ) -> AfterFlight {
-        if self.usable(entry, request, &state.directives) {
-            return AfterFlight::Use;
-        }
-        if !entry.matches_vary(request) {
-            // The response names what it varies on: this request's variant has a flight of
-            // its own, led by the first request for it.
-            let variant = variant_flight(&state.key, entry, request);
-            if variant != *flight {
-                *flight = variant;
-                return AfterFlight::JoinVariant;
-            }
-        }
-        AfterFlight::Forward
     }
 
     /// Takes the store's cross-instance lock on the key, so that one instance computes a cold
@@ -602,7 +572,7 @@ impl Route {
             .wait_for(&state.key, self.cache.inner.coalesce_wait)
             .await
         {
-            Ok(Some(entry)) if self.usable(&entry, request, &state.directives) => {
+            Ok(Some(entry)) if usable(&entry, request, &state.directives) => {
                 // This instance's own waiters get it too.
                 if let Some(guard) = state.guard.take() {
                     drop(guard.complete(Arc::clone(&entry)));
@@ -950,6 +920,35 @@ fn variant_flight<R: RequestHead>(primary: &CacheKey, entry: &Entry, request: &R
             .map(|(name, _)| (name, normalized_header(request, name))),
     )
     .digest()
+}
+
+/// Whether a stored response answers this request as it is: its `Vary` matches and it is
+/// fresh for the request, without validation (RFC 9111 §4, §5.2.2.4: a `no-cache` or already
+/// stale response handed over by a flight is validated like any other).
+fn usable<R: RequestHead>(entry: &Entry, request: &R, directives: &CacheControl) -> bool {
+    entry.matches_vary(request) && semantics::reuse(entry, directives, SystemTime::now()) == Reuse::Fresh
+}
+
+/// What a request does with the response a flight it joined produced.
+fn after_flight<R: RequestHead>(
+    entry: &Entry,
+    request: &R,
+    state: &MissState,
+    flight: &mut KeyDigest,
+) -> AfterFlight {
+    if usable(entry, request, &state.directives) {
+        return AfterFlight::Use;
+    }
+    if !entry.matches_vary(request) {
+        // The response names what it varies on: this request's variant has a flight of
+        // its own, led by the first request for it.
+        let variant = variant_flight(&state.key, entry, request);
+        if variant != *flight {
+            *flight = variant;
+            return AfterFlight::JoinVariant;
+        }
+    }
+    AfterFlight::Forward
 }
 
 /// What a request does with the response of a flight it joined.
@@ -1538,7 +1537,12 @@ impl Route {
         if stored {
             self.record(Event::Store);
             let cleanup = state.guard.take().map(|guard| guard.complete(Arc::clone(&entry)));
-            self.spawn_puts(vec![Arc::clone(&entry)], cleanup, state.store_lock.take(), state.epoch);
+            self.spawn_puts(
+                vec![Arc::clone(&entry)],
+                cleanup,
+                state.store_lock.take(),
+                state.epoch,
+            );
         } else if let Some(guard) = state.guard.take() {
             guard.uncacheable();
         }
@@ -1677,24 +1681,32 @@ impl Route {
         run_now_or_spawn(async move {
             // Checked before writing and again after: an invalidation recorded in between
             // removes what was written.
-            let overtaken = || {
+            let overtaken = |cleanup: &Option<FlightCleanup>| {
                 cleanup.as_ref().is_some_and(FlightCleanup::invalidated)
-                    || entries
-                        .iter()
-                        .any(|entry| route.cache.overtaken(epoch, entry))
+                    || entries.iter().any(|entry| route.cache.overtaken(epoch, entry))
             };
+            let mut cleanup = cleanup;
+            let mut written = 0;
             for entry in &entries {
                 // An invalidation that came in after this response was produced wins.
-                if overtaken() {
+                if overtaken(&cleanup) {
                     break;
                 }
+                written += 1;
                 if let Err(error) = route.store().put(Arc::clone(entry)).await {
                     route.record(Event::StoreError);
                     tracing::warn!(%error, "cache store write failed; the response was served but not stored");
                 }
             }
-            if overtaken() {
-                for entry in &entries {
+            if overtaken(&cleanup) {
+                // First, before any await: the flight stops answering later requests with it.
+                drop(cleanup.take());
+                tracing::debug!(
+                    decision = "not-stored",
+                    reason = "invalidated",
+                    "an invalidation overtook this response"
+                );
+                for entry in &entries[..written] {
                     let _ = route.store().remove(&entry.key).await;
                 }
             }
@@ -1893,11 +1905,12 @@ impl Collector {
                 entry.vary.iter().map(|(name, value)| (name, value.clone())),
             );
             entry.tags.push(Arc::from(variants_tag(&primary)));
-            let evicted = route.cache.inner.variants.record(
-                *primary.digest(),
-                *variant.digest(),
-                policy.max_variants,
-            );
+            let evicted =
+                route
+                    .cache
+                    .inner
+                    .variants
+                    .record(*primary.digest(), *variant.digest(), policy.max_variants);
             if !evicted.is_empty() {
                 let route = route.clone();
                 spawn_or_warn(async move {
@@ -1944,5 +1957,67 @@ impl Drop for Collector {
                 reason = NotStored::Incomplete.as_str()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: u32) -> KeyDigest {
+        *CacheKey::from_parts([n.to_string()]).digest()
+    }
+
+    #[tokio::test]
+    async fn a_varied_credential_is_kept_as_a_digest_and_still_selects_its_variant() {
+        let cache = Cache::new();
+        let route = cache.route(Policy::ttl(Duration::from_secs(60)).cookies(crate::Credentials::Ignore));
+        let request = |cookie: &str| {
+            http::Request::get("http://h/me")
+                .header(header::COOKIE, cookie)
+                .body(())
+                .unwrap()
+        };
+        let Lookup::Forward(forward) = route.lookup(&request("sid=SECRET-A")).await else {
+            panic!("cold");
+        };
+        let vary = HeaderMap::from_iter([(header::VARY, HeaderValue::from_static("cookie"))]);
+        let mut collector = forward.response(StatusCode::OK, &vary).collector.unwrap();
+        collector.push(&Bytes::from_static(b"alice"));
+        collector.finish();
+        tokio::task::yield_now().await;
+        let Lookup::Hit(hit) = route.lookup(&request("sid=SECRET-A")).await else {
+            panic!("the same cookie selects the stored variant");
+        };
+        for (name, value) in &hit.entry().vary {
+            let value = value.as_deref().unwrap_or_default();
+            assert!(!value.windows(6).any(|w| w == b"SECRET"), "{name}: {value:?}");
+            assert!(value.starts_with(b"#"), "a digest");
+        }
+        assert!(!format!("{:?}", hit.entry()).contains("SECRET"));
+        assert!(
+            matches!(route.lookup(&request("sid=SECRET-B")).await, Lookup::Forward(_)),
+            "another cookie is another variant"
+        );
+    }
+
+    #[test]
+    fn the_variant_index_has_a_bound_of_its_own() {
+        let index = VariantIndex::for_capacity(Some(4 * 1024 * 1024));
+        assert_eq!(index.max_uris, 2048, "one URI per 2 KiB of store");
+        for uri in 0..10_000 {
+            assert!(index.record(digest(uri), digest(uri + 1_000_000), 16).is_empty());
+        }
+        assert_eq!(index.len(), 2048, "the oldest URIs are forgotten first");
+        assert!(!index.contains(&digest(0), &digest(1_000_000)));
+        assert!(index.contains(&digest(9_999), &digest(1_009_999)));
+        // The cap per URI still holds for the URIs it follows.
+        let uri = digest(9_999);
+        let evicted: Vec<KeyDigest> = (0..3).flat_map(|v| index.record(uri, digest(v), 2)).collect();
+        assert_eq!(evicted, [digest(1_009_999), digest(0)]);
+        index.forget(&uri);
+        assert!(!index.contains(&uri, &digest(2)));
+        assert_eq!(VariantIndex::for_capacity(None).max_uris, MAX_INDEXED_URIS);
+        assert_eq!(VariantIndex::for_capacity(Some(1)).max_uris, MIN_INDEXED_URIS);
     }
 }

@@ -43,10 +43,11 @@ const FLAG_MUST_REVALIDATE: u8 = 1;
 const FLAG_NO_CACHE: u8 = 2;
 /// Set when `keep_stale` and `time_to_idle` follow the flags (absent in older values).
 const FLAG_LIFETIMES: u8 = 4;
-/// The most a compressed value may expand: the encoder compresses only payloads that shrink
-/// by at most this much (more repetitive ones are stored as they are), so a value claiming
-/// more is corrupt or crafted, and reading N stored bytes never allocates more than 64 N.
-const LZ4_MAX_RATIO: usize = 64;
+/// The most a compressed value may expand: an LZ4 block cannot expand more than 255 times (a
+/// match costs at least one byte per 255 it repeats), so a value claiming more is corrupt or
+/// crafted, and reading N stored bytes never allocates more than 256 N (nor more than the
+/// codec's [`max_decoded_bytes`](EntryCodec::max_decoded_bytes)).
+const LZ4_MAX_RATIO: usize = 256;
 /// The default bound on what one value may decompress to: 64 MiB, eight times the default
 /// body limit of a route.
 pub const DEFAULT_MAX_DECODED_BYTES: usize = 64 << 20;
@@ -100,7 +101,8 @@ impl EntryCodec {
 
     /// The most bytes one compressed value may decompress to (default
     /// [`DEFAULT_MAX_DECODED_BYTES`]); a value claiming more is refused as corrupt. Whatever
-    /// this says, a value never decompresses to more than 64 times its stored size.
+    /// this says, a value never decompresses to more than 256 times its stored size (LZ4's own
+    /// limit).
     pub fn max_decoded_bytes(mut self, max: usize) -> Self {
         self.max_decoded = max;
         self
@@ -574,21 +576,10 @@ mod tests {
         let codec = EntryCodec::new().compress_above(Some(256));
         let small = entry(b"tiny");
         assert_eq!(codec.encode(&small)[1], 0);
-        // Text-like: words from a small vocabulary, compressible but not a run of one pattern
-        // (those shrink more than 64 times, and are stored plain).
-        let words: [&[u8]; 8] = [b"cache ", b"front ", b"http ", b"response ", b"vary ", b"key ", b"store ", b"hit "];
-        let mut state = 0x9e37_79b9_u64;
-        let mut text = Vec::new();
-        while text.len() < 32 * 1024 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            text.extend_from_slice(words[(state % 8) as usize]);
-        }
-        let large = entry(&text);
+        let large = entry(&b"abcdefgh".repeat(4096));
         let bytes = codec.encode(&large);
         assert_eq!(bytes[1], FLAG_LZ4);
-        assert!(bytes.len() < large.body.len() / 2, "{} bytes", bytes.len());
+        assert!(bytes.len() < large.body.len() / 4, "{} bytes", bytes.len());
         assert_same(&large, &codec.decode(bytes, &large.key).unwrap());
     }
 
@@ -701,17 +692,25 @@ mod tests {
 
     #[test]
     fn decompression_is_capped_relative_to_the_stored_size() {
-        // 16 MiB of zeros compress to about 64 KiB: reading it back would allocate 250 times
-        // what Redis sent.
-        let bomb = entry(&vec![0; 16 << 20]);
-        let bytes = crafted(&bomb);
-        assert!(bytes.len() * 200 < 16 << 20, "{}", bytes.len());
+        // A value that claims to expand more than LZ4 can (255 times) is crafted: refused
+        // before anything of that size is allocated, whatever the codec's maximum.
+        let small = entry(b"tiny body");
+        let mut payload = Vec::new();
+        write_payload(&mut payload, &small);
+        let compressed = lz4_flex::block::compress(&payload);
+        let mut bytes = vec![VERSION, FLAG_LZ4];
+        write_varint(&mut bytes, (compressed.len() * 300) as u64);
+        bytes.extend_from_slice(&compressed);
         let codec = EntryCodec::new().max_decoded_bytes(usize::MAX);
-        let error = codec.decode(bytes, &bomb.key).unwrap_err();
+        let error = codec.decode(bytes, &small.key).unwrap_err();
         assert!(format!("{error:?}").contains("implausible"), "{error:?}");
-        // What the codec writes itself always reads back, however repetitive.
-        let written = codec.encode(&bomb);
-        assert_same(&bomb, &codec.decode(written, &bomb.key).unwrap());
+        // What the codec writes itself always reads back compressed, however repetitive:
+        // 16 MiB of zeros shrink about 250 times.
+        let zeros = entry(&vec![0; 16 << 20]);
+        let written = codec.encode(&zeros);
+        assert_eq!(written[1], FLAG_LZ4);
+        assert!(written.len() * 200 < 16 << 20, "{}", written.len());
+        assert_same(&zeros, &codec.decode(written, &zeros.key).unwrap());
     }
 
     #[test]

@@ -200,7 +200,10 @@ mod tests {
     async fn store_variants(cache: &Cache, policy: &Policy, uri: &str, languages: &[&str]) {
         let route = cache.route(policy.clone());
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::VARY, http::HeaderValue::from_static("accept-language"));
+        headers.insert(
+            http::header::VARY,
+            http::HeaderValue::from_static("accept-language"),
+        );
         for language in languages {
             let request = http::Request::get(uri)
                 .header(http::header::ACCEPT_LANGUAGE, *language)
@@ -209,7 +212,10 @@ mod tests {
             let Lookup::Forward(forward) = route.lookup(&request).await else {
                 panic!("a new variant is a miss");
             };
-            let mut collector = forward.response(http::StatusCode::OK, &headers).collector.unwrap();
+            let mut collector = forward
+                .response(http::StatusCode::OK, &headers)
+                .collector
+                .unwrap();
             collector.push(&Bytes::from_static(b"x"));
             collector.finish();
         }
@@ -228,7 +234,8 @@ mod tests {
             ("tag", |i| Box::pin(i.tag("t"))),
             ("all", |i| Box::pin(i.all())),
             ("key", |i| {
-                let key = crate::KeySpec::default().build(&http::Request::get("http://h/page").body(()).unwrap());
+                let key =
+                    crate::KeySpec::default().build(&http::Request::get("http://h/page").body(()).unwrap());
                 Box::pin(async move { i.key(&key).await })
             }),
         ];
@@ -237,14 +244,21 @@ mod tests {
                 let cache = Cache::new();
                 store_variants(&cache, &policy, uri, languages).await;
                 let removed = purge(&cache.invalidator()).await.unwrap();
-                assert_eq!(removed, languages.len() as u64, "a purge by {what} of {languages:?}");
+                assert_eq!(
+                    removed,
+                    languages.len() as u64,
+                    "a purge by {what} of {languages:?}"
+                );
                 for language in languages {
                     let request = http::Request::get(uri)
                         .header(http::header::ACCEPT_LANGUAGE, *language)
                         .body(())
                         .unwrap();
                     assert!(
-                        matches!(cache.route(policy.clone()).lookup(&request).await, Lookup::Forward(_)),
+                        matches!(
+                            cache.route(policy.clone()).lookup(&request).await,
+                            Lookup::Forward(_)
+                        ),
                         "the {language} variant is gone after a purge by {what}"
                     );
                 }

@@ -64,9 +64,33 @@
 //!   [`CacheBuilder::coalesce_wait`] (10 s by default) and are answered with the stored
 //!   response, marked `collapsed` in `Cache-Status`. If the leader's response cannot be stored,
 //!   they go to the handler at once; if the leader is cancelled or fails, one of them leads.
-//! - **Bodies** stream to the client while they are collected; a body over the limit (8 MiB by
-//!   default), one that ends in an error or trailers, or one the client abandons is not
-//!   stored. `Cache-Status: stored` is written with the head, before the body's size is known.
+//!   Until a URI's first response says what it varies on, every request for it waits for that
+//!   response; then requests coalesce per variant (one handler call per variant). A response
+//!   that needs validation (`no-cache`, or already stale) is not handed to waiting requests:
+//!   each goes to the handler (RFC 9111 §5.2.2.4).
+//! - **Purges win over misses in flight.** Every invalidation is recorded before it removes
+//!   anything; a response whose request began before an invalidation that matches it (by key,
+//!   URI, tag, prefix or all) is served to its own client but not stored, and flights in
+//!   progress stop answering later requests. Invalidations heard from other instances through a
+//!   shared store ([`Store::invalidated_since`]) count the same way; missed messages count as a
+//!   purge of everything. The window left open is the time a message takes to arrive.
+//! - **Bodies** stream to the client while they are collected. The adapters read the handler's
+//!   body at the handler's pace (a client that stops reading does not hold the requests waiting
+//!   on it), keeping at most the body limit queued for a slow client. A body over the limit
+//!   (8 MiB by default), one that ends in an error or trailers, or one the handler does not
+//!   finish is not stored. `Cache-Status: stored` is written with the head, before the body's
+//!   size is known.
+//! - **304 updates** (RFC 9111 §4.3.4): a 304 freshens only a stored response whose validator
+//!   it matches (a strong `ETag` strongly, a weak one weakly, else the same `Last-Modified`);
+//!   one that matches none removes the stored response and is passed on as sent
+//!   ([`NotStored::ValidatorMismatch`]). The fields a 304 brings go through the same filter as
+//!   a full response's (`private="f"`, `no-cache="f"`, `Set-Cookie`, hidden tag headers).
+//! - **`Age`** (RFC 9111 §5.1): the first member of the field is used; an invalid one
+//!   (negative, fractional, signed, not a number) is ignored, as if absent.
+//! - **Memory.** What the cache keeps beside stored entries is bounded too: the per-URI variant
+//!   index keeps 32-byte digests for at most one URI per 2 KiB of store capacity (1,024 to
+//!   100,000 URIs; the oldest forgotten first), and entries' weights include their keys'
+//!   allocations.
 //! - **Fail open.** A store error is logged and counted, and the request goes to the handler.
 //! - **Query strings**: parameter names are decoded as a handler's `Query` extractor decodes
 //!   them (`%XX` escapes, `+` as a space; an invalid escape stands for itself) before they are
@@ -77,7 +101,8 @@
 //! - **Credentials in keys**: with [`Credentials::PartOfKey`] or a `Vary` on `Cookie`,
 //!   `Authorization` or `Proxy-Authorization`, the key's digest covers the header, and its
 //!   readable form (logs, purges, the Redis index, pub/sub messages) holds only a digest of it
-//!   (`cookie=#3f2a...`), never the value.
+//!   (`cookie=#3f2a...`), never the value. The request values a `Vary` on such a header
+//!   stores with a response are digests too, compared as digests.
 //!
 //! # Example
 //!

@@ -1138,7 +1138,10 @@ mod tests {
             ("max-age=60, s-maxage=60, public", true),
             ("max-age=60, no-cache", false),
         ];
-        for (mode, policy) in [("shared", windows(Policy::shared())), ("application", windows(policy()))] {
+        for (mode, policy) in [
+            ("shared", windows(Policy::shared())),
+            ("application", windows(policy())),
+        ] {
             for (directives, in_application_mode) in forbidding {
                 if mode == "application" && !in_application_mode {
                     continue; // not stored at all in application mode
@@ -1178,7 +1181,10 @@ mod tests {
         let own = windows(Policy::shared())
             .admit_response(
                 StatusCode::OK,
-                &resp(&[("cache-control", "s-maxage=60, stale-while-revalidate=10, stale-if-error=20")]),
+                &resp(&[(
+                    "cache-control",
+                    "s-maxage=60, stale-while-revalidate=10, stale-if-error=20",
+                )]),
                 None,
                 &Exchange::now(),
             )
@@ -1195,7 +1201,10 @@ mod tests {
         // headers that are not exposed.
         let policy = Policy::shared().set_cookie(SetCookie::StoreWithout);
         let headers = resp(&[
-            ("cache-control", "max-age=60, private=\"x-user\", no-cache=\"x-debug\""),
+            (
+                "cache-control",
+                "max-age=60, private=\"x-user\", no-cache=\"x-debug\"",
+            ),
             ("connection", "x-hop"),
             ("x-hop", "1"),
             ("keep-alive", "timeout=5"),
@@ -1221,7 +1230,11 @@ mod tests {
         assert!(storable.stored_headers(&headers).contains_key("cache-tag"));
 
         // A 304 merged into a stored response goes through the same decision.
-        let stored_200 = resp(&[("cache-control", "max-age=60"), ("etag", "\"e\""), ("content-type", "text/plain")]);
+        let stored_200 = resp(&[
+            ("cache-control", "max-age=60"),
+            ("etag", "\"e\""),
+            ("content-type", "text/plain"),
+        ]);
         let update = resp(&[
             ("cache-control", "max-age=600, private=\"x-user\""),
             ("etag", "\"e\""),

@@ -49,7 +49,10 @@ pub trait BodySource {
     type Item;
 
     /// The next frame; `None` at the end of the body.
-    fn poll_frame(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BodyFrame<Self::Item>>>;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<BodyFrame<Self::Item>>>;
 
     /// Whether the body has nothing more to yield, without polling it. Bodies that know it say
     /// so after their last frame, and the body is stored at once.
@@ -343,7 +346,10 @@ mod tests {
         pump.await.unwrap();
         let stats = cache.stats();
         assert_eq!((stats.total.stores, stats.total.not_stored), (0, 1));
-        assert!(tx.send(Bytes::from_static(b"b")).is_err(), "the source was dropped");
+        assert!(
+            tx.send(Bytes::from_static(b"b")).is_err(),
+            "the source was dropped"
+        );
     }
 
     #[tokio::test]

@@ -36,9 +36,7 @@ pub(crate) enum Purge {
 impl Purge {
     fn matches(&self, entry: &Entry) -> bool {
         match self {
-            Self::Uri(digest) => {
-                entry.key.digest() == digest || crate::cache::is_variant_of(entry, digest)
-            }
+            Self::Uri(digest) => entry.key.digest() == digest || crate::cache::is_variant_of(entry, digest),
             Self::Tag(tag) => entry.tags.iter().any(|t| t == tag),
             Self::Prefix(prefix) => entry.key.readable().starts_with(&**prefix),
             Self::All => true,
@@ -137,7 +135,10 @@ mod tests {
         assert!(!log.overtakes(before, &a), "another prefix");
         log.record(Purge::Tag(Arc::from("x")));
         assert!(log.overtakes(before, &a), "its tag, after it began");
-        assert!(!log.overtakes(log.epoch(), &a), "a request that began after the purge stores");
+        assert!(
+            !log.overtakes(log.epoch(), &a),
+            "a request that began after the purge stores"
+        );
         log.record(Purge::Uri(*a.key.digest()));
         let since = log.epoch() - 1;
         assert!(log.overtakes(since, &a));

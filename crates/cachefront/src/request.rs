@@ -126,7 +126,7 @@ pub(crate) fn push_normalized(out: &mut Option<Vec<u8>>, value: &[u8]) {
 pub(crate) fn normalized_header(request: &(impl RequestHead + ?Sized), name: &HeaderName) -> Option<Vec<u8>> {
     let mut out = None;
     request.for_each_header_value(name, &mut |value| push_normalized(&mut out, value));
-    out
+    out.map(|value| conceal_credential(name, value))
 }
 
 /// The normalised value of header `name` in an `http` 1.x header map.
@@ -134,6 +134,36 @@ pub(crate) fn normalized_header_in(headers: &HeaderMap, name: &HeaderName) -> Op
     let mut out = None;
     for value in headers.get_all(name) {
         push_normalized(&mut out, value.as_bytes());
+    }
+    out.map(|value| conceal_credential(name, value))
+}
+
+/// The headers that carry credentials: the cache keeps and compares a digest of their values,
+/// never the values (in keys, `Vary` data stored with a response, logs, Redis or messages).
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    http::header::COOKIE,
+    http::header::AUTHORIZATION,
+    http::header::PROXY_AUTHORIZATION,
+];
+
+/// A credential header's normalised value as the cache keeps it: `#` and the SHA-256 (hex) of
+/// the header name and value, length-framed; any other header's value unchanged. Equal values
+/// keep equal digests, so keys and `Vary` matching work as with the values themselves.
+fn conceal_credential(name: &HeaderName, value: Vec<u8>) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    if !CREDENTIAL_HEADERS.contains(name) {
+        return value;
+    }
+    let mut hasher = Sha256::new();
+    for part in [name.as_str().as_bytes(), &value] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    let mut out = Vec::with_capacity(65);
+    out.push(b'#');
+    for byte in digest {
+        out.extend_from_slice(format!("{byte:02x}").as_bytes());
     }
     out
 }

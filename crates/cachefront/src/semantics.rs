@@ -578,9 +578,7 @@ pub(crate) fn freshens(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
         });
     }
     match http_date(not_modified, header::LAST_MODIFIED) {
-        DateField::Valid(date) => {
-            http_date(stored, header::LAST_MODIFIED).valid() == Some(date)
-        }
+        DateField::Valid(date) => http_date(stored, header::LAST_MODIFIED).valid() == Some(date),
         // An unparsable Last-Modified identifies nothing.
         DateField::Invalid => false,
         DateField::Absent => stored_etag.is_none(),
@@ -1008,7 +1006,11 @@ mod tests {
         assert_eq!(age(&["5, 10"]), 5, "a list: its first member");
         assert_eq!(age(&["5", "10"]), 5, "several field lines: the first");
         assert_eq!(age(&[" 7 "]), 7, "whitespace around the value");
-        assert_eq!(age(&[", 5"]), 5, "empty list elements are ignored (RFC 9110 §5.6.1)");
+        assert_eq!(
+            age(&[", 5"]),
+            5,
+            "empty list elements are ignored (RFC 9110 §5.6.1)"
+        );
         for invalid in ["-5", "abc", "5.5", "+5", "0x10", "5s", "\"5\"", "-5, 7", ""] {
             assert_eq!(age(&[invalid]), 0, "invalid Age {invalid:?} is ignored");
         }
@@ -1057,7 +1059,10 @@ mod tests {
         entry.ttl = Duration::from_secs(60);
         entry.initial_age = Duration::from_secs(100);
         let request = cc("stale-if-error=3600");
-        assert!(stale_if_error_allows(&entry, &request, now), "a plain stale entry");
+        assert!(
+            stale_if_error_allows(&entry, &request, now),
+            "a plain stale entry"
+        );
         for (must_revalidate, no_cache) in [(true, false), (false, true)] {
             entry.must_revalidate = must_revalidate;
             entry.no_cache = no_cache;
@@ -1078,13 +1083,18 @@ mod tests {
         // RFC 9111 §4.3.4.
         let lm = "Mon, 01 Jan 2024 00:00:00 GMT";
         let other_lm = "Tue, 02 Jan 2024 00:00:00 GMT";
-        let cases: [(&[(&str, &str)], &[(&str, &str)], bool); 14] = [
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Fields<'_>, Fields<'_>, bool); 14] = [
             // A strong ETag identifies the stored responses with the same strong ETag only.
             (&[("etag", "\"a\"")], &[("etag", "\"a\"")], true),
             (&[("etag", "\"a\"")], &[("etag", "\"b\"")], false),
             (&[("etag", "W/\"a\"")], &[("etag", "\"a\"")], false),
             (&[("last-modified", lm)], &[("etag", "\"a\"")], false),
-            (&[("etag", "\"a\""), ("last-modified", lm)], &[("etag", "\"a\""), ("last-modified", other_lm)], true),
+            (
+                &[("etag", "\"a\""), ("last-modified", lm)],
+                &[("etag", "\"a\""), ("last-modified", other_lm)],
+                true,
+            ),
             // A weak ETag: the stored response it weakly matches.
             (&[("etag", "W/\"a\"")], &[("etag", "W/\"a\"")], true),
             (&[("etag", "\"a\"")], &[("etag", "W/\"a\"")], true),
@@ -1092,7 +1102,11 @@ mod tests {
             // Last-Modified without an ETag: the same date.
             (&[("last-modified", lm)], &[("last-modified", lm)], true),
             (&[("last-modified", lm)], &[("last-modified", other_lm)], false),
-            (&[("etag", "\"a\""), ("last-modified", lm)], &[("last-modified", other_lm)], false),
+            (
+                &[("etag", "\"a\""), ("last-modified", lm)],
+                &[("last-modified", other_lm)],
+                false,
+            ),
             // No validator in the 304: the stored response it was asked about, when that has no
             // ETag (RFC 9110 §15.4.5 does not make a 304 repeat Last-Modified, but it does make
             // it repeat the ETag a 200 would carry).

@@ -49,7 +49,12 @@ struct Outcomes {
 }
 
 /// Starts `n` requests in tasks; each forwarded one is answered at once with `response`.
-fn start(route: &Route, language: &'static str, n: usize, response: HeaderMap) -> (Arc<Outcomes>, Vec<tokio::task::JoinHandle<()>>) {
+fn start(
+    route: &Route,
+    language: &'static str,
+    n: usize,
+    response: HeaderMap,
+) -> (Arc<Outcomes>, Vec<tokio::task::JoinHandle<()>>) {
     let outcomes = Arc::new(Outcomes::default());
     let tasks = (0..n)
         .map(|_| {
@@ -104,7 +109,10 @@ async fn followers_are_not_handed_a_response_that_needs_validation() {
         let response = HeaderMap::from_iter([
             (header::CACHE_CONTROL, HeaderValue::from_static(directives)),
             (header::ETAG, HeaderValue::from_static("\"v1\"")),
-            (header::LAST_MODIFIED, HeaderValue::from_static("Tue, 01 Dec 2026 00:00:00 GMT")),
+            (
+                header::LAST_MODIFIED,
+                HeaderValue::from_static("Tue, 01 Dec 2026 00:00:00 GMT"),
+            ),
         ]);
         let Lookup::Forward(leader) = route.lookup(&request("en")).await else {
             panic!("a cold URI is a miss");
@@ -132,7 +140,11 @@ async fn a_purge_is_not_undone_by_a_miss_already_in_flight() {
     for purge in purges {
         let cache = Cache::new();
         let route = cache.route(Policy::ttl(std::time::Duration::from_secs(60)).tag("product"));
-        let plain = || http::Request::get("http://example.com/products/1").body(()).unwrap();
+        let plain = || {
+            http::Request::get("http://example.com/products/1")
+                .body(())
+                .unwrap()
+        };
         // A request with credentials (stored when the response is public) takes no flight.
         let request = if purge == "authorized" {
             http::Request::get("http://example.com/products/1")

@@ -52,7 +52,10 @@ async fn long_unique_urls_with_vary_stay_within_the_byte_bound() {
     let cache = Cache::builder().max_bytes(CAPACITY).build().unwrap();
     let route = cache.route(Policy::shared());
     let mut response = HeaderMap::new();
-    response.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=600"));
+    response.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=600"),
+    );
     response.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     response.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     let body = Bytes::from(vec![b'x'; 256]);

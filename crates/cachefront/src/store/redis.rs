@@ -749,6 +749,10 @@ struct Bus {
     subscribed: watch::Sender<bool>,
 }
 
+/// How many invalidations heard from other instances may wait to be applied to the memory tier
+/// before it is emptied as out of date (~1 MiB of messages).
+const INVALIDATION_BACKLOG: usize = 16_384;
+
 impl Bus {
     fn new(prefix: &str, instance: String) -> Self {
         Self {
@@ -756,7 +760,9 @@ impl Bus {
             ready_channel: format!("{prefix}ready"),
             instance,
             waiters: Mutex::new(HashMap::new()),
-            invalidations: broadcast::channel(1024).0,
+            // Room for bursts (a flood of unsafe requests on other instances): applying one is
+            // O(variants), and falling behind empties the memory tier.
+            invalidations: broadcast::channel(INVALIDATION_BACKLOG).0,
             subscribed: watch::channel(false).0,
         }
     }

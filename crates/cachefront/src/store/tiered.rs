@@ -447,7 +447,12 @@ mod tests {
         let spec = crate::KeySpec::default().host(false);
         let key = |uri: &str| spec.build(&http::Request::get(uri).body(()).unwrap());
         for uri in ["/", "/a", "/b?x=1"] {
-            let entry = Entry::new(key(uri), http::StatusCode::OK, bytes::Bytes::new(), Duration::from_secs(60));
+            let entry = Entry::new(
+                key(uri),
+                http::StatusCode::OK,
+                bytes::Bytes::new(),
+                Duration::from_secs(60),
+            );
             l1.put(Arc::new(entry)).await.unwrap();
         }
         apply(&l1, Invalidation::Key(key("/").digest().to_hex())).await;
@@ -456,7 +461,10 @@ mod tests {
         assert!(l1.get(&key("/b?x=1")).await.unwrap().is_some(), "/b?x=1 stays");
         // A message that names no digest (an older instance's readable key) removes nothing.
         apply(&l1, Invalidation::Key("GET /".to_owned())).await;
-        assert!(l1.get(&key("/a")).await.unwrap().is_some(), "a readable key is not a prefix");
+        assert!(
+            l1.get(&key("/a")).await.unwrap().is_some(),
+            "a readable key is not a prefix"
+        );
     }
 
     #[tokio::test]
