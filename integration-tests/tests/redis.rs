@@ -94,6 +94,21 @@ async fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
         .unwrap()
 }
 
+/// One instance of an application: memory in front of the shared Redis, with a timeout
+/// generous enough for a busy machine.
+async fn tiered_instance(server: &RedisServer, prefix: &str) -> Cache {
+    let redis = RedisStore::builder(server.url())
+        .prefix(prefix)
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    Cache::builder()
+        .store(TieredStore::new(MemoryStore::new(), redis))
+        .build()
+        .unwrap()
+}
+
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url())
         .unwrap()
@@ -1241,16 +1256,7 @@ async fn two_app_instances_and_a_thousand_cold_requests_run_the_handler_once() {
     let calls = Arc::new(AtomicUsize::new(0));
     let mut apps = Vec::new();
     for _ in 0..2 {
-        let redis = RedisStore::builder(server.url())
-            .prefix("apps:")
-            .timeout(Duration::from_secs(2))
-            .connect()
-            .await
-            .unwrap();
-        let cache = Cache::builder()
-            .store(TieredStore::new(MemoryStore::new(), redis))
-            .build()
-            .unwrap();
+        let cache = tiered_instance(&server, "apps:").await;
         let counter = Arc::clone(&calls);
         // Each instance listens on its own port: the key leaves the host out, as the `Host`
         // behind a load balancer would be the same for both.
@@ -1306,16 +1312,7 @@ async fn a_hot_key_going_stale_on_many_instances_costs_one_origin_call() {
     let mut apps = Vec::new();
     let mut caches = Vec::new();
     for _ in 0..INSTANCES {
-        let redis = RedisStore::builder(server.url())
-            .prefix("stale:")
-            .timeout(Duration::from_secs(2))
-            .connect()
-            .await
-            .unwrap();
-        let cache = Cache::builder()
-            .store(TieredStore::new(MemoryStore::new(), redis))
-            .build()
-            .unwrap();
+        let cache = tiered_instance(&server, "stale:").await;
         // Kept past its freshness, so that a stale copy is there on every instance.
         let policy = Policy::ttl(Duration::from_secs(1))
             .keep_stale(Duration::from_secs(60))
@@ -1596,5 +1593,65 @@ async fn a_purge_on_one_instance_voids_a_miss_in_flight_on_another() {
             matches!(route.lookup(&request("/products/7")).await, Lookup::Forward(_)),
             "instance {name} does not serve what the purge replaced"
         );
+    }
+}
+
+/// With 3 variants of one URI stored in Redis (and 1 of another), a purge by path, tag,
+/// prefix or all reports each removed response once: the primary key's copy of the latest
+/// variant is not counted beside it (issue #14, item 17).
+#[tokio::test]
+async fn purges_count_each_variant_once_on_redis() {
+    let server = RedisServer::start();
+    let store = TieredStore::new(MemoryStore::new(), redis_store(&server, "count:").await);
+    let cache = Cache::builder().store(store).build().unwrap();
+    let route = cache.route(Policy::ttl(Duration::from_secs(60)).tag("t"));
+    let mut vary = http::HeaderMap::new();
+    vary.insert(
+        http::header::VARY,
+        http::HeaderValue::from_static("accept-language"),
+    );
+    type Purge = fn(cachefront::Invalidator) -> futures_util::future::BoxFuture<'static, u64>;
+    let purges: [(&str, Purge); 4] = [
+        ("path", |i| {
+            Box::pin(async move { i.path("/page").await.unwrap() })
+        }),
+        ("tag", |i| Box::pin(async move { i.tag("t").await.unwrap() })),
+        ("prefix", |i| {
+            Box::pin(async move { i.prefix("/pa").await.unwrap() })
+        }),
+        ("all", |i| Box::pin(async move { i.all().await.unwrap() })),
+    ];
+    for (what, purge) in purges {
+        for language in ["en", "fr", "de"] {
+            let request = http::Request::get("http://example.com/page")
+                .header(http::header::ACCEPT_LANGUAGE, language)
+                .body(())
+                .unwrap();
+            let Lookup::Forward(forward) = route.lookup(&request).await else {
+                panic!("{what}: {language} is a new variant");
+            };
+            let mut collector = forward.response(http::StatusCode::OK, &vary).collector.unwrap();
+            collector.push(&Bytes::from_static(b"x"));
+            collector.finish();
+            let stored = eventually(Duration::from_secs(5), || async {
+                matches!(route.lookup(&request).await, Lookup::Hit(_)).then_some(())
+            })
+            .await;
+            assert!(stored.is_some(), "{what}: {language} stored");
+        }
+        // The writes to Redis run after the memory tier's: wait for all four (the primary
+        // key's copy and three variants).
+        let written = eventually(Duration::from_secs(5), || async {
+            let mut connection = raw(&server).await;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("count:e:*")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            (keys.len() == 4).then_some(())
+        })
+        .await;
+        assert!(written.is_some(), "{what}: four entries in Redis");
+        assert_eq!(purge(cache.invalidator()).await, 3, "a purge by {what}");
     }
 }

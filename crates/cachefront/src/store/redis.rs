@@ -75,9 +75,20 @@ const ENV_LOCK_TTL: &str = "CACHEFRONT_REDIS_LOCK_TTL_MS";
 const PUT_SCRIPT: &str = r"
 local old = redis.call('HGET', KEYS[1], 't')
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', ARGV[2], 'k', ARGV[3], 'f', ARGV[5])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', ARGV[2], 'k', ARGV[3], 'f', ARGV[5], 'c', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return old
+";
+
+/// Removes an entry; returns 1 when it was a stored response, 0 when it was absent or the
+/// primary key's copy of a variant (field `c`), which purges do not count twice.
+const REMOVE_COUNTED_SCRIPT: &str = r"
+local copy = redis.call('HGET', KEYS[1], 'c')
+local removed = redis.call('UNLINK', KEYS[1])
+if copy == '1' then
+  return 0
+end
+return removed
 ";
 
 /// Adds a digest to a tag set and makes the set live at least as long as the entry.
@@ -186,6 +197,7 @@ struct Inner {
 
 struct Scripts {
     put: Script,
+    remove_counted: Script,
     tag_add: Script,
     index_add: Script,
     lock: Script,
@@ -532,6 +544,7 @@ impl RedisStoreBuilder {
                 runtime,
                 scripts: Scripts {
                     put: Script::new(PUT_SCRIPT),
+                    remove_counted: Script::new(REMOVE_COUNTED_SCRIPT),
                     tag_add: Script::new(TAG_ADD_SCRIPT),
                     index_add: Script::new(INDEX_ADD_SCRIPT),
                     lock: Script::new(LOCK_SCRIPT),
@@ -961,6 +974,7 @@ impl RedisStore {
         let scripts = &self.inner.scripts;
         for script in [
             &scripts.put,
+            &scripts.remove_counted,
             &scripts.tag_add,
             &scripts.index_add,
             &scripts.lock,
@@ -1142,6 +1156,11 @@ impl RedisStore {
                     .arg(entry.key.readable())
                     .arg(px)
                     .arg(fresh_until(&entry))
+                    .arg(if crate::cache::is_primary_copy(&entry) {
+                        "1"
+                    } else {
+                        "0"
+                    })
                     .invoke_async(&mut connection),
             )
             .await?;
@@ -1217,6 +1236,30 @@ impl RedisStore {
             .await
     }
 
+    /// Removes entries a batch at a time; returns how many stored responses went (a primary
+    /// key's copy of a variant is not counted beside the variant).
+    async fn remove_responses(&self, keys: Vec<String>) -> Result<u64, Error> {
+        stream::iter(keys)
+            .map(|key| async move {
+                let mut connection = self.connection();
+                self.call(
+                    "REMOVE",
+                    self.inner
+                        .scripts
+                        .remove_counted
+                        .key(&key)
+                        .invoke_async::<i64>(&mut connection),
+                )
+                .await
+            })
+            .buffer_unordered(BATCH)
+            .try_fold(
+                0,
+                |count, removed| async move { Ok(count + u64::from(removed > 0)) },
+            )
+            .await
+    }
+
     async fn remove_entry(&self, key: &CacheKey) -> Result<bool, Error> {
         self.unlink(&self.entry_key(&key.digest().to_hex())).await
     }
@@ -1247,7 +1290,7 @@ impl RedisStore {
         members.sort_unstable();
         members.dedup();
         let entry_keys: Vec<String> = members.iter().map(|hex| self.entry_key(hex)).collect();
-        let removed = self.unlink_all(entry_keys).await?;
+        let removed = self.remove_responses(entry_keys).await?;
         // Only the members handled here: one added meanwhile keeps its place.
         for chunk in members.chunks(BATCH) {
             let mut connection = self.connection();
@@ -1359,7 +1402,7 @@ impl RedisStore {
                     Some(self.entry_key(std::str::from_utf8(&member[at + 1..]).ok()?))
                 })
                 .collect();
-            removed += self.unlink_all(entry_keys).await?;
+            removed += self.remove_responses(entry_keys).await?;
             let mut connection = self.connection();
             // Same slot (hash tag `{index}`): one pipeline.
             self.call(
@@ -1391,7 +1434,7 @@ impl RedisStore {
                 .into_iter()
                 .filter(|key| !key.starts_with(&locks))
                 .partition(|key| key.starts_with(&entries));
-            removed += self.unlink_all(entry_keys).await?;
+            removed += self.remove_responses(entry_keys).await?;
             self.unlink_all(other_keys).await?;
         }
         Ok(removed)
