@@ -165,7 +165,10 @@ impl Cache {
         match &purge {
             Purge::Uri(digest) => self.inner.coalescer.invalidate(digest),
             // Rare operator actions: every flight in progress may be concerned.
-            Purge::Tag(_) | Purge::Prefix(_) | Purge::All => self.inner.coalescer.invalidate_all(),
+            Purge::Tag(_) | Purge::Prefix(_) | Purge::All => {
+                self.inner.coalescer.invalidate_all();
+                self.inner.memo.coalescer.invalidate_all();
+            }
         }
         self.inner.purges.record(purge);
     }

@@ -53,7 +53,7 @@ const ERROR: StatusCode = StatusCode::INTERNAL_SERVER_ERROR;
 /// failed computation hands to the callers waiting on it.
 #[derive(Default)]
 pub(crate) struct MemoRegistry {
-    coalescer: Coalescer,
+    pub(crate) coalescer: Coalescer,
     namespaces: Mutex<BTreeMap<Arc<str>, Arc<MemoCounters>>>,
     /// Errors of failed computations, each tied to the entry that announces it to waiters. An
     /// error lives as long as that entry; dead ones are swept when the next one is added.
@@ -499,6 +499,9 @@ where
 /// background refresh.
 struct Target {
     memo: Memo,
+    /// Where the cache's invalidations stood when the call began: a value computed from data
+    /// an invalidation since then replaced is returned but not stored.
+    epoch: crate::purges::PurgeEpoch,
     key: CacheKey,
     ttl: Duration,
     tags: Vec<Arc<str>>,
@@ -548,6 +551,7 @@ where
         let flow = Flow {
             target: Target {
                 memo: memo.clone(),
+                epoch: memo.cache.purge_epoch(),
                 key,
                 ttl: options.ttl,
                 tags: options.tags,
@@ -909,7 +913,16 @@ impl Target {
     }
 
     async fn put(&self, entry: Arc<Entry>) {
-        match self.memo.cache.store().put(entry).await {
+        let cache = &self.memo.cache;
+        if cache.overtaken(self.epoch, &entry) {
+            tracing::debug!(key = %self.key, decision = "not-stored", reason = "invalidated", "an invalidation overtook this memo value");
+            return;
+        }
+        match cache.store().put(Arc::clone(&entry)).await {
+            // An invalidation recorded during the write removes what it wrote.
+            Ok(()) if cache.overtaken(self.epoch, &entry) => {
+                let _ = cache.store().remove(&entry.key).await;
+            }
             Ok(()) => self.memo.record(|c| &c.stores),
             Err(error) => {
                 self.memo.record(|c| &c.store_errors);

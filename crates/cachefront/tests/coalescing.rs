@@ -182,3 +182,41 @@ async fn a_purge_is_not_undone_by_a_miss_already_in_flight() {
         assert!(matches!(route.lookup(&plain()).await, Lookup::Hit(_)), "{purge}");
     }
 }
+
+/// The same rule for memoized values: a value computed while its tag was purged is returned
+/// to its caller but not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_is_not_undone_by_a_memo_computation_in_flight() {
+    let cache = Cache::new();
+    let memo = cache.memo("prices");
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+    let in_flight = {
+        let memo = memo.clone();
+        tokio::spawn(async move {
+            memo.get_or_compute(1u32, || async move {
+                let _ = started_tx.send(());
+                let _ = finish_rx.await;
+                Ok::<_, std::io::Error>("old".to_owned())
+            })
+            .tag("product:1")
+            .await
+            .unwrap()
+        })
+    };
+    started_rx.await.unwrap();
+    cache.invalidator().tag("product:1").await.unwrap();
+    finish_tx.send(()).unwrap();
+    assert_eq!(in_flight.await.unwrap(), "old", "its own caller gets the value");
+    let computed = AtomicUsize::new(0);
+    let value = memo
+        .get_or_compute(1u32, || async {
+            computed.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>("new".to_owned())
+        })
+        .tag("product:1")
+        .await
+        .unwrap();
+    assert_eq!(value, "new", "the value from before the purge was not stored");
+    assert_eq!(computed.load(Ordering::SeqCst), 1);
+}
