@@ -121,8 +121,11 @@ impl<B: MessageBody + 'static> ResponseBody<B> {
         };
         let size = inner.size();
         let (pump, body) = cachefront::pump(Source { inner }, collector);
-        // A local task on the worker, as actix-web bodies need not be `Send`.
-        actix_web::rt::spawn(pump);
+        // Started now (a body already whole is queued before the head is written), then on
+        // a local task on the worker, as actix-web bodies need not be `Send`.
+        if let Some(pump) = cachefront::poll_once(pump) {
+            actix_web::rt::spawn(pump);
+        }
         Self::new(Kind::Pumped { body, size })
     }
 }

@@ -105,7 +105,10 @@ where
         };
         let hint = inner.size_hint();
         let (pump, body) = cachefront::pump(Source { inner }, collector);
-        runtime.spawn(pump);
+        // Started now: a body already whole is queued before the head is written.
+        if let Some(pump) = cachefront::poll_once(pump) {
+            runtime.spawn(pump);
+        }
         Self {
             kind: Kind::Pumped { body, hint },
         }
@@ -204,5 +207,44 @@ impl<B: Body> std::fmt::Debug for ResponseBody<B> {
             Kind::Passthrough { .. } => "Passthrough",
         };
         f.debug_tuple("ResponseBody").field(&kind).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{task::Waker, time::Duration};
+
+    use cachefront::{Cache, Lookup, Policy};
+    use http_body_util::Full;
+
+    use super::*;
+
+    /// A body the handler holds whole is ready the moment the response is: the server writes
+    /// head and body together, and no segment waits on the client's delayed ACK.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_whole_body_is_ready_with_the_head_and_stored_at_once() {
+        let cache = Cache::new();
+        let route = cache.route(Policy::ttl(Duration::from_secs(30)));
+        let request = http::Request::get("http://example.com/x").body(()).unwrap();
+        let Lookup::Forward(forward) = route.lookup(&request).await else {
+            panic!("a miss");
+        };
+        let collector = forward
+            .response(http::StatusCode::OK, &http::HeaderMap::new())
+            .collector
+            .unwrap();
+        let body = ResponseBody::collecting(Full::new(Bytes::from_static(b"hello")), collector);
+        let mut body = std::pin::pin!(body);
+        // No task has run: a current-thread runtime runs spawned tasks only when this one yields.
+        let mut context = Context::from_waker(Waker::noop());
+        let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut context) else {
+            panic!("the body's data is ready without waiting for a task");
+        };
+        assert_eq!(frame.into_data().unwrap(), "hello");
+        assert!(body.is_end_stream());
+        let Lookup::Hit(hit) = route.lookup(&request).await else {
+            panic!("stored at once");
+        };
+        assert_eq!(hit.body(), "hello");
     }
 }

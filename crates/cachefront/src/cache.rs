@@ -1742,10 +1742,7 @@ impl Route {
 /// Runs a store write right away when it can finish without waiting (the memory store almost
 /// always can), and spawns the rest: a miss then costs no task.
 fn run_now_or_spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
-    let mut task = Box::pin(task);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    if task.as_mut().poll(&mut context).is_pending() {
-        // Polled again by the runtime, with a real waker.
+    if let Some(task) = crate::pump::poll_once(task) {
         spawn_or_warn(task);
     }
 }
@@ -1882,7 +1879,9 @@ impl Collector {
         self.settled = true;
         let body = match self.chunks.len() {
             0 => Bytes::new(),
-            1 => self.chunks.pop().unwrap_or_default(),
+            // Copied: a chunk from a server's parser shares its whole read buffer, which a
+            // stored entry would otherwise keep alive beyond what its weight counts.
+            1 => Bytes::copy_from_slice(&self.chunks[0]),
             _ => {
                 let mut body = BytesMut::with_capacity(self.len);
                 for chunk in &self.chunks {

@@ -202,23 +202,26 @@ impl Entry {
     /// costs around them (the entry itself, the header map's tables, the store's node and the
     /// allocator's headers), so that a store bounded in bytes is bounded in resident memory.
     ///
-    /// The fixed costs were measured with a heap profiler on the memory store (about 750 bytes
-    /// per entry beyond its contents); they are rounded up rather than down.
+    /// The fixed costs were measured on the memory store under a hostile load of small unique
+    /// responses (RSS against the weights counted, `tests/memory_bound.rs`): about 750 bytes an
+    /// entry, 160 a header field (the header map's bucket and index slot, and the value's own
+    /// allocation) and 80 a tag (its slot in the store's tag index); they are rounded up
+    /// rather than down.
     pub fn weight(&self) -> usize {
         // The entry and its `Arc`, the store's hash-table node, deque and timer-wheel nodes,
-        // and the header map's index and entry tables, with their allocation headers.
+        // and the header map's tables, with their allocation headers.
         const OVERHEAD: usize = std::mem::size_of::<Entry>() + 512;
         let headers: usize = self
             .headers
             .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 48)
+            .map(|(name, value)| name.as_str().len() + value.len() + 160)
             .sum();
         let vary: usize = self
             .vary
             .iter()
-            .map(|(name, value)| name.as_str().len() + value.as_ref().map_or(0, Vec::len) + 32)
+            .map(|(name, value)| name.as_str().len() + value.as_ref().map_or(0, Vec::len) + 48)
             .sum();
-        let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
+        let tags: usize = self.tags.iter().map(|t| t.len() + 16 + 80).sum();
         OVERHEAD + self.body.len() + headers + vary + tags + self.key.heap_bytes() + 32
     }
 }

@@ -169,7 +169,7 @@ pub use self::{
         Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
         NotStored, Policy, SetCookie,
     },
-    pump::{BodyFrame, BodySource, PumpedBody, pump},
+    pump::{BodyFrame, BodySource, PumpedBody, poll_once, pump},
     request::{RequestHead, host_replacement},
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},

@@ -282,9 +282,18 @@ pub(crate) fn storable_headers(headers: &HeaderMap, strip: &[HeaderName]) -> Hea
         if is_unstorable_field(name) || connection_named.contains(name) || strip.contains(name) {
             continue;
         }
-        stored.append(name.clone(), value.clone());
+        stored.append(name.clone(), owned(value));
     }
     stored
+}
+
+/// A copy of `value` in an allocation of its own. A server's parser hands out header values
+/// that share its whole read buffer: kept in a stored entry, one such value would keep that
+/// buffer alive, far more memory than the entry's weight says.
+fn owned(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 /// The statuses RFC 9110 §15.1 lists as heuristically cacheable, except 206: cachefront does
