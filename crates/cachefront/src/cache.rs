@@ -771,12 +771,13 @@ const MAX_INDEXED_URIS: usize = 100_000;
 const MIN_INDEXED_URIS: usize = 1_024;
 
 impl VariantIndex {
-    /// An index sized for a store of `capacity` bytes: one URI per 2 KiB of capacity (a stored
-    /// variant weighs more than that, primary copy included), between 1,024 and 100,000 URIs.
-    /// At most ~200 bytes a URI with one variant, so 64 MiB of store means ~6 MiB of index.
+    /// An index sized for a store of `capacity` bytes: one URI per 4 KiB of capacity (a URI
+    /// with variants holds at least two entries, its primary's copy and a variant, each
+    /// weighing more than 2 KiB), between 1,024 and 100,000 URIs. At most ~200 bytes a URI
+    /// with one variant, so 64 MiB of store means ~3 MiB of index.
     fn for_capacity(capacity: Option<u64>) -> Self {
         let max_uris = capacity.map_or(MAX_INDEXED_URIS, |bytes| {
-            usize::try_from(bytes / 2048)
+            usize::try_from(bytes / 4096)
                 .unwrap_or(usize::MAX)
                 .clamp(MIN_INDEXED_URIS, MAX_INDEXED_URIS)
         });
@@ -2005,8 +2006,8 @@ mod tests {
 
     #[test]
     fn the_variant_index_has_a_bound_of_its_own() {
-        let index = VariantIndex::for_capacity(Some(4 * 1024 * 1024));
-        assert_eq!(index.max_uris, 2048, "one URI per 2 KiB of store");
+        let index = VariantIndex::for_capacity(Some(8 * 1024 * 1024));
+        assert_eq!(index.max_uris, 2048, "one URI per 4 KiB of store");
         for uri in 0..10_000 {
             assert!(index.record(digest(uri), digest(uri + 1_000_000), 16).is_empty());
         }

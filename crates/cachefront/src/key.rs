@@ -213,7 +213,9 @@ impl CacheKey {
         I: IntoIterator<Item = (&'a http::HeaderName, Option<V>)>,
         V: AsRef<[u8]>,
     {
-        let mut material = KeyMaterial::new(self.readable.len() + 32);
+        // Room for the usual `Vary`'d fields, so that a long URL's key is not reallocated
+        // (to twice its size) while its values are appended.
+        let mut material = KeyMaterial::new(self.readable.len() + 128);
         material.readable.push_str(&self.readable);
         material.readable.push_str(" vary");
         material.hasher.update(b"cachefront variant\0");

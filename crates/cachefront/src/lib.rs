@@ -88,7 +88,7 @@
 //! - **`Age`** (RFC 9111 §5.1): the first member of the field is used; an invalid one
 //!   (negative, fractional, signed, not a number) is ignored, as if absent.
 //! - **Memory.** What the cache keeps beside stored entries is bounded too: the per-URI variant
-//!   index keeps 32-byte digests for at most one URI per 2 KiB of store capacity (1,024 to
+//!   index keeps 32-byte digests for at most one URI per 4 KiB of store capacity (1,024 to
 //!   100,000 URIs; the oldest forgotten first), and entries' weights include their keys'
 //!   allocations.
 //! - **Fail open.** A store error is logged and counted, and the request goes to the handler.
