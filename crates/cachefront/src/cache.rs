@@ -615,12 +615,14 @@ impl Route {
                 varies: None,
             };
         }
-        let variant = variant_key(
-            key,
-            primary
-                .vary
-                .iter()
-                .map(|(name, _)| (name, normalized_header(request, name))),
+        // Looked up by digest: the readable form (as long as the URL) is not built for it.
+        let variant = CacheKey::from_digest(
+            key.variant_digest(
+                primary
+                    .vary
+                    .iter()
+                    .map(|(name, _)| (name, normalized_header(request, name))),
+            ),
         );
         let got = self.store().get(&variant).await;
         let mut found = Found::miss(Forwarded::VaryMiss);
@@ -632,7 +634,7 @@ impl Route {
             Ok(_) => {}
             Err(error) => {
                 self.record(Event::StoreError);
-                tracing::warn!(key = %variant, %error, "cache store lookup failed; forwarding");
+                tracing::warn!(key = %key, variant = ?variant.digest(), %error, "cache store lookup failed; forwarding");
             }
         }
         found.varies = Some(primary);
@@ -916,14 +918,12 @@ fn variant_flight<R: RequestHead>(primary: &CacheKey, entry: &Entry, request: &R
     if entry.vary.is_empty() {
         return *primary.digest();
     }
-    *variant_key(
-        primary,
+    primary.variant_digest(
         entry
             .vary
             .iter()
             .map(|(name, _)| (name, normalized_header(request, name))),
     )
-    .digest()
 }
 
 /// Whether a stored response answers this request as it is: its `Vary` matches and it is

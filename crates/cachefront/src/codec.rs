@@ -432,7 +432,8 @@ fn decode(bytes: Bytes, key: &CacheKey, max_decoded: usize) -> Result<Entry, Dec
     if reader.digest()? != *key.digest().as_bytes() {
         return Err(DecodeError("the value belongs to another key"));
     }
-    let _readable = reader.string()?;
+    // The stored readable form: the key looked up may carry its digest only.
+    let readable = reader.string()?.to_owned();
     let status = u16::from_le_bytes([reader.byte()?, reader.byte()?]);
     let status = StatusCode::from_u16(status).map_err(|_| DecodeError("invalid status"))?;
     let stored_at = UNIX_EPOCH
@@ -491,7 +492,7 @@ fn decode(bytes: Bytes, key: &CacheKey, max_decoded: usize) -> Result<Entry, Dec
     let body = reader.shared_bytes()?;
     reader.end()?;
     Ok(Entry {
-        key: key.clone(),
+        key: CacheKey::with_readable(*key.digest(), readable),
         status,
         headers,
         body,

@@ -56,6 +56,11 @@ impl CacheKey {
         }
     }
 
+    /// A key whose digest and readable form were stored together (a remote store's value).
+    pub(crate) fn with_readable(digest: KeyDigest, readable: String) -> Self {
+        Self { digest, readable }
+    }
+
     /// The bytes the key holds on the heap (its readable form's allocation), for the weight
     /// of what stores it. (Kept here, with `from_digest`, by the lead: do not move.)
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -218,12 +223,32 @@ impl CacheKey {
         let mut material = KeyMaterial::new(self.readable.len() + 128);
         material.readable.push_str(&self.readable);
         material.readable.push_str(" vary");
+        self.variant_material(material, values).finish()
+    }
+
+    /// The digest of [`variant`](Self::variant) with the same `values`, without building its
+    /// readable form (as long as the URL): for lookups, which need the digest only.
+    pub(crate) fn variant_digest<'a, I, V>(&self, values: I) -> KeyDigest
+    where
+        I: IntoIterator<Item = (&'a http::HeaderName, Option<V>)>,
+        V: AsRef<[u8]>,
+    {
+        self.variant_material(KeyMaterial::digest_only(), values)
+            .finish()
+            .digest
+    }
+
+    fn variant_material<'a, I, V>(&self, mut material: KeyMaterial, values: I) -> KeyMaterial
+    where
+        I: IntoIterator<Item = (&'a http::HeaderName, Option<V>)>,
+        V: AsRef<[u8]>,
+    {
         material.hasher.update(b"cachefront variant\0");
         material.hasher.update(self.digest.as_bytes());
         for (name, value) in values {
             material.optional_part(name.as_str(), value.as_ref().map(AsRef::as_ref));
         }
-        material.finish()
+        material
     }
 }
 
@@ -614,6 +639,8 @@ fn is_credential(name: &str) -> bool {
 struct KeyMaterial {
     readable: String,
     hasher: Sha256,
+    /// Whether the readable form is built (a key that is only looked up needs its digest).
+    with_readable: bool,
 }
 
 impl KeyMaterial {
@@ -621,6 +648,16 @@ impl KeyMaterial {
         Self {
             readable: String::with_capacity(capacity),
             hasher: Sha256::new(),
+            with_readable: true,
+        }
+    }
+
+    /// The digest only: hashing the same parts as [`new`](Self::new), with no readable form.
+    fn digest_only() -> Self {
+        Self {
+            readable: String::new(),
+            hasher: Sha256::new(),
+            with_readable: false,
         }
     }
 
@@ -634,28 +671,37 @@ impl KeyMaterial {
     /// header, ` name=#` and the first 16 hex digits of the SHA-256 of the framed name and
     /// value, so that no credential reaches a log, a store or a message.
     fn optional_part(&mut self, name: &str, value: Option<&[u8]>) {
-        self.readable.push(' ');
-        self.readable.push_str(name);
         self.hash_part(name.as_bytes());
+        if self.with_readable {
+            self.readable.push(' ');
+            self.readable.push_str(name);
+            if let Some(value) = value {
+                self.readable.push('=');
+                self.push_readable_value(name, value);
+            }
+        }
         match value {
             Some(value) => {
-                self.readable.push('=');
-                if is_credential(name) {
-                    let mut digest = Sha256::new();
-                    for bytes in [name.as_bytes(), value] {
-                        digest.update((bytes.len() as u64).to_le_bytes());
-                        digest.update(bytes);
-                    }
-                    let digest = KeyDigest(digest.finalize().into()).to_hex();
-                    self.readable.push('#');
-                    self.readable.push_str(&digest[..16]);
-                } else {
-                    self.readable.push_str(&String::from_utf8_lossy(value));
-                }
                 self.hasher.update([1]);
                 self.hash_part(value);
             }
             None => self.hasher.update([0]),
+        }
+    }
+
+    /// A part's value in the readable form: as sent, or a credential's digest.
+    fn push_readable_value(&mut self, name: &str, value: &[u8]) {
+        if is_credential(name) {
+            let mut digest = Sha256::new();
+            for bytes in [name.as_bytes(), value] {
+                digest.update((bytes.len() as u64).to_le_bytes());
+                digest.update(bytes);
+            }
+            let digest = KeyDigest(digest.finalize().into()).to_hex();
+            self.readable.push('#');
+            self.readable.push_str(&digest[..16]);
+        } else {
+            self.readable.push_str(&String::from_utf8_lossy(value));
         }
     }
 
@@ -1034,6 +1080,18 @@ mod tests {
         let a = KeySpec::default().header(http::HeaderName::from_static("x-a"));
         let b = KeySpec::default().header(http::HeaderName::from_static("x-b"));
         assert_ne!(a.build(&request), b.build(&request));
+    }
+
+    #[test]
+    fn a_variants_digest_alone_is_the_digest_of_its_key() {
+        let primary = KeySpec::default().build(&req("http://h/p"));
+        let (a, cookie) = (http::HeaderName::from_static("x-a"), http::header::COOKIE);
+        let values = || [(&a, Some(b"1".to_vec())), (&cookie, None), (&a, Some(Vec::new()))];
+        assert_eq!(
+            primary.variant_digest(values()),
+            *primary.variant(values()).digest()
+        );
+        assert_ne!(primary.variant_digest(values()), *primary.digest());
     }
 
     #[test]
