@@ -18,31 +18,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Serves an axum router on 127.0.0.1 (an ephemeral port).
-    pub async fn axum(router: axum::Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("axum server");
-        });
-        Self {
-            addr,
-            shutdown: Some(shutdown),
-            task,
-        }
-    }
-
     /// Serves an axum router on 127.0.0.1 (an ephemeral port), giving each request the client's
     /// address as `ConnectInfo<SocketAddr>`.
-    pub async fn axum_with_client_addr(router: axum::Router) -> Self {
+    pub async fn axum(router: axum::Router) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

@@ -817,7 +817,7 @@ async fn nested_routers_keep_their_prefix(framework: Framework) {
 async fn reverse_proxy(origin: &integration_tests::origin::ScriptedOrigin) -> TestServer {
     let upstream = example_reverse_proxy::Origin::new(&origin.base()).unwrap();
     let app = example_reverse_proxy::app(upstream, &Cache::new(), example_reverse_proxy::policy());
-    TestServer::axum_with_client_addr(app).await
+    TestServer::axum(app).await
 }
 
 /// An origin page with absolute links to the host the proxy says the client asked for.

@@ -400,14 +400,14 @@ impl Route {
         if authorized {
             // RFC 9111 §3.5: forwarded and never answered from the cache, stored only if the
             // origin marked the response as shareable.
-            let mut state = Box::new(MissState::new(
+            let state = Box::new(MissState::new(
                 key,
                 Forwarded::Bypass,
                 directives,
                 request_time,
                 authorized,
+                epoch,
             ));
-            state.epoch = epoch;
             return self.forward(request, state);
         }
         // The common case first, with nothing else set up: a fresh stored response.
@@ -425,8 +425,8 @@ impl Route {
             directives,
             request_time,
             false,
+            epoch,
         ));
-        state.epoch = epoch;
         // The flight this request joins: the URI's, until a response says what it varies on;
         // then the request's variant's, so that each variant has one handler call.
         let mut flight = *state.key.digest();
@@ -457,8 +457,8 @@ impl Route {
                                 .coalescer
                                 .join(variant_flight(&state.key, &entry, request)),
                         ) {
-                            let mut refresh = state.clone_for_refresh();
-                            refresh.epoch = self.cache.purge_epoch();
+                            // A request of its own, beginning now.
+                            let mut refresh = state.clone_for_refresh(self.cache.purge_epoch());
                             refresh.fwd = Forwarded::Stale;
                             refresh.guard = Some(guard);
                             refresh.candidate = Some(entry);
@@ -733,17 +733,6 @@ impl Route {
 
 fn is_safe_method(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
-}
-
-/// The key of one variant of a URI: the primary key plus the request's values of the headers
-/// the stored response's `Vary` named.
-fn variant_key<'a, I>(primary: &CacheKey, values: I) -> CacheKey
-where
-    I: IntoIterator<Item = (&'a HeaderName, Option<Vec<u8>>)>,
-{
-    // From the primary digest and length-framed names and values; credentials only as digests
-    // in the readable form.
-    primary.variant(values)
 }
 
 /// The variants this instance stored for each URI, oldest first, so that the cap per URI holds
@@ -1199,6 +1188,7 @@ impl MissState {
         directives: CacheControl,
         request_time: SystemTime,
         authorized: bool,
+        epoch: PurgeEpoch,
     ) -> Self {
         Self {
             key,
@@ -1213,17 +1203,18 @@ impl MissState {
             authorized,
             candidate: None,
             tags: Vec::new(),
-            epoch: PurgeEpoch::default(),
+            epoch,
         }
     }
 
-    fn clone_for_refresh(&self) -> Self {
+    fn clone_for_refresh(&self, epoch: PurgeEpoch) -> Self {
         let mut state = Self::new(
             self.key.clone(),
             self.fwd,
             CacheControl::default(),
             SystemTime::now(),
             false,
+            epoch,
         );
         state.tags = self.tags.clone();
         state
@@ -1467,13 +1458,11 @@ impl Route {
                 guard.uncacheable();
             }
             let route = self.clone();
-            let (done, completion) = tokio::sync::oneshot::channel();
-            spawn_or_warn(async move {
+            let removal = Invalidating::spawn(async move {
                 if let Err(error) = route.store().remove(&candidate.key).await {
                     route.record(Event::StoreError);
                     tracing::warn!(key = %candidate.key, %error, "removing a response a 304 contradicts failed");
                 }
-                let _ = done.send(());
             });
             let mut recording = Recording::forwarded(
                 CacheStatus::forward(state.fwd)
@@ -1482,7 +1471,7 @@ impl Route {
                 None,
             )
             .hiding(&self.policy, headers);
-            recording.invalidation = Some(Invalidating(completion));
+            recording.invalidation = Some(removal);
             return recording;
         }
         let merged = semantics::merge_not_modified(&candidate.headers, headers);
@@ -1652,9 +1641,7 @@ impl Route {
         }
         let route = self.clone();
         let tags = invalidation.tags;
-        let (done, completion) = tokio::sync::oneshot::channel();
-        // Spawned, so that it completes even if the adapter does not wait for it.
-        spawn_or_warn(async move {
+        Invalidating::spawn(async move {
             for key in keys {
                 route.invalidate_uri(&key).await;
             }
@@ -1667,9 +1654,7 @@ impl Route {
                     }
                 }
             }
-            let _ = done.send(());
-        });
-        Invalidating(completion)
+        })
     }
 
     /// Writes entries to the store in the background; `cleanup` (the flight) is released once
@@ -1783,6 +1768,19 @@ pub struct Recording {
 #[derive(Debug)]
 #[must_use = "await it before sending the response"]
 pub struct Invalidating(tokio::sync::oneshot::Receiver<()>);
+
+impl Invalidating {
+    /// Runs `removal` on a task of its own, so that it completes even if the adapter does not
+    /// wait for it; the returned future ends with it.
+    fn spawn(removal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        let (done, completion) = tokio::sync::oneshot::channel();
+        spawn_or_warn(async move {
+            removal.await;
+            let _ = done.send(());
+        });
+        Self(completion)
+    }
+}
 
 impl std::future::Future for Invalidating {
     type Output = ();
@@ -1903,10 +1901,7 @@ impl Collector {
             // the latest one, whose `Vary` names lead lookups to the others. The oldest beyond
             // the policy's cap goes.
             let primary = entry.key.clone();
-            let variant = variant_key(
-                &primary,
-                entry.vary.iter().map(|(name, value)| (name, value.clone())),
-            );
+            let variant = primary.variant(entry.vary.iter().map(|(name, value)| (name, value.as_ref())));
             entry.tags.push(Arc::from(variants_tag(&primary)));
             let evicted =
                 route

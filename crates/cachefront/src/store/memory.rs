@@ -145,7 +145,13 @@ impl Store for MemoryStore {
         Box::pin(async move {
             // A replaced entry's tags that its successor does not carry leave the index (the
             // eviction listener skips replacements: the successor's own tags are already in).
-            if let Some(old) = self.cache.get(entry.key.digest()).await {
+            // With no tag indexed at all, no stored entry has one: the look-up is skipped.
+            let replaced = if self.shared.tags().is_empty() {
+                None
+            } else {
+                self.cache.get(entry.key.digest()).await
+            };
+            if let Some(old) = replaced {
                 let dropped: Vec<&Arc<str>> =
                     old.tags.iter().filter(|tag| !entry.tags.contains(tag)).collect();
                 if !dropped.is_empty() {

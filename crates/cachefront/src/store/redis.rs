@@ -1229,34 +1229,40 @@ impl RedisStore {
 
     /// Unlinks keys a batch at a time; returns how many existed.
     async fn unlink_all(&self, keys: Vec<String>) -> Result<u64, Error> {
-        stream::iter(keys)
-            .map(|key| async move { self.unlink(&key).await })
-            .buffer_unordered(BATCH)
-            .try_fold(0, |count, removed| async move { Ok(count + u64::from(removed)) })
+        self.count_removed(keys, |key| async move { self.unlink(&key).await })
             .await
     }
 
     /// Removes entries a batch at a time; returns how many stored responses went (a primary
     /// key's copy of a variant is not counted beside the variant).
     async fn remove_responses(&self, keys: Vec<String>) -> Result<u64, Error> {
-        stream::iter(keys)
-            .map(|key| async move {
-                let mut connection = self.connection();
-                self.call(
+        self.count_removed(keys, |key| async move {
+            let mut connection = self.connection();
+            let counted: i64 = self
+                .call(
                     "REMOVE",
                     self.inner
                         .scripts
                         .remove_counted
                         .key(&key)
-                        .invoke_async::<i64>(&mut connection),
+                        .invoke_async(&mut connection),
                 )
-                .await
-            })
+                .await?;
+            Ok(counted > 0)
+        })
+        .await
+    }
+
+    /// Runs `remove` on every key, `BATCH` at a time; returns for how many it said `true`.
+    async fn count_removed<F, Fut>(&self, keys: Vec<String>, remove: F) -> Result<u64, Error>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<bool, Error>>,
+    {
+        stream::iter(keys)
+            .map(remove)
             .buffer_unordered(BATCH)
-            .try_fold(
-                0,
-                |count, removed| async move { Ok(count + u64::from(removed > 0)) },
-            )
+            .try_fold(0, |count, removed| async move { Ok(count + u64::from(removed)) })
             .await
     }
 
