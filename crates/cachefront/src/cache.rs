@@ -1900,7 +1900,9 @@ impl Collector {
             // Variants of one URI live side by side under their own keys; the primary key holds
             // the latest one, whose `Vary` names lead lookups to the others. The oldest beyond
             // the policy's cap goes.
-            let primary = entry.key.clone();
+            // The key moves into whichever entry keeps it; a copy of a long URL's key is never
+            // made only to be replaced.
+            let primary = std::mem::replace(&mut entry.key, CacheKey::placeholder());
             let variant = primary.variant(entry.vary.iter().map(|(name, value)| (name, value.as_ref())));
             entry.tags.push(Arc::from(variants_tag(&primary)));
             let evicted =
@@ -1919,6 +1921,7 @@ impl Collector {
             }
             let mut variant_entry = entry.clone();
             variant_entry.key = variant;
+            entry.key = primary;
             entries.push(Arc::new(entry));
             Arc::new(variant_entry)
         };

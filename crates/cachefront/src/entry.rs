@@ -222,6 +222,65 @@ impl Entry {
             .map(|(name, value)| name.as_str().len() + value.as_ref().map_or(0, Vec::len) + 48)
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.len() + 16 + 80).sum();
-        OVERHEAD + self.body.len() + headers + vary + tags + self.key.heap_bytes() + 32
+        OVERHEAD
+            + allocation(self.body.len())
+            + headers
+            + vary
+            + tags
+            + allocation(self.key.heap_bytes())
+            + 32
+    }
+}
+
+/// What an allocation of `bytes` takes from the allocator: size-class allocators (jemalloc,
+/// mimalloc) round a request up to one of four classes per power of two, so a 8,300-byte
+/// key takes 10,240 bytes; the body and the key, an entry's two large allocations, are
+/// weighed at their class rather than at their length (at most a quarter more), so that the
+/// bound holds whichever allocator the application links.
+pub(crate) fn allocation(bytes: usize) -> usize {
+    if bytes <= 16 {
+        return if bytes == 0 { 0 } else { 16 };
+    }
+    let spacing = 1usize << ((usize::BITS - 1 - (bytes - 1).leading_zeros()).saturating_sub(2));
+    bytes.div_ceil(spacing) * spacing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_allocations_are_weighed_at_their_size_class() {
+        assert_eq!(allocation(0), 0);
+        assert_eq!(allocation(1), 16);
+        assert_eq!(allocation(2048), 2048);
+        assert_eq!(allocation(2049), 2560);
+        assert_eq!(allocation(8300), 10240);
+        assert_eq!(allocation(10240), 10240);
+        assert_eq!(allocation(16385), 20480);
+        for bytes in 1..100_000 {
+            let weighed = allocation(bytes);
+            assert!(
+                weighed >= bytes && weighed <= bytes + bytes / 4 + 16,
+                "{bytes} -> {weighed}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_with_a_long_key_weighs_its_key_at_its_size_class() {
+        let request = http::Request::get(format!("http://h/p?q={}", "x".repeat(8_300)))
+            .body(())
+            .unwrap();
+        let key = crate::KeySpec::default().build(&request);
+        let length = key.heap_bytes();
+        let entry = Entry::new(key, StatusCode::OK, Bytes::new(), Duration::ZERO);
+        let bare = Entry::new(
+            CacheKey::placeholder(),
+            StatusCode::OK,
+            Bytes::new(),
+            Duration::ZERO,
+        );
+        assert_eq!(entry.weight() - bare.weight(), allocation(length));
     }
 }

@@ -37,7 +37,7 @@ use axum::{
     Router,
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header, uri::PathAndQuery},
     response::{IntoResponse, Response},
 };
 use cachefront_tower::{Cache, CacheExt, Policy, cachefront::RequestHead};
@@ -71,6 +71,27 @@ impl Origin {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         Ok(Self { base, client })
+    }
+
+    /// The origin's URL for a request's target: the origin's scheme and authority, the
+    /// origin's base path (without its trailing `/`) and the target's path and query. A base
+    /// without a path shares the target's bytes rather than copying them (a URL can be long).
+    fn target(&self, target: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = target
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let base_path = self.base.path().trim_end_matches('/');
+        let path_and_query = if base_path.is_empty() {
+            path_and_query
+        } else {
+            PathAndQuery::try_from(format!("{base_path}{path_and_query}"))?
+        };
+        let mut uri = Uri::builder().path_and_query(path_and_query);
+        if let (Some(scheme), Some(authority)) = (self.base.scheme(), self.base.authority()) {
+            uri = uri.scheme(scheme.clone()).authority(authority.clone());
+        }
+        uri.build()
     }
 }
 
@@ -167,10 +188,9 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = match format!("{}{}", origin.base.to_string().trim_end_matches('/'), path).parse::<Uri>() {
+    let uri = match origin.target(&parts.uri) {
         Ok(uri) => uri,
-        Err(error) => return bad_gateway(format!("cannot build the origin URL for {path}: {error}")),
+        Err(error) => return bad_gateway(format!("cannot build the origin URL: {error}")),
     };
     strip_hop_by_hop(&mut parts.headers);
     set_forwarding(&mut parts.headers, keyed_host, client);
