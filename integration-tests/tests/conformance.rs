@@ -1436,8 +1436,18 @@ fn cases() -> Vec<Case> {
                 .get("/").body("v2").hit().origin(3),
         );
     }
+    cases.extend(shared::cases());
+    cases.extend(dates_vary::cases());
+    cases.extend(ranges::cases());
     cases
 }
+
+#[path = "conformance/dates_vary.rs"]
+mod dates_vary;
+#[path = "conformance/ranges.rs"]
+mod ranges;
+#[path = "conformance/shared.rs"]
+mod shared;
 
 // ---------------------------------------------------------------------------------------------
 // The runner
