@@ -995,6 +995,24 @@ fn cases() -> Vec<Case> {
             },
             |t| Box::pin(tag_headers(t)),
         ),
+        case(
+            "a range request is answered from the stored response",
+            "a_range_request_is_answered_from_the_stored_response",
+            || counting_app(ttl(30), 200, &[]),
+            |t| Box::pin(ranges_from_the_cache(t)),
+        ),
+        case(
+            "If-Range decides between the range and the whole response",
+            "if_range_decides_between_the_range_and_the_whole_response",
+            || counting_app(ttl(30), 200, &[("etag", "\"v1\"")]),
+            |t| Box::pin(if_range(t)),
+        ),
+        case(
+            "a range request that misses is forwarded and not stored",
+            "a_range_request_that_misses_is_forwarded_and_not_stored",
+            || counting_app(ttl(30), 200, &[]),
+            |t| Box::pin(range_miss(t)),
+        ),
     ]
 }
 
@@ -1531,6 +1549,71 @@ async fn client_conditionals(t: Target) {
     assert_eq!(changed.status, 200);
     assert_eq!(changed.text(), "body-1");
     assert_eq!(t.calls(), 1);
+    t.note("calls", t.calls());
+}
+
+async fn ranges_from_the_cache(t: Target) {
+    assert_eq!(t.get("/r").await.text(), "body-1");
+    let partial = t.get_with("/r", "range", "bytes=0-3").await;
+    assert_eq!(partial.status, 206);
+    assert_eq!(partial.header("content-range"), "bytes 0-3/6");
+    assert_eq!(partial.header("content-length"), "4");
+    assert!(partial.cache_status().starts_with("cachefront; hit"));
+    assert_eq!(partial.text(), "body");
+    let suffix = t.get_with("/r", "range", "bytes=-1").await;
+    assert_eq!(suffix.header("content-range"), "bytes 5-5/6");
+    assert_eq!(suffix.text(), "1");
+    let refused = t.get_with("/r", "range", "bytes=6-").await;
+    assert_eq!(refused.status, 416);
+    assert_eq!(refused.header("content-range"), "bytes */6");
+    assert_eq!(refused.text(), "");
+    let head = t
+        .send(
+            "HEAD /r [range: bytes=0-3]",
+            t.client.head(t.url("/r")).header("range", "bytes=0-3"),
+        )
+        .await;
+    assert_eq!(head.status, 200, "HEAD ignores Range");
+    assert_eq!(head.header("content-range"), "");
+    assert_eq!(t.calls(), 1);
+    t.note("calls", t.calls());
+}
+
+async fn if_range(t: Target) {
+    t.get("/r").await;
+    let ranged = |if_range: &'static str| {
+        t.client
+            .get(t.url("/r"))
+            .header("range", "bytes=0-3")
+            .header("if-range", if_range)
+    };
+    let matching = t.send("GET /r [if-range: \"v1\"]", ranged("\"v1\"")).await;
+    assert_eq!(matching.status, 206);
+    assert_eq!(matching.text(), "body");
+    let changed = t.send("GET /r [if-range: \"v0\"]", ranged("\"v0\"")).await;
+    assert_eq!(changed.status, 200);
+    assert_eq!(changed.header("content-range"), "");
+    assert_eq!(changed.text(), "body-1");
+    let weak = t.send("GET /r [if-range: W/\"v1\"]", ranged("W/\"v1\"")).await;
+    assert_eq!(weak.status, 200, "If-Range compares entity-tags strongly");
+    assert_eq!(t.calls(), 1);
+    t.note("calls", t.calls());
+}
+
+async fn range_miss(t: Target) {
+    let cold = t.get_with("/r", "range", "bytes=0-3").await;
+    assert_eq!(
+        cold.cache_status(),
+        "cachefront; fwd=bypass; fwd-status=200; detail=range"
+    );
+    assert_eq!(cold.text(), "body-1");
+    let full = t.get("/r").await;
+    assert_eq!(
+        full.cache_status(),
+        "cachefront; fwd=uri-miss; fwd-status=200; stored"
+    );
+    assert_eq!(full.text(), "body-2");
+    assert_eq!(t.calls(), 2);
     t.note("calls", t.calls());
 }
 

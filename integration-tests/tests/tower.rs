@@ -1078,3 +1078,86 @@ async fn time_to_idle_expires_entries_nobody_reads() {
     assert_eq!(get().await, "body-2");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_range_request_is_answered_from_the_stored_response() {
+    let cache = Cache::new();
+    let (server, calls) = counting_server(&cache, ttl(30), StatusCode::OK, &[]).await;
+    let client = client();
+    let ranged = |range: &'static str| client.get(server.url("/r")).header("range", range).send();
+    assert_eq!(
+        client
+            .get(server.url("/r"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "body-1"
+    );
+    let partial = ranged("bytes=0-3").await.unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(header(&partial, "content-range"), "bytes 0-3/6");
+    assert_eq!(header(&partial, "content-length"), "4");
+    assert!(header(&partial, "cache-status").starts_with("cachefront; hit"));
+    assert_eq!(partial.text().await.unwrap(), "body");
+    let suffix = ranged("bytes=-1").await.unwrap();
+    assert_eq!(header(&suffix, "content-range"), "bytes 5-5/6");
+    assert_eq!(suffix.text().await.unwrap(), "1");
+    let refused = ranged("bytes=6-").await.unwrap();
+    assert_eq!(refused.status(), 416);
+    assert_eq!(header(&refused, "content-range"), "bytes */6");
+    assert_eq!(refused.text().await.unwrap(), "");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn if_range_decides_between_the_range_and_the_whole_response() {
+    let cache = Cache::new();
+    let (server, calls) = counting_server(&cache, ttl(30), StatusCode::OK, &[("etag", "\"v1\"")]).await;
+    let client = client();
+    let ranged = |if_range: &'static str| {
+        client
+            .get(server.url("/r"))
+            .header("range", "bytes=0-3")
+            .header("if-range", if_range)
+            .send()
+    };
+    client.get(server.url("/r")).send().await.unwrap();
+    let matching = ranged("\"v1\"").await.unwrap();
+    assert_eq!(matching.status(), 206);
+    assert_eq!(matching.text().await.unwrap(), "body");
+    let changed = ranged("\"v0\"").await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert!(changed.headers().get("content-range").is_none());
+    assert_eq!(changed.text().await.unwrap(), "body-1");
+    let weak = ranged("W/\"v1\"").await.unwrap();
+    assert_eq!(weak.status(), 200, "If-Range compares entity-tags strongly");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_range_request_that_misses_is_forwarded_and_not_stored() {
+    let cache = Cache::new();
+    let (server, calls) = counting_server(&cache, ttl(30), StatusCode::OK, &[]).await;
+    let client = client();
+    let cold = client
+        .get(server.url("/r"))
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&cold, "cache-status"),
+        "cachefront; fwd=bypass; fwd-status=200; detail=range"
+    );
+    assert_eq!(cold.text().await.unwrap(), "body-1");
+    let full = client.get(server.url("/r")).send().await.unwrap();
+    assert_eq!(
+        header(&full, "cache-status"),
+        "cachefront; fwd=uri-miss; fwd-status=200; stored"
+    );
+    assert_eq!(full.text().await.unwrap(), "body-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

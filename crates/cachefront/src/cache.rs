@@ -19,6 +19,7 @@ use crate::{
     key::{CacheKey, KeyDigest},
     policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
     purges::{Purge, PurgeEpoch, PurgeLog},
+    range::{self, Requested},
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
     semantics::{self, CACHE_STATUS, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
@@ -370,14 +371,6 @@ impl Route {
         let admission = match self.policy.admit_request(request) {
             Ok(admission) => admission,
             Err(reason) => {
-                self.record(Event::Bypass(reason));
-                tracing::debug!(
-                    route = %self.policy.name,
-                    method = request.method(),
-                    path = request.path(),
-                    decision = "bypass",
-                    reason = reason.as_str()
-                );
                 // A successful unsafe request invalidates what is stored for its URI (§4.4).
                 let invalidation =
                     (reason == Bypass::Method && !is_safe_method(request.method())).then(|| Invalidation {
@@ -388,7 +381,7 @@ impl Route {
                             .policy
                             .resolve(&self.policy.invalidates_paths, request.path()),
                     });
-                return Lookup::Forward(Forward::bypass(self.clone(), reason, invalidation.map(Box::new)));
+                return self.bypass(request, reason, invalidation);
             }
         };
         let RequestAdmission {
@@ -397,6 +390,12 @@ impl Route {
             authorized,
             directives,
         } = admission;
+        // `HEAD` ignores `Range` (RFC 9110 §14.2). A range the cache does not answer itself
+        // (several, another unit, malformed), or one with credentials, is forwarded as it came.
+        let ranged = if head { None } else { range::requested(request) };
+        if ranged == Some(Requested::Other) || (authorized && ranged.is_some()) {
+            return self.bypass(request, Bypass::Range, None);
+        }
         if authorized {
             // RFC 9111 §3.5: forwarded and never answered from the cache, stored only if the
             // origin marked the response as shareable.
@@ -482,6 +481,11 @@ impl Route {
             if state.directives.only_if_cached {
                 return self.synthetic_gateway_timeout(request, head);
             }
+            if ranged.is_some() {
+                // Nothing stored to slice as it is: the origin answers the range, and its
+                // response is not stored (partial content never is).
+                return self.bypass(request, Bypass::Range, None);
+            }
             if head {
                 // HEAD never stores, so it neither leads nor follows a flight; but a GET that
                 // just finished answers it while its store write runs.
@@ -491,7 +495,7 @@ impl Route {
                     }
                 }
                 state.not_stored = Some(NotStored::Head);
-                state.candidate = None;
+                state.head_candidate = state.candidate.take();
                 return self.forward(request, state);
             }
             let follower = match self.cache.inner.coalescer.join(flight) {
@@ -664,6 +668,18 @@ impl Route {
             },
         );
         tracing::debug!(key = %entry.key, route = %self.policy.name, decision = "hit", kind = ?kind);
+        // The core decides what a range request gets: the whole entry, a 206 or a 416, served
+        // as a response of their own (adapters only write them).
+        let answer = if head || kind == HitKind::NotModified {
+            range::Answer::Whole
+        } else {
+            range::answer(request, &entry)
+        };
+        let entry = match answer {
+            range::Answer::Whole => entry,
+            range::Answer::Partial { first, last } => Arc::new(range::partial(&entry, first, last)),
+            range::Answer::Unsatisfiable => Arc::new(range::unsatisfiable(&entry)),
+        };
         Lookup::Hit(Hit {
             entry,
             head,
@@ -672,6 +688,26 @@ impl Route {
             refresh: None,
             cache_status: None,
         })
+    }
+
+    /// Forwards a request the cache does not answer, as it came, counted and logged with the
+    /// reason; its response is not stored (`fwd=bypass; detail=<reason>`). A range the cache
+    /// does not answer from a stored response goes this way too (`detail=range`).
+    fn bypass<R: RequestHead>(
+        &self,
+        request: &R,
+        reason: Bypass,
+        invalidation: Option<Invalidation>,
+    ) -> Lookup {
+        self.record(Event::Bypass(reason));
+        tracing::debug!(
+            route = %self.policy.name,
+            method = request.method(),
+            path = request.path(),
+            decision = "bypass",
+            reason = reason.as_str()
+        );
+        Lookup::Forward(Forward::bypass(self.clone(), reason, invalidation.map(Box::new)))
     }
 
     fn synthetic_gateway_timeout<R: RequestHead>(&self, request: &R, head: bool) -> Lookup {
@@ -1000,7 +1036,8 @@ pub struct Hit {
 }
 
 impl Hit {
-    /// The stored entry.
+    /// The stored entry; for a range request the cache answers with a `206` or a `416`, the
+    /// response built from it (status, headers with `Content-Range`, body slice).
     pub fn entry(&self) -> &Arc<Entry> {
         &self.entry
     }
@@ -1175,6 +1212,9 @@ struct MissState {
     authorized: bool,
     /// The stored response this request may revalidate or fall back on (stale-if-error).
     candidate: Option<Arc<Entry>>,
+    /// A `HEAD` request's stored `GET` response, which a 200 to the `HEAD` updates or
+    /// invalidates (RFC 9111 §4.3.5).
+    head_candidate: Option<Arc<Entry>>,
     /// The policy's tags, filled from the request path.
     tags: Vec<Arc<str>>,
     /// The cache's purge epoch when the request began (see `purges`).
@@ -1202,6 +1242,7 @@ impl MissState {
             started: Instant::now(),
             authorized,
             candidate: None,
+            head_candidate: None,
             tags: Vec::new(),
             epoch,
         }
@@ -1342,6 +1383,11 @@ impl Forward {
                 }
             }
         }
+        if let Some(stored) = state.head_candidate.take() {
+            if status == StatusCode::OK {
+                return route.freshened_by_head(state, &stored, headers, response_time, status_member);
+            }
+        }
         let exchange = Exchange {
             request_time: state.request_time,
             response_time,
@@ -1426,6 +1472,97 @@ impl Forward {
 }
 
 impl Route {
+    /// The stored response `candidate` updated with the header fields `merged` from a 304 or
+    /// a `HEAD` response (RFC 9111 §3.2), dated by that response's `headers`, and whether it
+    /// may be stored again (then with the fields to store; otherwise its headers are the
+    /// stored ones still).
+    fn updated(
+        &self,
+        state: &MissState,
+        candidate: &Entry,
+        merged: &HeaderMap,
+        headers: &HeaderMap,
+        response_time: SystemTime,
+    ) -> (Entry, bool) {
+        let exchange = Exchange {
+            request_time: state.request_time,
+            response_time,
+            authorized: false,
+            request_no_store: state.directives.no_store,
+        };
+        let mut entry = Entry::clone(candidate);
+        entry.stored_at = response_time;
+        match self
+            .policy
+            .admit_response(candidate.status, merged, None, &exchange)
+        {
+            Ok(storable) => {
+                storable.apply(&mut entry, &self.policy);
+                // The response's own Date and Age date the refreshed entry.
+                entry.initial_age =
+                    semantics::corrected_initial_age(headers, state.request_time, response_time);
+                entry.headers = storable.stored_headers(merged);
+                (entry, true)
+            }
+            Err(_) => (entry, false),
+        }
+    }
+    /// A 200 to a `HEAD` request whose `GET` response is stored (RFC 9111 §4.3.5): with the same
+    /// validators (and `Content-Length`, when it has one) it updates the stored response's
+    /// header fields and freshness; otherwise the stored response goes. The client gets the
+    /// handler's `HEAD` response either way.
+    fn freshened_by_head(
+        &self,
+        mut state: MissState,
+        stored: &Entry,
+        headers: &HeaderMap,
+        response_time: SystemTime,
+        member: CacheStatus,
+    ) -> Recording {
+        if !semantics::head_freshens(stored, headers) {
+            return self.contradicted(state, stored, headers, member);
+        }
+        let merged = semantics::merge_not_modified(&stored.headers, headers);
+        let (entry, stored) = self.updated(&state, stored, &merged, headers, response_time);
+        if stored {
+            let entry = Arc::new(entry);
+            self.record(Event::Revalidated);
+            self.record(Event::Store);
+            tracing::debug!(key = %entry.key, decision = "freshened-by-head");
+            self.spawn_puts(vec![entry], None, state.store_lock.take(), state.epoch);
+        }
+        Recording::forwarded(member.stored(stored), None).hiding(&self.policy, headers)
+    }
+
+    /// A response from the handler contradicts the stored `candidate` (its validators differ):
+    /// the stored response goes, and the handler's response is passed on.
+    fn contradicted(
+        &self,
+        mut state: MissState,
+        candidate: &Entry,
+        headers: &HeaderMap,
+        member: CacheStatus,
+    ) -> Recording {
+        let reason = NotStored::ValidatorMismatch;
+        self.record(Event::NotStored);
+        tracing::debug!(key = %candidate.key, decision = "not-stored", reason = reason.as_str());
+        if let Some(guard) = state.guard.take() {
+            guard.uncacheable();
+        }
+        let route = self.clone();
+        let key = candidate.key.clone();
+        let removal = Invalidating::spawn(async move {
+            if let Err(error) = route.store().remove(&key).await {
+                route.record(Event::StoreError);
+                tracing::warn!(key = %key, %error, "removing a stored response its origin contradicts failed");
+            }
+        });
+        let mut recording =
+            Recording::forwarded(member.detail(reason.as_str()), None).hiding(&self.policy, headers);
+        recording.invalidation = Some(removal);
+        recording
+    }
+
     /// A 304 answered the cache's conditional request: refresh the stored response's headers
     /// and serve it (RFC 9111 §4.3.4).
     ///
@@ -1451,36 +1588,10 @@ impl Route {
                 .hiding(&self.policy, headers);
         };
         if !semantics::freshens(&candidate.headers, headers) {
-            let reason = NotStored::ValidatorMismatch;
-            self.record(Event::NotStored);
-            tracing::debug!(key = %candidate.key, decision = "not-stored", reason = reason.as_str());
-            if let Some(guard) = state.guard.take() {
-                guard.uncacheable();
-            }
-            let route = self.clone();
-            let removal = Invalidating::spawn(async move {
-                if let Err(error) = route.store().remove(&candidate.key).await {
-                    route.record(Event::StoreError);
-                    tracing::warn!(key = %candidate.key, %error, "removing a response a 304 contradicts failed");
-                }
-            });
-            let mut recording = Recording::forwarded(
-                CacheStatus::forward(state.fwd)
-                    .fwd_status(304)
-                    .detail(reason.as_str()),
-                None,
-            )
-            .hiding(&self.policy, headers);
-            recording.invalidation = Some(removal);
-            return recording;
+            let member = CacheStatus::forward(state.fwd).fwd_status(304);
+            return self.contradicted(state, &candidate, headers, member);
         }
         let merged = semantics::merge_not_modified(&candidate.headers, headers);
-        let exchange = Exchange {
-            request_time: state.request_time,
-            response_time,
-            authorized: false,
-            request_no_store: state.directives.no_store,
-        };
         // What the revalidating client gets: the merged response, tag headers hidden.
         let mut visible = merged.clone();
         if !self.policy.expose_tag_headers {
@@ -1488,42 +1599,19 @@ impl Route {
                 visible.remove(name);
             }
         }
-        let mut entry = Entry::clone(&candidate);
-        entry.stored_at = response_time;
-        let stored_headers = match self
-            .policy
-            .admit_response(candidate.status, &merged, None, &exchange)
-        {
-            Ok(storable) => {
-                storable.apply(&mut entry, &self.policy);
-                // The 304's own Date and Age date the refreshed entry.
-                entry.initial_age =
-                    semantics::corrected_initial_age(headers, state.request_time, response_time);
-                Some(storable.stored_headers(&merged))
-            }
-            Err(_) => None,
-        };
-        let stored = stored_headers.is_some();
-        let (entry, served) = match stored_headers {
-            Some(stored_headers) => {
-                // `stored_headers` is `visible` less the fields kept out of the store.
-                let same = stored_headers.len() == visible.len();
-                entry.headers = stored_headers;
-                let entry = Arc::new(entry);
-                let served = if same {
-                    Arc::clone(&entry)
-                } else {
-                    let mut served = Entry::clone(&entry);
-                    served.headers = visible;
-                    Arc::new(served)
-                };
-                (entry, served)
-            }
-            None => {
+        let (mut entry, stored) = self.updated(&state, &candidate, &merged, headers, response_time);
+        // Stored, its headers are `visible` less the fields kept out of the store; the client
+        // gets `visible` either way.
+        let (entry, served) = if stored && entry.headers.len() != visible.len() {
+            let mut served = Entry::clone(&entry);
+            served.headers = visible;
+            (Arc::new(entry), Arc::new(served))
+        } else {
+            if !stored {
                 entry.headers = visible;
-                let entry = Arc::new(entry);
-                (Arc::clone(&entry), entry)
             }
+            let entry = Arc::new(entry);
+            (Arc::clone(&entry), entry)
         };
         self.record(Event::Revalidated);
         tracing::debug!(key = %entry.key, decision = "revalidated", stored);

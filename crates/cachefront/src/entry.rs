@@ -247,7 +247,34 @@ pub(crate) fn allocation(bytes: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use http::header::{ACCEPT_ENCODING, ACCEPT_LANGUAGE};
+
     use super::*;
+
+    #[test]
+    fn a_variant_matches_requests_whose_accept_lists_differ_only_in_order_case_or_whitespace() {
+        let request = |encoding: &str, language: &str| {
+            http::Request::get("http://h/")
+                .header(ACCEPT_ENCODING, encoding)
+                .header(ACCEPT_LANGUAGE, language)
+                .body(())
+                .unwrap()
+        };
+        let stored_for = request("gzip, br", "en-US,fr;q=0.5");
+        let mut entry = Entry::for_tests();
+        entry.vary = [ACCEPT_ENCODING, ACCEPT_LANGUAGE]
+            .into_iter()
+            .map(|name| {
+                let value = crate::request::normalized_header_in(stored_for.headers(), &name);
+                (name, value)
+            })
+            .collect();
+        assert!(entry.matches_vary(&stored_for));
+        assert!(entry.matches_vary(&request("br,gzip", "FR;Q=0.5, en-us")));
+        assert!(entry.matches_vary(&request(" GZIP ,BR ", "en-US , fr ; q=0.5")));
+        assert!(!entry.matches_vary(&request("gzip", "en-US,fr;q=0.5")));
+        assert!(!entry.matches_vary(&request("gzip, br", "en-US;q=0.5,fr")));
+    }
 
     #[test]
     fn large_allocations_are_weighed_at_their_size_class() {

@@ -740,6 +740,29 @@ mod tests {
     }
 
     #[test]
+    fn keys_and_variants_ignore_order_case_and_whitespace_of_accept_lists() {
+        use http::header::{ACCEPT_ENCODING, ACCEPT_LANGUAGE};
+        let request = |language: &str, encoding: &str| {
+            http::Request::get("http://h/p")
+                .header(ACCEPT_LANGUAGE, language)
+                .header(ACCEPT_ENCODING, encoding)
+                .body(())
+                .unwrap()
+        };
+        let a = request("en-US, fr", "gzip, br");
+        let b = request("fr,EN-us", "BR ,gzip");
+        let spec = KeySpec::default().header(ACCEPT_LANGUAGE);
+        assert_eq!(spec.build(&a), spec.build(&b));
+        assert_eq!(spec.build(&a).readable(), spec.build(&b).readable());
+        let primary = KeySpec::default().build(&a);
+        let variant = |request: &http::Request<()>| {
+            primary.variant_digest([(&ACCEPT_ENCODING, normalized_header(request, &ACCEPT_ENCODING))])
+        };
+        assert_eq!(variant(&a), variant(&b));
+        assert_ne!(variant(&a), variant(&request("en-US, fr", "gzip")));
+    }
+
+    #[test]
     fn a_long_urls_key_is_allocated_once_at_its_length() {
         // A key lives as long as its entry and its capacity is weighed: before, a capacity
         // estimate a few bytes short doubled the allocation of every long URL's key.

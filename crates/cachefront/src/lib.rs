@@ -44,22 +44,60 @@
 //!   `no-cache` — is never served stale on the policy's windows nor on a client's `max-stale`
 //!   or `stale-if-error`, in either mode; only the origin's own `stale-while-revalidate`/
 //!   `stale-if-error` on that response, its explicit permission, still apply (`no-cache`
-//!   responses are validated before every reuse regardless).
+//!   responses are validated before every reuse regardless). A policy's `stale-if-error`
+//!   window is the operator's permission RFC 9111 §4.2.4 allows a disconnected cache; a
+//!   gateway should answer an unreachable or timed-out origin with a 504 (as
+//!   `example-reverse-proxy` does), which the window then replaces with the stale response.
+//! - **Heuristic freshness** (RFC 9111 §4.2.2) is off unless a shared policy turns it on
+//!   ([`Policy::heuristic_freshness`], [`Policy::heuristic_fraction`]): an application that
+//!   says nothing about freshness is not second-guessed. When on, it applies to the
+//!   heuristically cacheable statuses and to `public` responses.
+//! - **Statuses** (RFC 9111 §3): in shared mode any final status with explicit freshness (or
+//!   `public`) may be stored, including codes cachefront does not know (299, 499, 599);
+//!   `must-understand` limits that to the ones it does. 206 and 304 are never stored as they
+//!   are. Application mode stores the policy's list ([`Policy::statuses`]).
+//! - **Interim responses** (1xx, RFC 9110 §15.2) are never stored: the adapters see the final
+//!   response only. They are not forwarded either: hyper 1.x's server and actix-web have no way
+//!   to send an interim response other than `100 Continue`, and hyper's client reads past them.
 //! - **Invalidation on unsafe methods** (§4.4): a non-error response to a method other than
 //!   GET, HEAD, OPTIONS or TRACE that passes through a cached route removes every stored variant
 //!   of its URI, and of same-origin `Location`/`Content-Location` URIs. Invalidated keys are
 //!   built without the request headers a policy keys on.
 //! - **Credentials bypass.** Requests with `Authorization` or `Cookie` are not answered from the
-//!   cache and their responses are not stored ([`Credentials`]). Requests with `Range` bypass
-//!   too (no partial content is stored), and `206` is not in the default statuses.
+//!   cache and their responses are not stored ([`Credentials`]).
+//! - **Range requests** (RFC 9110 §14). A `GET` asking for one byte range (`bytes=a-b`,
+//!   `bytes=a-`, `bytes=-n`) is answered from a stored `200`: `206 Partial Content` with
+//!   `Content-Range` (a range past the end is clamped to it), or `416 Range Not Satisfiable`
+//!   with `Content-Range: bytes */length` when no byte of it exists. `If-Range` is honoured
+//!   (§13.1.5): an entity-tag compared strongly, or an HTTP-date equal to a strong
+//!   `Last-Modified`; when it does not match, the whole `200` is the answer. `HEAD` ignores
+//!   `Range`, and a stored response other than a `200` (a `404`, say) is served whole. A range
+//!   request that finds no response it may use as it is — a miss, or a stored response that
+//!   needs validation — is forwarded to the handler with its `Range` and `If-Range`
+//!   (`fwd=bypass; detail=range`), and its response is not stored: the cache never stores
+//!   partial content (`206` is not in the default statuses), nor fetches the whole
+//!   representation in its place. Requests for several ranges, in another unit or malformed
+//!   are forwarded in the same way, without a lookup.
 //! - **Set-Cookie is never replayed by default** ([`SetCookie`]).
 //! - **`Vary`.** A stored response remembers the request's values of the headers its `Vary`
 //!   names and is reused only for requests that match them (RFC 9111 §4.1). Variants of one URI
 //!   are stored side by side, at most [`Policy::max_variants`] (16 by default; the oldest goes
 //!   first, as each instance counts what it stores), so a client cycling through values of a
 //!   varied header cannot flood the cache. `Vary: *` is never stored, whatever the policy.
+//!   Values of `Accept-Encoding` and `Accept-Language` are compared as lists: members split on
+//!   commas, trimmed, lower-cased (q-values too) and sorted, so `gzip, br` and `BR,gzip` select
+//!   one variant; other headers are compared as sent, whitespace normalised.
 //! - **HEAD** is keyed as `GET` and answered from the stored `GET`; a `HEAD` miss is forwarded
-//!   and never stored.
+//!   and never stored. A `HEAD` forwarded because the stored `GET` is stale freshens it when
+//!   its 200 carries the same validators (and `Content-Length`, if any), and removes it
+//!   otherwise (RFC 9111 §4.3.5).
+//! - **Dates** (RFC 9110 §5.6.7): IMF-fixdate, RFC 850 and asctime are all read, day and month
+//!   names in any letter case; a two-digit year more than 50 years ahead is of the previous
+//!   century. The day name is not checked against the date. A client's `If-Modified-Since` in
+//!   the future is ignored (as Apache httpd does), so it never turns a hit into a 304.
+//! - **Validators** (RFC 9110 §8.8.3): `If-None-Match` compares weakly, `If-Range` strongly;
+//!   a malformed entity-tag (unquoted, unterminated, a forbidden character) matches nothing,
+//!   and `*` counts only as the whole field.
 //! - **Coalescing.** Concurrent misses on one key run the handler once; the others wait up to
 //!   [`CacheBuilder::coalesce_wait`] (10 s by default) and are answered with the stored
 //!   response, marked `collapsed` in `Cache-Status`. If the leader's response cannot be stored,
@@ -139,6 +177,7 @@ mod coalesce;
 #[cfg(feature = "redis")]
 mod codec;
 mod config;
+mod date;
 mod entry;
 mod error;
 mod history;
@@ -149,6 +188,7 @@ mod pattern;
 mod policy;
 mod pump;
 mod purges;
+mod range;
 mod request;
 mod semantics;
 mod stats;

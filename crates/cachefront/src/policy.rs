@@ -52,7 +52,7 @@ pub enum SetCookie {
 /// - only the heuristically cacheable statuses of RFC 9110 §15.1 are stored (see
 ///   [`HEURISTICALLY_CACHEABLE`]);
 /// - requests with `Authorization` or `Cookie` bypass the cache ([`Credentials`]), as do requests
-///   with `Range`;
+///   with a `Range` the cache does not answer from a stored `200` (see the crate docs);
 /// - responses with `Set-Cookie` ([`SetCookie`]), `Cache-Control: private`, `no-store` or
 ///   `no-cache`, or `Vary: *` are not stored;
 /// - bodies larger than 8 MiB are not stored (they stream through untouched).
@@ -92,7 +92,7 @@ pub struct Policy {
     pub(crate) mode: Mode,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
-    pub(crate) heuristic_cap: Option<Duration>,
+    pub(crate) heuristic: Option<semantics::Heuristic>,
     pub(crate) client_directives: bool,
     pub(crate) max_variants: usize,
     pub(crate) targeted: Vec<HeaderName>,
@@ -146,7 +146,7 @@ impl Policy {
             mode: Mode::Application,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
-            heuristic_cap: None,
+            heuristic: None,
             client_directives: false,
             max_variants: DEFAULT_MAX_VARIANTS,
             targeted: Vec::new(),
@@ -306,10 +306,42 @@ impl Policy {
     }
 
     /// Shared mode: give responses without explicit freshness but with `Last-Modified` a
-    /// heuristic lifetime of 10% of their age at the time (RFC 9111 §4.2.2), at most `cap`.
-    /// Off by default.
+    /// heuristic lifetime (RFC 9111 §4.2.2) of a fraction of the time between `Last-Modified`
+    /// and `Date` (10% unless [`heuristic_fraction`](Self::heuristic_fraction) says otherwise),
+    /// at most `cap`. It applies to the heuristically cacheable statuses
+    /// ([`HEURISTICALLY_CACHEABLE`]) and to responses marked `public`; `Cache-Status`'s `ttl`
+    /// counts down from it like from any other lifetime. Off by default: a response that says
+    /// nothing about its freshness is not stored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cachefront::Policy;
+    ///
+    /// // A page last modified 10 days ago is fresh for a day (10%, capped at a day).
+    /// let cdn = Policy::shared().heuristic_freshness(Duration::from_secs(86_400));
+    /// ```
     pub fn heuristic_freshness(mut self, cap: Duration) -> Self {
-        self.heuristic_cap = Some(cap);
+        let fraction = self
+            .heuristic
+            .map_or(semantics::Heuristic::DEFAULT_FRACTION, |h| h.fraction);
+        self.heuristic = Some(semantics::Heuristic { fraction, cap });
+        self
+    }
+
+    /// Shared mode: the fraction of the time since `Last-Modified` that heuristic freshness
+    /// gives (see [`heuristic_freshness`](Self::heuristic_freshness)), between 0 and 1 (a value
+    /// outside is clamped; `NaN` reads as 0). Turns heuristic freshness on, capped at one day
+    /// unless a cap is set. Default: 0.1, as RFC 9111 §4.2.2 suggests.
+    pub fn heuristic_fraction(mut self, fraction: f64) -> Self {
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        let cap = self
+            .heuristic
+            .map_or(semantics::Heuristic::DEFAULT_CAP, |h| h.cap);
+        self.heuristic = Some(semantics::Heuristic { fraction, cap });
         self
     }
 
@@ -505,9 +537,6 @@ impl Policy {
                 }
             }
         }
-        if request.contains_header(&header::RANGE) {
-            return Err(Bypass::Range);
-        }
         if request.contains_header(&header::IF_MATCH) || request.contains_header(&header::IF_UNMODIFIED_SINCE)
         {
             return Err(Bypass::Precondition);
@@ -567,8 +596,7 @@ impl Policy {
         let is_targeted = targeted.is_some();
         let cc = targeted.unwrap_or_else(|| CacheControl::from_headers(headers));
         let understood = understood_status(status.as_u16());
-        let explicit = cc.s_maxage.is_some() || cc.max_age.is_some() || headers.contains_key(header::EXPIRES);
-        if !(self.statuses.contains(status.as_u16()) || (shared && explicit && understood)) {
+        if !self.stores_status(status, &cc, headers, understood) {
             return Err(NotStored::Status);
         }
         if !shared && self.ttl.is_zero() {
@@ -630,7 +658,7 @@ impl Policy {
                 headers,
                 is_targeted,
                 status.as_u16(),
-                self.heuristic_cap,
+                self.heuristic,
                 exchange.response_time,
             )
             .or_else(|| (cc.no_cache && has_validator).then_some(Duration::ZERO))
@@ -664,6 +692,32 @@ impl Policy {
             }
         };
         Ok(storable)
+    }
+}
+
+impl Policy {
+    /// Whether a response's status allows storing it (RFC 9111 §3): a status of the policy's
+    /// list, or, in shared mode, any final status (including codes this cache does not know,
+    /// such as 299 or 599) when the response has explicit freshness or is marked `public`.
+    /// `must-understand` limits that to the statuses the cache understands; 206 and 304 are
+    /// never stored as they are.
+    fn stores_status(
+        &self,
+        status: StatusCode,
+        cc: &CacheControl,
+        headers: &HeaderMap,
+        understood: bool,
+    ) -> bool {
+        let code = status.as_u16();
+        if self.statuses.contains(code) {
+            return true;
+        }
+        let explicit = cc.s_maxage.is_some() || cc.max_age.is_some() || headers.contains_key(header::EXPIRES);
+        let final_status = code >= 200 && !matches!(code, 206 | 304);
+        self.mode == Mode::Shared
+            && final_status
+            && (explicit || cc.public)
+            && (understood || !cc.must_understand)
     }
 }
 
@@ -770,7 +824,8 @@ pub enum Bypass {
     Authorization,
     /// The request carries `Cookie`.
     Cookie,
-    /// The request asks for a range.
+    /// The request asks for a range the cache does not answer from a stored response: several
+    /// ranges, another unit, or nothing usable stored (partial content is never stored).
     Range,
     /// The request carries `If-Match` or `If-Unmodified-Since`: a precondition only the origin
     /// can evaluate (RFC 9111 §4.3.2).
@@ -939,11 +994,11 @@ mod tests {
         let cookie = req("GET", &[("cookie", "sid=1")]);
         assert_eq!(policy().admit_request(&auth).unwrap_err(), Bypass::Authorization);
         assert_eq!(policy().admit_request(&cookie).unwrap_err(), Bypass::Cookie);
-        assert_eq!(
+        // A range is the cache's to answer from a stored 200 (see `range`): admitted.
+        assert!(
             policy()
                 .admit_request(&req("GET", &[("range", "bytes=0-1")]))
-                .unwrap_err(),
-            Bypass::Range
+                .is_ok()
         );
     }
 
@@ -968,6 +1023,82 @@ mod tests {
             .key;
         let b = ignored.admit_request(&req("GET", &[])).unwrap().key;
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn shared_mode_stores_any_final_status_with_explicit_freshness() {
+        let shared = Policy::shared();
+        let admit = |p: &Policy, code: u16, cc: &str| {
+            p.admit_response(
+                StatusCode::from_u16(code).unwrap(),
+                &resp(&[("cache-control", cc)]),
+                None,
+                &Exchange::now(),
+            )
+        };
+        // Codes the cache does not know are stored when the response says how long.
+        for code in [299, 418, 499, 599] {
+            assert!(admit(&shared, code, "max-age=60").is_ok(), "{code}");
+            assert!(admit(&shared, code, "s-maxage=60").is_ok(), "{code}");
+            // ... unless it asks to be understood (RFC 9111 §5.2.2.3).
+            assert_eq!(
+                admit(&shared, code, "max-age=60, must-understand").unwrap_err(),
+                NotStored::Status,
+                "{code}"
+            );
+        }
+        assert!(admit(&shared, 500, "max-age=60, must-understand").is_ok());
+        // Not final, or never stored as such.
+        for code in [101, 103, 206, 304] {
+            assert_eq!(
+                admit(&shared, code, "max-age=60").unwrap_err(),
+                NotStored::Status,
+                "{code}"
+            );
+        }
+        // Without freshness information an unknown code has nothing to be stored for.
+        assert_eq!(admit(&shared, 299, "public").unwrap_err(), NotStored::NoFreshness);
+        assert_eq!(
+            admit(&shared, 299, "no-transform").unwrap_err(),
+            NotStored::Status
+        );
+        // Application mode stores the policy's statuses only.
+        let application = Policy::ttl(Duration::from_secs(60));
+        assert_eq!(
+            admit(&application, 299, "max-age=60").unwrap_err(),
+            NotStored::Status
+        );
+    }
+
+    #[test]
+    fn the_heuristic_fraction_and_cap_are_configurable() {
+        let last_modified =
+            httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(100_000));
+        let ttl = |p: Policy| {
+            p.admit_response(
+                StatusCode::OK,
+                &resp(&[("last-modified", &last_modified)]),
+                None,
+                &Exchange::now(),
+            )
+            .map(|storable| storable.ttl.as_secs())
+        };
+        assert_eq!(
+            ttl(Policy::shared()).unwrap_err(),
+            NotStored::NoFreshness,
+            "off by default"
+        );
+        let cap = Duration::from_secs(86_400);
+        assert!((9_999..=10_000).contains(&ttl(Policy::shared().heuristic_freshness(cap)).unwrap()));
+        let half = ttl(Policy::shared().heuristic_fraction(0.5)).unwrap();
+        assert!((49_999..=50_000).contains(&half), "{half}");
+        let capped = Policy::shared()
+            .heuristic_fraction(0.5)
+            .heuristic_freshness(Duration::from_secs(60));
+        assert_eq!(ttl(capped).unwrap(), 60);
+        // The fraction alone caps at a day; out-of-range fractions are clamped.
+        assert_eq!(ttl(Policy::shared().heuristic_fraction(7.0)).unwrap(), 86_400);
+        assert_eq!(ttl(Policy::shared().heuristic_fraction(f64::NAN)).unwrap(), 0);
     }
 
     #[test]

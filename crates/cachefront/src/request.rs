@@ -121,21 +121,56 @@ pub(crate) fn push_normalized(out: &mut Option<Vec<u8>>, value: &[u8]) {
     }
 }
 
-/// The normalised value of header `name` in a request (see [`push_normalized`]); `None` when
-/// absent.
+/// The normalised value of header `name` in a request (see [`push_normalized`] and
+/// [`canonical_value`]); `None` when absent.
 pub(crate) fn normalized_header(request: &(impl RequestHead + ?Sized), name: &HeaderName) -> Option<Vec<u8>> {
     let mut out = None;
     request.for_each_header_value(name, &mut |value| push_normalized(&mut out, value));
-    out.map(|value| conceal_credential(name, value))
+    out.map(|value| canonical_value(name, value))
 }
 
-/// The normalised value of header `name` in an `http` 1.x header map.
+/// The normalised value of header `name` in an `http` 1.x header map, as [`normalized_header`].
 pub(crate) fn normalized_header_in(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
     let mut out = None;
     for value in headers.get_all(name) {
         push_normalized(&mut out, value.as_bytes());
     }
-    out.map(|value| conceal_credential(name, value))
+    out.map(|value| canonical_value(name, value))
+}
+
+/// The headers whose values are lists in which order, case and whitespace carry no meaning to
+/// the cache: values that differ only in those select the same variant and the same key.
+const SET_VALUED_HEADERS: [HeaderName; 2] = [http::header::ACCEPT_ENCODING, http::header::ACCEPT_LANGUAGE];
+
+/// The one form in which the cache keeps and compares a request header's value (joined by
+/// [`push_normalized`]): in keys, in the `Vary` values stored with a response, and when a
+/// request is matched against them.
+///
+/// `Accept-Encoding` and `Accept-Language` are read as sets: their members lower-cased, each
+/// parameter (a q-value) trimmed and kept with its member, empty members dropped, sorted and
+/// joined with `,` (`"gzip;q=0.8,br"` and `"BR, gzip ; q=0.8"` both become
+/// `"br,gzip;q=0.8"`). A credential header's value becomes a digest of itself; any other value
+/// is kept as joined.
+fn canonical_value(name: &HeaderName, joined: Vec<u8>) -> Vec<u8> {
+    if !SET_VALUED_HEADERS.contains(name) {
+        return conceal_credential(name, joined);
+    }
+    let mut members: Vec<Vec<u8>> = joined
+        .split(|b| *b == b',')
+        .map(|member| {
+            let mut canonical = Vec::with_capacity(member.len());
+            for (i, part) in member.split(|b| *b == b';').enumerate() {
+                if i > 0 {
+                    canonical.push(b';');
+                }
+                canonical.extend(part.trim_ascii().iter().map(u8::to_ascii_lowercase));
+            }
+            canonical
+        })
+        .filter(|member| !member.is_empty())
+        .collect();
+    members.sort_unstable();
+    members.join(&b","[..])
 }
 
 /// The headers that carry credentials: the cache keeps and compares a digest of their values,
@@ -193,5 +228,91 @@ impl RequestHead for UriHead<'_> {
     }
     fn to_header_map(&self) -> HeaderMap {
         HeaderMap::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header::{ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, COOKIE};
+
+    use super::*;
+
+    fn normalized(name: &HeaderName, lines: &[&str]) -> Option<Vec<u8>> {
+        let mut request = http::Request::get("http://h/").body(()).unwrap();
+        for line in lines {
+            request.headers_mut().append(name, line.parse().unwrap());
+        }
+        let value = normalized_header(&request, name);
+        assert_eq!(
+            value,
+            normalized_header_in(request.headers(), name),
+            "both readings agree"
+        );
+        value
+    }
+
+    #[test]
+    fn accept_encoding_and_language_differing_in_order_case_or_whitespace_are_one_value() {
+        for (name, variants, expected) in [
+            (
+                &ACCEPT_ENCODING,
+                &[
+                    &["gzip, br"][..],
+                    &["br,gzip"],
+                    &[" BR ,GZip "],
+                    &["br", "gzip"],
+                    &["gzip,,br,"],
+                ][..],
+                "br,gzip",
+            ),
+            (
+                &ACCEPT_LANGUAGE,
+                &[
+                    &["en-US, fr"][..],
+                    &["fr,en-us"],
+                    &["FR , EN-us"],
+                    &["fr", "en-US"],
+                ],
+                "en-us,fr",
+            ),
+        ] {
+            for lines in variants {
+                assert_eq!(
+                    normalized(name, lines).as_deref(),
+                    Some(expected.as_bytes()),
+                    "{name}: {lines:?}"
+                );
+            }
+        }
+        // Absent and empty stay distinct (RFC 9111 §4.1).
+        assert_eq!(normalized(&ACCEPT_LANGUAGE, &[]), None);
+        assert_eq!(normalized(&ACCEPT_LANGUAGE, &[""]).as_deref(), Some(&b""[..]));
+        // Only these two headers are read as sets: others keep their order and case, and
+        // credentials are still kept as digests.
+        assert_eq!(
+            normalized(&ACCEPT, &["text/HTML ,  application/json"]).as_deref(),
+            Some(&b"text/HTML, application/json"[..])
+        );
+        let x_list = HeaderName::from_static("x-list");
+        assert_ne!(normalized(&x_list, &["b, a"]), normalized(&x_list, &["a, b"]));
+        let cookie = normalized(&COOKIE, &["sid=SECRET"]).unwrap();
+        assert!(cookie.starts_with(b"#") && !cookie.windows(6).any(|w| w == b"SECRET"));
+    }
+
+    #[test]
+    fn q_values_stay_with_their_member_normalised() {
+        assert_eq!(
+            normalized(&ACCEPT_ENCODING, &["gzip ; Q=0.8, br;q=1"]).as_deref(),
+            Some(&b"br;q=1,gzip;q=0.8"[..])
+        );
+        assert_ne!(
+            normalized(&ACCEPT_ENCODING, &["gzip;q=0.8, br"]),
+            normalized(&ACCEPT_ENCODING, &["gzip, br;q=0.8"]),
+            "a q-value is not moved to another member"
+        );
+        assert_eq!(
+            normalized(&ACCEPT_LANGUAGE, &["de;q=0.5, EN;q=0.9"]).as_deref(),
+            Some(&b"de;q=0.5,en;q=0.9"[..])
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::{entry::Entry, request::RequestHead};
+use crate::{date::parse_http_date, entry::Entry, request::RequestHead};
 
 /// The directives of `Cache-Control` the core acts on (RFC 9111 §5.2, RFC 5861), for a request
 /// or a response.
@@ -317,31 +317,49 @@ impl DateField {
     }
 }
 
-/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850 or asctime).
+/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850 or asctime; see
+/// [`parse_http_date`]).
 pub(crate) fn http_date(headers: &HeaderMap, name: HeaderName) -> DateField {
     let Some(value) = headers.get(name) else {
         return DateField::Absent;
     };
-    match value
-        .to_str()
-        .ok()
-        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
-    {
+    match value.to_str().ok().and_then(parse_http_date) {
         Some(time) => DateField::Valid(time),
         None => DateField::Invalid,
     }
 }
 
+/// Heuristic freshness (RFC 9111 §4.2.2): a fraction of the time between `Last-Modified` and
+/// `Date`, at most `cap`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Heuristic {
+    pub(crate) fraction: f64,
+    pub(crate) cap: Duration,
+}
+
+impl Heuristic {
+    /// The fraction RFC 9111 §4.2.2 suggests ("typical setting ... 10%").
+    pub(crate) const DEFAULT_FRACTION: f64 = 0.1;
+    /// The cap when only the fraction is configured: one day, as Apache Traffic Server's.
+    pub(crate) const DEFAULT_CAP: Duration = Duration::from_secs(86_400);
+
+    /// The heuristic lifetime of a response last modified `since` before its `Date`.
+    fn lifetime(self, since: Duration) -> Duration {
+        since.mul_f64(self.fraction).min(self.cap)
+    }
+}
+
 /// The freshness lifetime of a response (RFC 9111 §4.2.1), from the directives that govern this
 /// cache: `s-maxage` (shared caches) > `max-age` > `Expires` − `Date`, then heuristic
-/// freshness when enabled (§4.2.2: 10% of the time since `Last-Modified`, at most
-/// `heuristic_cap`). `None` when the response gives no freshness information at all.
+/// freshness when enabled (§4.2.2: a fraction of the time since `Last-Modified`, capped), for
+/// a heuristically cacheable status or a `public` response. `None` when the response gives no
+/// freshness information at all.
 pub(crate) fn freshness_lifetime(
     cc: &CacheControl,
     headers: &HeaderMap,
     targeted: bool,
     status: u16,
-    heuristic_cap: Option<Duration>,
+    heuristic: Option<Heuristic>,
     response_time: SystemTime,
 ) -> Option<Duration> {
     if let Some(s_maxage) = cc.s_maxage {
@@ -363,13 +381,13 @@ pub(crate) fn freshness_lifetime(
             }
         }
     }
-    let cap = heuristic_cap?;
+    let heuristic = heuristic?;
     if !(HEURISTICALLY_CACHEABLE.contains(&status) || cc.public) {
         return None;
     }
     let last_modified = http_date(headers, header::LAST_MODIFIED).valid()?;
     let date = http_date(headers, header::DATE).valid().unwrap_or(response_time);
-    Some((date.duration_since(last_modified).unwrap_or_default() / 10).min(cap))
+    Some(heuristic.lifetime(date.duration_since(last_modified).unwrap_or_default()))
 }
 
 /// The corrected initial age of a response (RFC 9111 §4.2.3): the larger of its apparent age
@@ -483,29 +501,35 @@ pub(crate) fn is_stale_if_error_status(status: u16) -> bool {
 /// Only a stored 2xx answers conditionals: for any other status the conditions are ignored
 /// (RFC 9110 §13.2.1), and `If-None-Match: *` matches a current representation only (§13.1.2),
 /// which a stored 404 is not.
+///
+/// `If-None-Match` is `"*"` or a list of entity-tags (§13.1.2), read over all its field lines:
+/// `*` counts only as the whole value, and a malformed member (`*` in a list, an unquoted tag,
+/// a missing closing quote, a character an entity-tag may not hold) matches nothing.
 pub(crate) fn not_modified<R: HeaderLookup + ?Sized>(request: &R, entry: &Entry) -> bool {
     if !entry.status.is_success() {
         return false;
     }
-    let mut if_none_match: Option<bool> = None;
+    // (members, whether one is `*`, whether one matches the stored ETag)
+    let mut if_none_match: Option<(usize, bool, bool)> = None;
     let etag = entry.headers.get(header::ETAG).map(|v| v.as_bytes());
     request.each_value(&header::IF_NONE_MATCH, &mut |value| {
-        let matched = value
-            .split(|b| *b == b',')
-            .map(<[u8]>::trim_ascii)
-            .any(|tag| tag == b"*" || etag.is_some_and(|etag| weak_eq(tag, etag)));
-        if_none_match = Some(if_none_match.unwrap_or(false) || matched);
+        let (members, star, matched) = if_none_match.get_or_insert((0, false, false));
+        for member in entity_tag_list(value) {
+            *members += 1;
+            *star |= member == b"*";
+            *matched |= etag.is_some_and(|etag| weak_eq(member, etag));
+        }
     });
-    if let Some(matched) = if_none_match {
-        return matched;
+    if let Some((members, star, matched)) = if_none_match {
+        return matched || (star && members == 1);
     }
     let mut since = None;
     request.each_value(&header::IF_MODIFIED_SINCE, &mut |value| {
-        since = std::str::from_utf8(value)
-            .ok()
-            .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+        since = std::str::from_utf8(value).ok().and_then(parse_http_date);
     });
-    let Some(since) = since else {
+    // A date in the future is no date the client's copy could have (RFC 2616 §14.25 called it
+    // invalid; servers such as Apache httpd ignore it): the condition is ignored.
+    let Some(since) = since.filter(|since| *since <= SystemTime::now()) else {
         return false;
     };
     let modified = http_date(&entry.headers, header::LAST_MODIFIED)
@@ -534,11 +558,51 @@ impl HeaderLookup for HeaderMap {
     }
 }
 
-/// Weak comparison of two entity-tags (RFC 9110 §8.8.3.2): equal opaque tags, `W/` ignored.
+/// The members of one field line of an entity-tag list (RFC 9110 §5.6.1), split at the commas
+/// outside quotes (an opaque-tag may hold a comma), trimmed, empty members skipped. After an
+/// unterminated quote the rest of the line is one (malformed) member.
+fn entity_tag_list(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let mut quoted = false;
+            let end = rest
+                .iter()
+                .position(|b| {
+                    quoted ^= *b == b'"';
+                    *b == b',' && !quoted
+                })
+                .unwrap_or(rest.len());
+            let member = rest[..end].trim_ascii();
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if !member.is_empty() {
+                return Some(member);
+            }
+        }
+        None
+    })
+}
+
+/// An entity-tag (RFC 9110 §8.8.3), surrounding whitespace aside: whether it is weak, and its
+/// opaque-tag without the quotes. `None` when it is malformed: unquoted, without its closing
+/// quote, with a character outside `etagc` (a space, a control, a `"`) or a weak prefix other
+/// than `W/`.
+fn entity_tag(tag: &[u8]) -> Option<(bool, &[u8])> {
+    let tag = tag.trim_ascii();
+    let (weak, opaque) = match tag.strip_prefix(b"W/") {
+        Some(opaque) => (true, opaque),
+        None => (false, tag),
+    };
+    let opaque = opaque.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    // etagc = %x21 / %x23-7E / obs-text
+    let etagc = |b: &u8| *b == 0x21 || (0x23..=0x7e).contains(b) || *b >= 0x80;
+    opaque.iter().all(etagc).then_some((weak, opaque))
+}
+
+/// Weak comparison of two entity-tags (RFC 9110 §8.8.3.2): both well-formed, equal opaque
+/// tags, `W/` ignored. A malformed tag matches nothing, not even itself.
 pub(crate) fn weak_eq(a: &[u8], b: &[u8]) -> bool {
-    let opaque = |tag: &[u8]| -> Vec<u8> { tag.strip_prefix(b"W/").unwrap_or(tag).to_vec() };
-    let (a, b) = (opaque(a.trim_ascii()), opaque(b.trim_ascii()));
-    a.len() >= 2 && a.first() == Some(&b'"') && a.last() == Some(&b'"') && a == b
+    matches!((entity_tag(a), entity_tag(b)), (Some((_, a)), Some((_, b))) if a == b)
 }
 
 /// The headers of a 304 answered from a stored response (RFC 9110 §15.4.5): those a 200 would
@@ -594,13 +658,40 @@ pub(crate) fn freshens(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
     }
 }
 
+/// Whether a 200 to a `HEAD` request may update the stored `GET` response (RFC 9111 §4.3.5):
+/// every validator the `HEAD` response carries (`ETag`, `Last-Modified`) matches the stored
+/// one — the `ETag` as a 304's would ([`freshens`]) — and so does its `Content-Length`, when it
+/// has one. Without validators it updates only a stored response that has none either.
+pub(crate) fn head_freshens(stored: &Entry, head: &HeaderMap) -> bool {
+    let last_modified_matches = match http_date(head, header::LAST_MODIFIED) {
+        DateField::Absent => true,
+        DateField::Valid(date) => http_date(&stored.headers, header::LAST_MODIFIED).valid() == Some(date),
+        DateField::Invalid => false,
+    };
+    let length_matches = head.get(header::CONTENT_LENGTH).is_none_or(|length| {
+        length.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()) == Some(stored.body.len() as u64)
+    });
+    let no_validators = !head.contains_key(header::ETAG) && !head.contains_key(header::LAST_MODIFIED);
+    let validators_match = if no_validators {
+        !stored.headers.contains_key(header::ETAG) && !stored.headers.contains_key(header::LAST_MODIFIED)
+    } else {
+        freshens(&stored.headers, head) && last_modified_matches
+    };
+    validators_match && length_matches
+}
+
 fn is_weak(tag: &[u8]) -> bool {
     tag.trim_ascii().starts_with(b"W/")
 }
 
-/// Strong comparison of two entity-tags (RFC 9110 §8.8.3.2): both strong, equal opaque tags.
-fn strong_eq(a: &[u8], b: &[u8]) -> bool {
-    !is_weak(a) && !is_weak(b) && weak_eq(a, b)
+/// Strong comparison of two entity-tags (RFC 9110 §8.8.3.2), the one `If-Match` and
+/// `If-Range` use: both well-formed and strong, equal opaque tags. A malformed tag matches
+/// nothing.
+pub(crate) fn strong_eq(a: &[u8], b: &[u8]) -> bool {
+    matches!(
+        (entity_tag(a), entity_tag(b)),
+        (Some((false, a)), Some((false, b))) if a == b
+    )
 }
 
 /// Updates stored headers with those of a 304 (RFC 9111 §3.2): every field of the 304 replaces
@@ -932,8 +1023,12 @@ mod tests {
         h
     }
 
-    fn lifetime(pairs: &[(&str, &str)], heuristic: Option<Duration>, now: SystemTime) -> Option<Duration> {
+    fn lifetime(pairs: &[(&str, &str)], cap: Option<Duration>, now: SystemTime) -> Option<Duration> {
         let h = headers(pairs);
+        let heuristic = cap.map(|cap| Heuristic {
+            fraction: Heuristic::DEFAULT_FRACTION,
+            cap,
+        });
         freshness_lifetime(&CacheControl::from_headers(&h), &h, false, 200, heuristic, now)
     }
 
@@ -1133,11 +1228,198 @@ mod tests {
     }
 
     #[test]
+    fn a_head_response_freshens_only_a_stored_get_with_its_validators_and_length() {
+        // RFC 9111 §4.3.5.
+        let lm = "Mon, 01 Jan 2024 00:00:00 GMT";
+        let other_lm = "Tue, 02 Jan 2024 00:00:00 GMT";
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Fields<'_>, Fields<'_>, bool); 11] = [
+            (&[("etag", "\"a\"")], &[("etag", "\"a\"")], true),
+            (&[("etag", "\"a\"")], &[("etag", "\"b\"")], false),
+            // Every validator the HEAD response carries must match, Last-Modified too.
+            (
+                &[("etag", "\"a\""), ("last-modified", lm)],
+                &[("etag", "\"a\""), ("last-modified", other_lm)],
+                false,
+            ),
+            (&[("last-modified", lm)], &[("last-modified", lm)], true),
+            (&[("last-modified", lm)], &[("last-modified", "garbage")], false),
+            // Without validators, only a stored response without any is updated.
+            (&[], &[], true),
+            (&[("etag", "\"a\"")], &[], false),
+            (&[("last-modified", lm)], &[], false),
+            // Content-Length, when the HEAD response has one, is the stored body's length.
+            (
+                &[("etag", "\"a\"")],
+                &[("etag", "\"a\""), ("content-length", "4")],
+                true,
+            ),
+            (
+                &[("etag", "\"a\"")],
+                &[("etag", "\"a\""), ("content-length", "5")],
+                false,
+            ),
+            (
+                &[("etag", "\"a\"")],
+                &[("etag", "\"a\""), ("content-length", "x")],
+                false,
+            ),
+        ];
+        for (stored, head, expected) in cases {
+            let mut entry = Entry::new(
+                crate::CacheKey::from_parts(["k"]),
+                http::StatusCode::OK,
+                bytes::Bytes::from_static(b"body"),
+                Duration::from_secs(60),
+            );
+            entry.headers = headers(stored);
+            assert_eq!(
+                head_freshens(&entry, &headers(head)),
+                expected,
+                "stored {stored:?}, HEAD {head:?}"
+            );
+        }
+    }
+
+    #[test]
     fn entity_tags_compare_weakly() {
         assert!(weak_eq(b"W/\"a\"", b"\"a\""));
         assert!(weak_eq(b"\"a\"", b"\"a\""));
         assert!(!weak_eq(b"\"a\"", b"\"b\""));
         assert!(!weak_eq(b"a", b"a"), "an unquoted tag is not an entity-tag");
+    }
+
+    #[test]
+    fn malformed_entity_tags_match_nothing_not_even_themselves() {
+        // RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc excluding
+        // spaces, controls and DQUOTE.
+        for tag in [
+            &b"\"a b\""[..],
+            b"\"a\"b\"",
+            b"\"a\tb\"",
+            b"\"a\x01\"",
+            b"W/\"a b\"",
+            b"w/\"a\"",
+            b"W/ \"a\"",
+            b"\"a",
+            b"a\"",
+            b"\"",
+            b"W/",
+            b"*",
+        ] {
+            assert!(!weak_eq(tag, tag), "weak: {tag:?}");
+            assert!(!strong_eq(tag, tag), "strong: {tag:?}");
+        }
+        // The edges of etagc, and obs-text, are allowed.
+        for tag in [&b"\"\""[..], b"\"!#~\"", b"\"caf\xc3\xa9\"", b"\"a,b\""] {
+            assert!(weak_eq(tag, tag), "{tag:?}");
+            assert!(strong_eq(tag, tag), "{tag:?}");
+        }
+    }
+
+    #[test]
+    fn strong_comparison_needs_two_well_formed_strong_tags() {
+        // RFC 9110 §8.8.3.2's table.
+        assert!(strong_eq(b"\"1\"", b"\"1\""));
+        assert!(strong_eq(b" \"1\" ", b"\"1\""), "surrounding whitespace aside");
+        assert!(!strong_eq(b"W/\"1\"", b"W/\"1\""));
+        assert!(!strong_eq(b"W/\"1\"", b"\"1\""));
+        assert!(!strong_eq(b"\"1\"", b"W/\"1\""));
+        assert!(!strong_eq(b"\"1\"", b"\"2\""));
+        assert!(!strong_eq(b"\"1 2\"", b"\"1 2\""), "a space is not an etagc");
+    }
+
+    #[test]
+    fn if_none_match_splits_its_list_outside_quotes() {
+        // An opaque-tag may hold a comma (0x2C is an etagc): `"a,b"` is one entity-tag.
+        let entry = entry_with(200, &[("etag", "\"a,b\"")]);
+        for value in ["\"a,b\"", "\"x\", \"a,b\"", "W/\"a,b\" , \"y\""] {
+            assert!(
+                not_modified(&headers(&[("if-none-match", value)]), &entry),
+                "{value}"
+            );
+        }
+        for value in ["\"a\"", "\"b\"", "\"a\", \"b\""] {
+            assert!(
+                !not_modified(&headers(&[("if-none-match", value)]), &entry),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_entity_tags_never_yield_304() {
+        // A malformed stored ETag is matched by nothing, not even the same bytes.
+        for etag in ["\"a b\"", "W/\"a b\"", "\"a\"b\"", "a"] {
+            let entry = entry_with(200, &[("etag", etag)]);
+            assert!(
+                !not_modified(&headers(&[("if-none-match", etag)]), &entry),
+                "{etag}"
+            );
+        }
+        let entry = entry_with(200, &[("etag", "\"a\"")]);
+        for value in ["a", "\"a", "a\"", "W/a", "w/\"a\"", "\"a\" \"a\"", "\"a, \"b\""] {
+            assert!(
+                !not_modified(&headers(&[("if-none-match", value)]), &entry),
+                "{value}"
+            );
+        }
+        // A malformed member leaves the well-formed ones their say.
+        assert!(not_modified(&headers(&[("if-none-match", "a, \"a\"")]), &entry));
+    }
+
+    #[test]
+    fn if_none_match_star_matches_only_as_the_whole_value() {
+        // RFC 9110 §13.1.2: If-None-Match = "*" / #entity-tag.
+        let entry = entry_with(200, &[("etag", "\"a\"")]);
+        let matches = |lines: &[&str]| {
+            let pairs: Vec<(&str, &str)> = lines.iter().map(|line| ("if-none-match", *line)).collect();
+            not_modified(&headers(&pairs), &entry)
+        };
+        assert!(matches(&["*"]));
+        assert!(matches(&[" * "]));
+        assert!(matches(&["*", ""]), "an empty field line adds no member");
+        assert!(!matches(&["\"x\", *"]));
+        assert!(!matches(&["*, \"x\""]));
+        assert!(!matches(&["*", "\"x\""]), "several field lines are one list");
+        assert!(matches(&["*, \"a\""]), "a matching member still matches");
+        // With no ETag stored, `*` still matches the current representation.
+        assert!(not_modified(
+            &headers(&[("if-none-match", "*")]),
+            &entry_with(200, &[])
+        ));
+    }
+
+    #[test]
+    fn if_modified_since_is_read_in_every_http_date_format_and_case() {
+        let entry = entry_with(200, &[("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        for since in [
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "sun, 06 nov 1994 08:49:37 gmt",
+            "SUNDAY, 06-NOV-94 08:49:37 GMT",
+        ] {
+            assert!(
+                not_modified(&headers(&[("if-modified-since", since)]), &entry),
+                "{since}"
+            );
+        }
+    }
+
+    #[test]
+    fn dates_in_any_case_count_for_freshness() {
+        // RFC 9111 §4.2: a cache SHOULD match dates case-insensitively.
+        let date = "sun, 06 nov 1994 08:49:37 gmt";
+        let expires = "SUN, 06 NOV 1994 08:50:37 GMT";
+        let lifetime = lifetime(&[("date", date), ("expires", expires)], None, SystemTime::now());
+        assert_eq!(lifetime, Some(Duration::from_secs(60)));
+        let ten_seconds_later = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777 + 10);
+        let age = corrected_initial_age(
+            &headers(&[("date", "Sunday, 06-nov-94 08:49:37 GMT")]),
+            ten_seconds_later,
+            ten_seconds_later,
+        );
+        assert_eq!(age, Duration::from_secs(10));
     }
 
     #[test]

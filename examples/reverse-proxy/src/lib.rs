@@ -6,8 +6,27 @@
 //! `Vary`, validation with `If-None-Match` / `If-Modified-Since`, `stale-while-revalidate`,
 //! `stale-if-error`, invalidation after unsafe methods, `CDN-Cache-Control` (RFC 9213).
 //!
-//! An origin that cannot be reached is answered with `502 Bad Gateway` and a message saying so
-//! — or, within a `stale-if-error` window, with the stale response.
+//! # Shared-cache settings
+//!
+//! [`policy`] is what a CDN operator expects of an edge cache:
+//!
+//! - **Stale on origin failure** (RFC 9111 §4.2.4, RFC 5861 §4): when the origin cannot be
+//!   reached (connection refused, reset or closed before a response, or no response head
+//!   within the origin timeout, [`DEFAULT_ORIGIN_TIMEOUT`] unless `CACHEFRONT_ORIGIN_TIMEOUT`
+//!   says otherwise) or answers 500, 502, 503 or 504, a stored response up to one hour stale
+//!   is served instead, with `Cache-Status: proxy; fwd=stale; fwd-status=504;
+//!   detail=stale-if-error`. A response marked `must-revalidate`, `proxy-revalidate`,
+//!   `no-cache` or `s-maxage` is never served stale that way (§5.2.2.2): the client gets the
+//!   error, a `504 Gateway Timeout` when the origin could not be reached. An origin's own
+//!   `stale-if-error` replaces the hour.
+//! - **Heuristic freshness** (RFC 9111 §4.2.2): a response without explicit freshness but with
+//!   `Last-Modified` is fresh for 10% of the time since it was last modified, at most a day.
+//! - **Any final status with explicit freshness** is stored (RFC 9111 §3), also codes the
+//!   cache does not know; with `must-understand`, only the ones it does.
+//! - `CDN-Cache-Control` (RFC 9213) takes precedence over `Cache-Control`.
+//!
+//! An origin that cannot be reached is answered with `504 Gateway Timeout` and a message saying
+//! why — or, within the stale-on-failure window, with the stale response.
 //!
 //! # What the origin is told about the client
 //!
@@ -46,11 +65,18 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
+/// How long the proxy waits for the origin's response head by default (connecting included).
+pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long past its freshness a stored response is served when the origin fails.
+pub const STALE_ON_FAILURE: Duration = Duration::from_secs(3600);
+
 /// Where the proxy forwards to, and with which client.
 #[derive(Clone, Debug)]
 pub struct Origin {
     base: Uri,
     client: Client<HttpConnector, Body>,
+    timeout: Duration,
 }
 
 impl Origin {
@@ -70,7 +96,20 @@ impl Origin {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Ok(Self { base, client })
+        Ok(Self {
+            base,
+            client,
+            timeout: DEFAULT_ORIGIN_TIMEOUT,
+        })
+    }
+
+    /// How long to wait for the origin's response head (connecting included) before answering
+    /// `504 Gateway Timeout`, or a stale response where one may be served. Default:
+    /// [`DEFAULT_ORIGIN_TIMEOUT`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The origin's URL for a request's target: the origin's scheme and authority, the
@@ -101,6 +140,8 @@ pub fn policy() -> Policy {
         .name("proxy")
         .targeted([HeaderName::from_static("cdn-cache-control")])
         .max_body_bytes(8 * 1024 * 1024)
+        .stale_if_error(STALE_ON_FAILURE)
+        .heuristic_freshness(Duration::from_secs(86_400))
 }
 
 /// The proxy: every path and method forwarded to `origin`, through `cache` under `policy`.
@@ -201,19 +242,34 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
     }
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
-    match origin.client.request(Request::from_parts(parts, body)).await {
-        Ok(response) => {
+    let request = origin.client.request(Request::from_parts(parts, body));
+    match tokio::time::timeout(origin.timeout, request).await {
+        Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             // The client's connection has its own version; the origin's is not passed on.
             parts.version = http::Version::HTTP_11;
             Response::from_parts(parts, Body::new(body))
         }
-        Err(error) => bad_gateway(format!(
+        Ok(Err(error)) => gateway_timeout(format!(
             "the origin {} could not be reached: {error}",
             origin.base
         )),
+        Err(_) => gateway_timeout(format!(
+            "the origin {} sent no response within {:?}",
+            origin.base, origin.timeout
+        )),
     }
+}
+
+/// The origin gave no response (RFC 9111 §5.2.2.2: a disconnected cache's error is a 504).
+fn gateway_timeout(message: String) -> Response {
+    (
+        StatusCode::GATEWAY_TIMEOUT,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("504 Gateway Timeout: {message}\n"),
+    )
+        .into_response()
 }
 
 fn bad_gateway(message: String) -> Response {

@@ -4,7 +4,7 @@
 //! CACHEFRONT_ORIGIN=http://127.0.0.1:8000 cargo run -p example-reverse-proxy
 //! ```
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use cachefront_tower::Cache;
 use example_reverse_proxy::{Origin, app, policy, uncached_app};
@@ -35,6 +35,19 @@ async fn main() {
             eprintln!("{message}");
             std::process::exit(2);
         }
+    };
+    // How long to wait for the origin's response head, in seconds.
+    let origin = match std::env::var("CACHEFRONT_ORIGIN_TIMEOUT") {
+        Err(_) => origin,
+        Ok(text) => match text.parse::<f64>() {
+            Ok(seconds) if seconds > 0.0 && seconds.is_finite() => {
+                origin.timeout(Duration::from_secs_f64(seconds))
+            }
+            _ => {
+                eprintln!("CACHEFRONT_ORIGIN_TIMEOUT={text:?}: expected a number of seconds, like 30 or 2.5");
+                std::process::exit(2);
+            }
+        },
     };
     let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let addr: SocketAddr = match listen.parse() {
