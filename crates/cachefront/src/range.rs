@@ -12,7 +12,10 @@
 
 use http::{HeaderValue, StatusCode, header};
 
-use crate::{entry::Entry, semantics::HeaderLookup};
+use crate::{
+    entry::Entry,
+    semantics::{HeaderLookup, strong_eq},
+};
 
 /// What a request's `Range` field asks for, as far as the cache is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +167,7 @@ fn if_range_matches(value: &[u8], entry: &Entry) -> bool {
     let date = |value: &[u8]| {
         std::str::from_utf8(value)
             .ok()
-            .and_then(|text| httpdate::parse_http_date(text.trim()).ok())
+            .and_then(crate::date::parse_http_date)
     };
     let stored = |name| {
         entry
@@ -179,14 +182,6 @@ fn if_range_matches(value: &[u8], entry: &Entry) -> bool {
     };
     let strong = dated.duration_since(modified).is_ok_and(|gap| gap.as_secs() >= 1);
     strong && since == modified
-}
-
-/// Strong comparison of two entity-tags (RFC 9110 §8.8.3.2): neither weak, and the same
-/// opaque tag.
-fn strong_eq(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (a.trim_ascii(), b.trim_ascii());
-    let quoted = |tag: &[u8]| tag.len() >= 2 && tag.starts_with(b"\"") && tag.ends_with(b"\"");
-    quoted(a) && a == b
 }
 
 /// The `206` for the bytes `first..=last` of a stored `200`: its headers with `Content-Range`
