@@ -461,6 +461,7 @@ impl Route {
                             refresh.fwd = Forwarded::Stale;
                             refresh.guard = Some(guard);
                             refresh.candidate = Some(entry);
+                            refresh.whole = ranged.is_some();
                             refresh.request_headers = Some(request.to_header_map());
                             refresh.tags = self.policy.resolve(&self.policy.tags, request.path());
                             hit.refresh = Some(Forward::miss(self.clone(), Box::new(refresh)));
@@ -481,11 +482,9 @@ impl Route {
             if state.directives.only_if_cached {
                 return self.synthetic_gateway_timeout(request, head);
             }
-            if ranged.is_some() {
-                // Nothing stored to slice as it is: the origin answers the range, and its
-                // response is not stored (partial content never is).
-                return self.bypass(request, Bypass::Range, None);
-            }
+            // Nothing stored to slice as it is: the handler is asked for the whole
+            // representation, which is stored (partial content never is).
+            state.whole = ranged.is_some();
             if head {
                 // HEAD never stores, so it neither leads nor follows a flight; but a GET that
                 // just finished answers it while its store write runs.
@@ -1215,6 +1214,11 @@ struct MissState {
     /// A `HEAD` request's stored `GET` response, which a 200 to the `HEAD` updates or
     /// invalidates (RFC 9111 §4.3.5).
     head_candidate: Option<Arc<Entry>>,
+    /// The client asked for a byte range the cache could not answer: the handler is asked for
+    /// the whole representation (without `Range` and `If-Range`), which is stored and answers
+    /// the next range requests; this client gets it whole (RFC 9110 §14.2 lets a server ignore
+    /// `Range`).
+    whole: bool,
     /// The policy's tags, filled from the request path.
     tags: Vec<Arc<str>>,
     /// The cache's purge epoch when the request began (see `purges`).
@@ -1243,6 +1247,7 @@ impl MissState {
             authorized,
             candidate: None,
             head_candidate: None,
+            whole: false,
             tags: Vec::new(),
             epoch,
         }
@@ -1307,21 +1312,27 @@ impl Forward {
     ///
     /// When the cache revalidates a stored response, these are `If-None-Match` (its `ETag`)
     /// and `If-Modified-Since` (its `Last-Modified`), replacing the client's own (RFC 9111
-    /// §4.3.1); otherwise the list is empty and the request goes as it came.
+    /// §4.3.1). When the client asked for a byte range that nothing stored could answer,
+    /// `Range` and `If-Range` are removed, so that the whole representation comes back and is
+    /// stored. Otherwise the list is empty and the request goes as it came.
     pub fn conditional_headers(&self) -> Vec<(HeaderName, Option<HeaderValue>)> {
         let ForwardKind::Miss(state) = &self.kind else {
             return Vec::new();
         };
-        let Some(entry) = state.revalidates() else {
-            return Vec::new();
-        };
-        vec![
-            (header::IF_NONE_MATCH, entry.headers.get(header::ETAG).cloned()),
-            (
-                header::IF_MODIFIED_SINCE,
-                entry.headers.get(header::LAST_MODIFIED).cloned(),
-            ),
-        ]
+        let mut edits = Vec::new();
+        if state.whole {
+            edits.extend([(header::RANGE, None), (header::IF_RANGE, None)]);
+        }
+        if let Some(entry) = state.revalidates() {
+            edits.extend([
+                (header::IF_NONE_MATCH, entry.headers.get(header::ETAG).cloned()),
+                (
+                    header::IF_MODIFIED_SINCE,
+                    entry.headers.get(header::LAST_MODIFIED).cloned(),
+                ),
+            ]);
+        }
+        edits
     }
 
     /// The handler failed without a response (an error of the inner service). Returns a stale

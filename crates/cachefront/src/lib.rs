@@ -73,11 +73,12 @@
 //!   `Last-Modified`; when it does not match, the whole `200` is the answer. `HEAD` ignores
 //!   `Range`, and a stored response other than a `200` (a `404`, say) is served whole. A range
 //!   request that finds no response it may use as it is — a miss, or a stored response that
-//!   needs validation — is forwarded to the handler with its `Range` and `If-Range`
-//!   (`fwd=bypass; detail=range`), and its response is not stored: the cache never stores
-//!   partial content (`206` is not in the default statuses), nor fetches the whole
-//!   representation in its place. Requests for several ranges, in another unit or malformed
-//!   are forwarded in the same way, without a lookup.
+//!   needs validation — asks the handler for the whole representation (without `Range` and
+//!   `If-Range`, coalesced with other misses like any miss), which is stored and answers the
+//!   next range requests; that client gets it whole, as RFC 9110 §14.2 lets a server ignore
+//!   `Range`. Requests for several ranges, in another unit or malformed are forwarded as they
+//!   came, without a lookup (`fwd=bypass; detail=range`), and their responses are not stored:
+//!   the cache never stores partial content (`206` is not in the default statuses).
 //! - **Set-Cookie is never replayed by default** ([`SetCookie`]).
 //! - **`Vary`.** A stored response remembers the request's values of the headers its `Vary`
 //!   names and is reused only for requests that match them (RFC 9111 §4.1). Variants of one URI

@@ -8,7 +8,8 @@
 //! [`Requested::Other`], and the request is forwarded as it came, its response not stored.
 //!
 //! The cache never stores partial content: a range request that finds no usable stored response
-//! is forwarded with its `Range` (the origin answers it), and the `206` is not stored.
+//! asks the handler for the whole representation instead (without `Range` and `If-Range`,
+//! see [`Forward::conditional_headers`](crate::Forward::conditional_headers)), which is stored.
 
 use http::{HeaderValue, StatusCode, header};
 
