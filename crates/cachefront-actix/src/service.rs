@@ -192,7 +192,7 @@ fn record<B: MessageBody + 'static>(
             &convert::to_http_headers(response.headers()),
         );
     if let Some(hit) = recording.replacement {
-        return (response.into_response(hit_response(&hit)), None);
+        return (response.into_response(hit_response(&hit)), recording.invalidation);
     }
     let headers = response.headers_mut();
     for name in &recording.hide {

@@ -140,7 +140,7 @@ where
         .body_size(body.size_hint().exact())
         .response(parts.status, &parts.headers);
     if let Some(hit) = recording.replacement {
-        return (hit_response(hit), None);
+        return (hit_response(hit), recording.invalidation);
     }
     for name in &recording.hide {
         parts.headers.remove(name);

@@ -1484,9 +1484,9 @@ impl Forward {
 
 impl Route {
     /// The stored response `candidate` updated with the header fields `merged` from a 304 or
-    /// a `HEAD` response (RFC 9111 §3.2), dated by that response's `headers`, and whether it
-    /// may be stored again (then with the fields to store; otherwise its headers are the
-    /// stored ones still).
+    /// a `HEAD` response (RFC 9111 §3.2), dated by that response's `headers`, and why it may
+    /// not be stored again (`None`: it may, with the fields to store; otherwise its headers are
+    /// the stored ones still).
     fn updated(
         &self,
         state: &MissState,
@@ -1494,7 +1494,7 @@ impl Route {
         merged: &HeaderMap,
         headers: &HeaderMap,
         response_time: SystemTime,
-    ) -> (Entry, bool) {
+    ) -> (Entry, Option<NotStored>) {
         let exchange = Exchange {
             request_time: state.request_time,
             response_time,
@@ -1513,9 +1513,9 @@ impl Route {
                 entry.initial_age =
                     semantics::corrected_initial_age(headers, state.request_time, response_time);
                 entry.headers = storable.stored_headers(merged);
-                (entry, true)
+                (entry, None)
             }
-            Err(_) => (entry, false),
+            Err(reason) => (entry, Some(reason)),
         }
     }
     /// A 200 to a `HEAD` request whose `GET` response is stored (RFC 9111 §4.3.5): with the same
@@ -1534,15 +1534,31 @@ impl Route {
             return self.contradicted(state, stored, headers, member);
         }
         let merged = semantics::merge_not_modified(&stored.headers, headers);
-        let (entry, stored) = self.updated(&state, stored, &merged, headers, response_time);
-        if stored {
-            let entry = Arc::new(entry);
+        let (entry, refused) = self.updated(&state, stored, &merged, headers, response_time);
+        let mut recording =
+            Recording::forwarded(member.stored(refused.is_none()), None).hiding(&self.policy, headers);
+        if refused.is_none() {
             self.record(Event::Revalidated);
             self.record(Event::Store);
             tracing::debug!(key = %entry.key, decision = "freshened-by-head");
-            self.spawn_puts(vec![entry], None, state.store_lock.take(), state.epoch);
+            self.spawn_puts(vec![Arc::new(entry)], None, state.store_lock.take(), state.epoch);
+        } else if refused.is_some_and(NotStored::forbids_keeping) {
+            // The updated response must not be stored: the stored one ends with it.
+            recording.invalidation = Some(self.remove_stored(stored.key.clone()));
         }
-        Recording::forwarded(member.stored(stored), None).hiding(&self.policy, headers)
+        recording
+    }
+
+    /// Removes a stored response its origin has since contradicted or made unstorable; the
+    /// client's response waits for it, so that its next request cannot find it.
+    fn remove_stored(&self, key: CacheKey) -> Invalidating {
+        let route = self.clone();
+        Invalidating::spawn(async move {
+            if let Err(error) = route.store().remove(&key).await {
+                route.record(Event::StoreError);
+                tracing::warn!(key = %key, %error, "removing a stored response its origin replaced failed");
+            }
+        })
     }
 
     /// A response from the handler contradicts the stored `candidate` (its validators differ):
@@ -1560,14 +1576,7 @@ impl Route {
         if let Some(guard) = state.guard.take() {
             guard.uncacheable();
         }
-        let route = self.clone();
-        let key = candidate.key.clone();
-        let removal = Invalidating::spawn(async move {
-            if let Err(error) = route.store().remove(&key).await {
-                route.record(Event::StoreError);
-                tracing::warn!(key = %key, %error, "removing a stored response its origin contradicts failed");
-            }
-        });
+        let removal = self.remove_stored(candidate.key.clone());
         let mut recording =
             Recording::forwarded(member.detail(reason.as_str()), None).hiding(&self.policy, headers);
         recording.invalidation = Some(removal);
@@ -1610,7 +1619,8 @@ impl Route {
                 visible.remove(name);
             }
         }
-        let (mut entry, stored) = self.updated(&state, &candidate, &merged, headers, response_time);
+        let (mut entry, refused) = self.updated(&state, &candidate, &merged, headers, response_time);
+        let stored = refused.is_none();
         // Stored, its headers are `visible` less the fields kept out of the store; the client
         // gets `visible` either way.
         let (entry, served) = if stored && entry.headers.len() != visible.len() {
@@ -1647,6 +1657,11 @@ impl Route {
                 stored,
             }
         };
+        // A 304 saying the response must not be stored (`no-store`, `private`, `Vary: *`) ends
+        // the stored one too (RFC 9111 §4.3.4, §5.2.2.5).
+        let invalidation = refused
+            .filter(|reason| reason.forbids_keeping())
+            .map(|_| self.remove_stored(candidate.key.clone()));
         let mut cache_status = CacheStatus::forward(state.fwd).fwd_status(304).stored(stored);
         if kind == HitKind::NotModified {
             cache_status = cache_status.detail("not-modified");
@@ -1664,7 +1679,7 @@ impl Route {
             collector: None,
             replacement: Some(hit),
             hide: Vec::new(),
-            invalidation: None,
+            invalidation,
         }
     }
 
@@ -1856,9 +1871,11 @@ pub struct Recording {
     /// Response headers to remove before the client sees the response (the tag headers
     /// handlers use to tag what is stored, unless the policy exposes them).
     pub hide: Vec<HeaderName>,
-    /// Present when a successful unsafe request invalidates stored responses: await it before
-    /// sending the response, so that the client's next request cannot see what it replaced.
-    /// The invalidation runs whether or not it is awaited.
+    /// Present when the exchange removes stored responses — a successful unsafe request's
+    /// invalidation, or a stored response its origin contradicted or made unstorable — with or
+    /// without a [`replacement`](Self::replacement): await it before sending the response, so
+    /// that the client's next request cannot see what it removed. It runs whether or not it
+    /// is awaited.
     pub invalidation: Option<Invalidating>,
 }
 

@@ -896,6 +896,14 @@ pub enum NotStored {
 }
 
 impl NotStored {
+    /// Whether the response itself forbids keeping any stored copy of it: `no-store`,
+    /// `private` (in a shared cache) or `Vary: *`. A 304 or `HEAD` response that says so ends
+    /// the stored response it updates; one unstorable only by the policy's choice (a
+    /// `Set-Cookie`, a size limit) leaves it to be revalidated again.
+    pub(crate) fn forbids_keeping(self) -> bool {
+        matches!(self, Self::NoStore | Self::Private | Self::VaryStar)
+    }
+
     /// The reason as a short token, used in `Cache-Status`'s `detail` and logs.
     pub fn as_str(self) -> &'static str {
         match self {

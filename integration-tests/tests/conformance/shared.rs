@@ -79,6 +79,26 @@ pub(super) fn cases() -> Vec<Case> {
             .send("HEAD", "/").status(200).body("").origin(2)
             .settle()
             .get("/").body("v1").hit().ttl(58, 60).origin(2),
+        case(&[10], "9111 §4.3.4: a 304 that makes the response unstorable ends the stored one too")
+            .script(vec![
+                cc("max-age=1").header("etag", "\"e\""),
+                cc("max-age=1").header("etag", "\"e\"").not_modified(&[("cache-control", "no-store"), ("etag", "\"e\"")]),
+                cc("max-age=60").header("etag", "\"e\""),
+            ])
+            .get("/").body("v1").stored().origin(1)
+            .sleep_ms(1100)
+            .get("/").status(200).body("v1").fwd("stale").fwd_status(304).origin(2)
+            .get("/").body("v3").fwd("uri-miss").stored().origin(3),
+        case(&[10], "9111 §4.3.5: a 200 to HEAD that makes the response unstorable ends the stored GET response")
+            .script(vec![
+                cc("max-age=1").header("etag", "\"e\""),
+                cc("max-age=60, private").header("etag", "\"e\""),
+                cc("max-age=60").header("etag", "\"e\""),
+            ])
+            .get("/").body("v1").stored().origin(1)
+            .sleep_ms(1100)
+            .send("HEAD", "/").status(200).body("").origin(2)
+            .get("/").body("v3").fwd("uri-miss").stored().origin(3),
         // ---- Heuristic freshness (RFC 9111 §4.2.2) -------------------------------------------
         case(&[1], "9111 §4.2.2: a heuristic lifetime is at most a day")
             .script(vec![reply().header("last-modified", "{start-8640000}")])
