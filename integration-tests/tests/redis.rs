@@ -359,6 +359,41 @@ async fn large_bodies_are_compressed_and_round_trip() {
 }
 
 #[tokio::test]
+async fn a_value_decompressing_beyond_the_stores_cap_is_a_miss() {
+    let server = RedisServer::start();
+    let writer = redis_store(&server, "z:").await;
+    // 256 KiB that compresses to a few KiB: stored compressed.
+    let stored = entry("/big", vec![b'a'; 256 * 1024], Duration::from_secs(60), &[]).await;
+    writer.put(Arc::clone(&stored)).await.unwrap();
+    assert!(writer.get(stored.key()).await.unwrap().is_some());
+    let capped = RedisStore::builder(server.url())
+        .prefix("z:")
+        .timeout(TIMEOUT)
+        .max_decoded_bytes(64 * 1024)
+        .connect()
+        .await
+        .unwrap();
+    // Refused as corrupt rather than allocated: the caller treats it as a miss.
+    assert!(
+        capped
+            .get(stored.key())
+            .await
+            .map_or(true, |found| found.is_none())
+    );
+    let roomy = RedisStore::builder(server.url())
+        .prefix("z:")
+        .timeout(TIMEOUT)
+        .max_decoded_bytes(512 * 1024)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        roomy.get(stored.key()).await.unwrap().unwrap().body().len(),
+        256 * 1024
+    );
+}
+
+#[tokio::test]
 async fn a_corrupt_value_is_a_miss_and_the_handler_answers() {
     let server = RedisServer::start();
     let store = redis_store(&server, "c:").await;

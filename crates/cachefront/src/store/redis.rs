@@ -270,6 +270,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     timeout: Duration,
     compress_above: Option<usize>,
+    max_decoded_bytes: usize,
     lock_ttl: Duration,
     /// Where each setting came from, for error messages: the builder method or the variable.
     names: Names,
@@ -306,6 +307,7 @@ impl RedisStoreBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             compress_above: Some(DEFAULT_COMPRESS_ABOVE),
+            max_decoded_bytes: codec::DEFAULT_MAX_DECODED_BYTES,
             lock_ttl: DEFAULT_LOCK_TTL,
             names: Names::BUILDER,
         }
@@ -421,6 +423,17 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// The most bytes one stored value may decompress to (default
+    /// [`DEFAULT_MAX_DECODED_BYTES`](crate::DEFAULT_MAX_DECODED_BYTES), 64 MiB): a value
+    /// claiming more is treated as corrupt (a logged miss), so that a hostile or damaged value
+    /// in a shared Redis cannot make an instance allocate without bound. Whatever this says, a
+    /// value never decompresses to more than 256 times its stored size. Set it at least as
+    /// large as the largest body a policy stores (`Policy::max_body_bytes`).
+    pub fn max_decoded_bytes(mut self, max: usize) -> Self {
+        self.max_decoded_bytes = max;
+        self
+    }
+
     /// How long a lock on computing a key lives if it is never released (default 10 s): the
     /// longest other instances wait for an instance that died while computing.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
@@ -498,7 +511,9 @@ impl RedisStoreBuilder {
             prefix: self.prefix,
             timeout: self.timeout,
             lock_ttl: self.lock_ttl,
-            codec: EntryCodec::new().compress_above(self.compress_above),
+            codec: EntryCodec::new()
+                .compress_above(self.compress_above)
+                .max_decoded_bytes(self.max_decoded_bytes),
             cluster: self.cluster,
         };
         let clients = self
