@@ -231,7 +231,12 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
         .map(|ConnectInfo(addr)| *addr);
     let uri = match origin.target(&parts.uri) {
         Ok(uri) => uri,
-        Err(error) => return bad_gateway(format!("cannot build the origin URL: {error}")),
+        Err(error) => {
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot build the origin URL: {error}"),
+            );
+        }
     };
     strip_hop_by_hop(&mut parts.headers);
     set_forwarding(&mut parts.headers, keyed_host, client);
@@ -251,32 +256,27 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
             parts.version = http::Version::HTTP_11;
             Response::from_parts(parts, Body::new(body))
         }
-        Ok(Err(error)) => gateway_timeout(format!(
-            "the origin {} could not be reached: {error}",
-            origin.base
-        )),
-        Err(_) => gateway_timeout(format!(
-            "the origin {} sent no response within {:?}",
-            origin.base, origin.timeout
-        )),
+        Ok(Err(error)) => error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the origin {} could not be reached: {error}", origin.base),
+        ),
+        Err(_) => error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the origin {} sent no response within {:?}",
+                origin.base, origin.timeout
+            ),
+        ),
     }
 }
 
-/// The origin gave no response (RFC 9111 §5.2.2.2: a disconnected cache's error is a 504).
-fn gateway_timeout(message: String) -> Response {
+/// The proxy's own error response: the status, and a line saying why. An origin that gives
+/// no response gets a 504 (RFC 9111 §5.2.2.2: a disconnected cache's error).
+fn error_response(status: StatusCode, message: String) -> Response {
     (
-        StatusCode::GATEWAY_TIMEOUT,
+        status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("504 Gateway Timeout: {message}\n"),
-    )
-        .into_response()
-}
-
-fn bad_gateway(message: String) -> Response {
-    (
-        StatusCode::BAD_GATEWAY,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("502 Bad Gateway: {message}\n"),
+        format!("{status}: {message}\n"),
     )
         .into_response()
 }
