@@ -201,7 +201,14 @@ impl AppSpec {
                 .expect("a route has methods");
             let mut method_router = axum::routing::on(filter, endpoint);
             if let Some(layer) = route.layer {
-                method_router = method_router.layer(layers[layer].clone());
+                // A reply with status 599 becomes an error of the service the cache wraps.
+                let layers = tower::ServiceBuilder::new()
+                    .layer(axum::error_handling::HandleErrorLayer::new(
+                        |_: tower::BoxError| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "failed") },
+                    ))
+                    .layer(layers[layer].clone())
+                    .layer(tower::util::MapResultLayer::new(fail_on_599));
+                method_router = method_router.layer(layers);
             }
             router = router.route(route.path, method_router);
         }
@@ -268,11 +275,37 @@ fn actix_app(
             };
         }
         app = match layer {
-            Some(layer) => app.service(resource.wrap(middleware[layer].clone())),
+            // A reply with status 599 becomes an error of the service the cache wraps.
+            Some(layer) => app.service(
+                resource
+                    .wrap_fn(|request, service| {
+                        let response = actix_web::dev::Service::call(service, request);
+                        async move {
+                            let response = response.await?;
+                            match response.status().as_u16() {
+                                599 => Err(actix_web::error::ErrorInternalServerError("failed")),
+                                _ => Ok(response),
+                            }
+                        }
+                    })
+                    .wrap(middleware[layer].clone()),
+            ),
             None => app.service(resource),
         };
     }
     app
+}
+
+/// The service under a cache layer fails where its handler answered 599 (as a timeout or an
+/// upstream client would).
+fn fail_on_599(
+    result: Result<axum::response::Response, std::convert::Infallible>,
+) -> Result<axum::response::Response, tower::BoxError> {
+    match result {
+        Ok(response) if response.status().as_u16() == 599 => Err("failed".into()),
+        Ok(response) => Ok(response),
+        Err(never) => match never {},
+    }
 }
 
 /// The `{id}` segment of `path` under `pattern` (`/slow/{id}`, `/slow/7` → `7`).
@@ -903,6 +936,18 @@ fn cases() -> Vec<Case> {
             |t| Box::pin(stale_if_error(t)),
         ),
         case(
+            "stale-if-error serves the stale response when the service fails with an error",
+            "",
+            || scripted_app(ttl(1).stale_if_error(Duration::from_secs(30)), &[200, 599]),
+            |t| Box::pin(stale_if_service_error(t)),
+        ),
+        case(
+            "without stale-if-error a service error reaches the client",
+            "",
+            || scripted_app(ttl(1), &[200, 599]),
+            |t| Box::pin(service_error_reaches_client(t)),
+        ),
+        case(
             "without stale-if-error a failure reaches the client",
             "without_stale_if_error_a_failure_reaches_the_client",
             || scripted_app(ttl(1), &[200, 503]),
@@ -1496,6 +1541,30 @@ async fn stale_if_error(t: Target) {
     assert_eq!(stale.text(), "body-1");
     assert_eq!(t.calls(), 2);
     t.note("calls", t.calls());
+}
+
+/// Drift fixed in #18: actix-web passed the service's error on instead of serving stale.
+async fn stale_if_service_error(t: Target) {
+    assert_eq!(t.get("/r").await.text(), "body-1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stale = t.get("/r").await;
+    assert_eq!(stale.status, 200);
+    let status = stale.cache_status();
+    assert!(status.starts_with("cachefront; fwd=stale; ttl=-"), "{status}");
+    assert!(status.ends_with("detail=stale-if-error"), "{status}");
+    assert!(!status.contains("fwd-status"), "no response came: {status}");
+    assert_eq!(stale.text(), "body-1");
+    assert_eq!(t.calls(), 2);
+    t.note("calls", t.calls());
+}
+
+async fn service_error_reaches_client(t: Target) {
+    t.get("/r").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let failed = t.get("/r").await;
+    assert_eq!(failed.status, 500);
+    assert_eq!(failed.text(), "failed");
+    assert_eq!(failed.cache_status(), "");
 }
 
 async fn failure_reaches_client(t: Target) {

@@ -36,6 +36,10 @@ impl cachefront::RequestHead for ActixRequestHead<'_> {
             .or_else(|| self.0.headers.get(header::HOST)?.to_str().ok())
     }
 
+    fn authority(&self) -> Option<&str> {
+        self.0.uri.authority().map(|authority| authority.as_str())
+    }
+
     fn for_each_header_value(&self, name: &http::HeaderName, f: &mut dyn FnMut(&[u8])) {
         // actix-web's map is `http` 0.2: look the name up by its (lowercase) text.
         for value in self.0.headers.get_all(name.as_str()) {
@@ -77,13 +81,15 @@ pub(crate) fn to_actix_headers(headers: &http::HeaderMap) -> HeaderMap {
     map
 }
 
+/// An `http` 1.x header name as an actix-web one.
+pub(crate) fn to_actix_name(name: &http::HeaderName) -> HeaderName {
+    HeaderName::from_bytes(name.as_str().as_bytes()).expect("http 0.2 and 1.x accept the same names")
+}
+
 /// Appends one `http` 1.x field to an actix-web header map.
 pub(crate) fn append_actix(map: &mut HeaderMap, name: &http::HeaderName, value: &http::HeaderValue) {
-    if let (Ok(name), Ok(value)) = (
-        HeaderName::from_bytes(name.as_str().as_bytes()),
-        HeaderValue::from_bytes(value.as_bytes()),
-    ) {
-        map.append(name, value);
+    if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+        map.append(to_actix_name(name), value);
     }
 }
 
@@ -146,6 +152,7 @@ mod tests {
             .insert_header(("host", "b.example"))
             .to_srv_request();
         assert_eq!(ActixRequestHead(request.head()).host(), Some("a.example"));
+        assert_eq!(ActixRequestHead(request.head()).authority(), Some("a.example"));
     }
 
     #[test]

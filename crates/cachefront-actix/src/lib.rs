@@ -134,8 +134,11 @@
 //! # actix-web specifics
 //!
 //! - An actix-web handler that fails answers with an error *response*, which the cache judges
-//!   like any other (stale-if-error included). An `Err` returned by an inner middleware carries
-//!   no request to answer with, so it passes through unchanged.
+//!   like any other (stale-if-error included). An `Err` returned by an inner middleware is
+//!   answered as the Tower layer answers a failed inner service: within the stale-if-error
+//!   window with the stale response, else passed through unchanged. actix-web carries that
+//!   stale response as an `Err` whose rendering ([`ResponseError`](actix_web::ResponseError))
+//!   is the response itself, so outer middleware sees an error that the client never does.
 //! - actix-web routes a request by mutating it, which it can do only while nothing else holds
 //!   it; the client's stale response holds it until it is sent. A stale-while-revalidate
 //!   refresh therefore starts once the client's response body has been dropped (sent, or
@@ -153,6 +156,7 @@
 mod admin;
 mod body;
 mod convert;
+mod exchange;
 mod future;
 mod memo;
 mod middleware;

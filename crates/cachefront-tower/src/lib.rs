@@ -66,6 +66,7 @@
 //! [cachefront]: https://docs.rs/cachefront
 
 mod body;
+mod exchange;
 mod future;
 mod layer;
 mod request;

@@ -1842,7 +1842,7 @@ impl Route {
 /// Runs a store write right away when it can finish without waiting (the memory store almost
 /// always can), and spawns the rest: a miss then costs no task.
 fn run_now_or_spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
-    if let Some(task) = crate::pump::poll_once(task) {
+    if let Some(task) = crate::adapter::poll_once(task) {
         spawn_or_warn(task);
     }
 }

@@ -173,6 +173,7 @@
 //! ```
 
 mod admin;
+pub mod adapter;
 mod cache;
 mod coalesce;
 #[cfg(feature = "redis")]
@@ -187,7 +188,6 @@ mod key;
 mod memo;
 mod pattern;
 mod policy;
-mod pump;
 mod purges;
 mod range;
 mod request;
@@ -210,8 +210,7 @@ pub use self::{
         Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
         NotStored, Policy, SetCookie,
     },
-    pump::{BodyFrame, BodySource, PumpedBody, poll_once, pump},
-    request::{RequestHead, host_replacement},
+    request::RequestHead,
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
     store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},

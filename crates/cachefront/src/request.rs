@@ -22,10 +22,17 @@ pub trait RequestHead {
     ///
     /// This is the host the key uses, so it must be the host the handler sees. RFC 9112
     /// §3.2.2 makes the authority of an absolute-form target (`GET http://a.example/ HTTP/1.1`)
-    /// win over `Host`, but frameworks hand handlers the `Host` header as received; an adapter
-    /// therefore replaces `Host` with the authority before its handler runs (see
-    /// [`host_replacement`]).
+    /// win over `Host`, but frameworks hand handlers the `Host` header as received; the core's
+    /// flow ([`serve`](crate::adapter::serve)) therefore replaces `Host` with the authority before
+    /// the handler runs.
     fn host(&self) -> Option<&str>;
+    /// The authority of the request target, when it has one (an absolute-form target, or
+    /// HTTP/2's `:authority`). The core makes `Host` agree with it before the handler runs:
+    /// otherwise `GET http://victim.example/page` with `Host: evil.example` would have a page
+    /// rendered for evil.example stored under victim.example.
+    fn authority(&self) -> Option<&str> {
+        None
+    }
     /// Calls `f` with each value of the header `name`, in order.
     fn for_each_header_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8]));
     /// Whether the header `name` is present.
@@ -35,29 +42,6 @@ pub trait RequestHead {
     /// Called once per forwarded cacheable request (never on hits), so that the stored response
     /// can remember the request values of the headers its `Vary` names.
     fn to_header_map(&self) -> HeaderMap;
-}
-
-/// The value the `Host` header of a request must be given so that its handler sees the host
-/// [`RequestHead::host`] (and so the cache key) uses: the target's `authority` when there is
-/// one and `Host` differs from it (or is absent), else `None` (`Host` is right as it is).
-///
-/// RFC 9112 §3.2.2: a server receiving an absolute-form target uses the target's authority
-/// and ignores `Host`; a proxy forwarding it generates `Host` from the target. Frameworks hand
-/// handlers the `Host` header as received, so without this an attacker could send
-/// `GET http://victim.example/page` with `Host: evil.example` and have a page rendered for
-/// evil.example stored under victim.example. Adapters call this before the lookup.
-///
-/// ```
-/// use cachefront::host_replacement;
-///
-/// assert_eq!(host_replacement(Some("victim.example"), Some(b"evil.example")), Some("victim.example"));
-/// assert_eq!(host_replacement(Some("a.example"), None), Some("a.example"));
-/// assert_eq!(host_replacement(Some("a.example"), Some(b"a.example")), None);
-/// assert_eq!(host_replacement(None, Some(b"a.example")), None);
-/// ```
-pub fn host_replacement<'a>(authority: Option<&'a str>, host_header: Option<&[u8]>) -> Option<&'a str> {
-    let authority = authority?;
-    (host_header != Some(authority.as_bytes())).then_some(authority)
 }
 
 fn host_of<'a>(uri: &'a http::Uri, headers: &'a HeaderMap) -> Option<&'a str> {
@@ -85,6 +69,10 @@ macro_rules! impl_request_head {
                 let $this = self;
                 host_of($uri, $headers)
             }
+            fn authority(&self) -> Option<&str> {
+                let $this = self;
+                $uri.authority().map(|a| a.as_str())
+            }
             fn for_each_header_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8])) {
                 let $this = self;
                 for value in $headers.get_all(name) {
@@ -101,6 +89,33 @@ macro_rules! impl_request_head {
             }
         }
     };
+}
+
+impl<T: RequestHead + ?Sized> RequestHead for &T {
+    fn method(&self) -> &str {
+        (**self).method()
+    }
+    fn path(&self) -> &str {
+        (**self).path()
+    }
+    fn query(&self) -> Option<&str> {
+        (**self).query()
+    }
+    fn host(&self) -> Option<&str> {
+        (**self).host()
+    }
+    fn authority(&self) -> Option<&str> {
+        (**self).authority()
+    }
+    fn for_each_header_value(&self, name: &HeaderName, f: &mut dyn FnMut(&[u8])) {
+        (**self).for_each_header_value(name, f);
+    }
+    fn contains_header(&self, name: &HeaderName) -> bool {
+        (**self).contains_header(name)
+    }
+    fn to_header_map(&self) -> HeaderMap {
+        (**self).to_header_map()
+    }
 }
 
 impl_request_head!(impl<B> for http::Request<B>, |r| (r.method(), r.uri(), r.headers()));

@@ -14,10 +14,10 @@
 use std::{
     collections::VecDeque,
     fmt,
-    future::{Future, poll_fn},
-    pin::pin,
+    future::Future,
+    pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    task::{Context, Poll, Waker},
+    task::{Context, Poll, Waker, ready},
 };
 
 use bytes::Bytes;
@@ -43,6 +43,15 @@ pub enum BodyFrame<T> {
     Other(T),
 }
 
+impl<T> BodyFrame<T> {
+    /// What the client's body yields for this frame.
+    pub fn into_item(self) -> T {
+        match self {
+            Self::Data { item, .. } | Self::Other(item) => item,
+        }
+    }
+}
+
 /// A handler's body as [`pump`] reads it: a framework's body type, seen through its adapter.
 pub trait BodySource {
     /// What the client's body yields for each frame (e.g. `Result<Frame<Bytes>, E>`).
@@ -58,6 +67,23 @@ pub trait BodySource {
     /// so after their last frame, and the body is stored at once.
     fn is_end_stream(&self) -> bool {
         false
+    }
+
+    /// What the client's body yields for `data` (a stored body's bytes).
+    fn data(data: Bytes) -> Self::Item;
+
+    /// The body's size as far as it is known: at least the first, at most the second.
+    fn size_hint(&self) -> (u64, Option<u64>) {
+        (0, None)
+    }
+
+    /// The whole body at once, when the framework holds it in memory already (actix-web's
+    /// `MessageBody::try_into_bytes`): it is then stored without a pump.
+    fn try_into_bytes(self) -> Result<Bytes, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
     }
 }
 
@@ -80,6 +106,7 @@ pub trait BodySource {
 ///
 /// impl BodySource for Chunks {
 ///     type Item = Bytes;
+///     fn data(data: Bytes) -> Bytes { data }
 ///     fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<BodyFrame<Bytes>>> {
 ///         Poll::Ready((!self.0.is_empty()).then(|| {
 ///             let data = Bytes::from_static(self.0.remove(0).as_bytes());
@@ -102,7 +129,7 @@ pub trait BodySource {
 /// drop(client);
 /// # }
 /// ```
-pub fn pump<S>(source: S, collector: Collector) -> (impl Future<Output = ()>, PumpedBody<S::Item>)
+pub fn pump<S>(source: S, collector: Collector) -> (Pump<S>, PumpedBody<S::Item>)
 where
     S: BodySource,
 {
@@ -115,8 +142,14 @@ where
     }));
     let client = PumpedBody {
         shared: Arc::clone(&shared),
+        read: 0,
     };
-    (run(source, collector, Ends(shared)), client)
+    let pump = Pump {
+        source,
+        collector: Some(collector),
+        ends: Ends(shared),
+    };
+    (pump, client)
 }
 
 /// Polls a future once, now, and returns it if it has more to do: run the rest on a task.
@@ -141,7 +174,8 @@ pub fn poll_once<F: Future>(future: F) -> Option<std::pin::Pin<Box<F>>> {
 }
 
 struct Queue<T> {
-    items: VecDeque<T>,
+    /// Items with the length of their data.
+    items: VecDeque<(T, u64)>,
     /// No item will be added: the source ended, or the pump stopped.
     ended: bool,
     client_gone: bool,
@@ -164,85 +198,103 @@ struct Ends<T>(Shared<T>);
 
 impl<T> Drop for Ends<T> {
     fn drop(&mut self) {
-        let mut queue = lock(&self.0);
-        queue.ended = true;
-        if let Some(waker) = queue.client.take() {
-            waker.wake();
+        end(&self.0);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`pump`] returns: reads the handler's body into the collector and the
+    /// client's queue. Run it on a task of its own.
+    pub struct Pump<S: BodySource> {
+        #[pin]
+        source: S,
+        collector: Option<Collector>,
+        ends: Ends<S::Item>,
+    }
+}
+
+impl<S: BodySource> fmt::Debug for Pump<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pump")
+            .field("collecting", &self.collector.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: BodySource> Future for Pump<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let shared = &this.ends.0;
+        loop {
+            {
+                let mut queue = lock(shared);
+                if queue.client_gone {
+                    // Not stored: the collector's drop says so and releases the followers.
+                    *this.collector = None;
+                    return Poll::Ready(());
+                }
+                queue.pump = Some(cx.waker().clone());
+                // Nothing to collect any more: read on at the client's pace.
+                if this.collector.is_none() && queue.items.len() >= BACKLOG {
+                    return Poll::Pending;
+                }
+            }
+            let (item, len, last) = match ready!(this.source.as_mut().poll_frame(cx)) {
+                None => {
+                    if let Some(collector) = this.collector.take() {
+                        collector.finish();
+                    }
+                    end(shared);
+                    return Poll::Ready(());
+                }
+                Some(BodyFrame::Data { data, item }) => {
+                    if let Some(c) = this.collector.as_mut() {
+                        if !c.push(&data) {
+                            // Over the limit: streamed through, not stored.
+                            *this.collector = None;
+                        }
+                    }
+                    (item, data.len() as u64, this.source.is_end_stream())
+                }
+                Some(BodyFrame::Other(item)) => {
+                    *this.collector = None;
+                    (item, 0, false)
+                }
+            };
+            if last {
+                if let Some(collector) = this.collector.take() {
+                    collector.finish();
+                }
+            }
+            let mut queue = lock(shared);
+            queue.items.push_back((item, len));
+            queue.ended |= last;
+            if let Some(waker) = queue.client.take() {
+                waker.wake();
+            }
+            if last {
+                return Poll::Ready(());
+            }
         }
     }
 }
 
-enum Step<T> {
-    Frame(Option<BodyFrame<T>>),
-    ClientGone,
-}
-
-async fn run<S: BodySource>(source: S, collector: Collector, ends: Ends<S::Item>) {
-    let shared = &ends.0;
-    let mut source = pin!(source);
-    let mut collector = Some(collector);
-    loop {
-        // A bool, not a borrow of the collector: the future stays `Send` whatever the
-        // collector holds.
-        let collecting = collector.is_some();
-        let step = poll_fn(|cx| {
-            {
-                let mut queue = lock(shared);
-                if queue.client_gone {
-                    return Poll::Ready(Step::ClientGone);
-                }
-                queue.pump = Some(cx.waker().clone());
-                // Nothing to collect any more: read on at the client's pace.
-                if !collecting && queue.items.len() >= BACKLOG {
-                    return Poll::Pending;
-                }
-            }
-            source.as_mut().poll_frame(cx).map(Step::Frame)
-        })
-        .await;
-        let (item, last) = match step {
-            // Not stored: the collector's drop says so and releases the followers.
-            Step::ClientGone => return,
-            Step::Frame(None) => {
-                if let Some(collector) = collector.take() {
-                    collector.finish();
-                }
-                return;
-            }
-            Step::Frame(Some(BodyFrame::Data { data, item })) => {
-                if let Some(c) = collector.as_mut() {
-                    if !c.push(&data) {
-                        // Over the limit: streamed through, not stored.
-                        collector = None;
-                    }
-                }
-                (item, source.is_end_stream())
-            }
-            Step::Frame(Some(BodyFrame::Other(item))) => {
-                collector = None;
-                (item, false)
-            }
-        };
-        if last {
-            if let Some(collector) = collector.take() {
-                collector.finish();
-            }
-        }
-        let mut queue = lock(shared);
-        queue.items.push_back(item);
-        queue.ended |= last;
-        if let Some(waker) = queue.client.take() {
-            waker.wake();
-        }
-        if last {
-            return;
-        }
+/// Ends the queue: no item will be added.
+fn end<T>(shared: &Shared<T>) {
+    let mut queue = lock(shared);
+    queue.ended = true;
+    if let Some(waker) = queue.client.take() {
+        waker.wake();
     }
 }
 
 /// The client's side of a [`pump`]: the handler's frames, in order, at the client's pace.
 pub struct PumpedBody<T> {
     shared: Shared<T>,
+    /// Bytes of data taken so far.
+    read: u64,
 }
 
 impl<T> PumpedBody<T> {
@@ -251,7 +303,8 @@ impl<T> PumpedBody<T> {
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut queue = lock(&self.shared);
         match queue.items.pop_front() {
-            Some(item) => {
+            Some((item, len)) => {
+                self.read += len;
                 if queue.items.len() < BACKLOG {
                     if let Some(waker) = queue.pump.take() {
                         waker.wake();
@@ -265,6 +318,11 @@ impl<T> PumpedBody<T> {
                 Poll::Pending
             }
         }
+    }
+
+    /// Bytes of data taken so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
     }
 
     /// Whether every item has been taken and no other will come.
@@ -297,7 +355,7 @@ impl<T> fmt::Debug for PumpedBody<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::{pin::Pin, time::Duration};
+    use std::{future::poll_fn, time::Duration};
 
     use super::*;
     use crate::{Cache, Lookup, Policy};
@@ -307,6 +365,9 @@ mod tests {
 
     impl BodySource for Channel {
         type Item = Bytes;
+        fn data(data: Bytes) -> Bytes {
+            data
+        }
         fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BodyFrame<Bytes>>> {
             self.0.poll_recv(cx).map(|chunk| {
                 chunk.map(|data| BodyFrame::Data {
