@@ -204,7 +204,9 @@ impl AppSpec {
                 // A reply with status 599 becomes an error of the service the cache wraps.
                 let layers = tower::ServiceBuilder::new()
                     .layer(axum::error_handling::HandleErrorLayer::new(
-                        |_: tower::BoxError| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "failed") },
+                        |_: tower::BoxError| async {
+                            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "failed")
+                        },
                     ))
                     .layer(layers[layer].clone())
                     .layer(tower::util::MapResultLayer::new(fail_on_599));

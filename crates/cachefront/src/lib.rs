@@ -172,8 +172,8 @@
 //! # }
 //! ```
 
-mod admin;
 pub mod adapter;
+mod admin;
 mod cache;
 mod coalesce;
 #[cfg(feature = "redis")]
