@@ -175,8 +175,6 @@
 mod admin;
 mod cache;
 mod coalesce;
-#[cfg(feature = "redis")]
-mod codec;
 mod config;
 mod date;
 mod entry;
@@ -195,6 +193,11 @@ mod semantics;
 mod stats;
 mod store;
 
+#[cfg(feature = "redis")]
+pub use self::store::{
+    DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec, RedisStore,
+    RedisStoreBuilder, TieredStore, TieredStoreBuilder,
+};
 pub use self::{
     admin::{Admin, AdminResponse, ENV_ADMIN_TOKEN},
     cache::{
@@ -215,9 +218,4 @@ pub use self::{
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
     store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},
-};
-#[cfg(feature = "redis")]
-pub use self::{
-    codec::{DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec},
-    store::{RedisStore, RedisStoreBuilder, TieredStore, TieredStoreBuilder},
 };
