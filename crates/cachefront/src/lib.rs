@@ -179,7 +179,6 @@ mod config;
 mod date;
 mod entry;
 mod error;
-mod history;
 mod invalidate;
 mod key;
 mod memo;
