@@ -176,13 +176,10 @@ pub mod adapter;
 mod admin;
 mod cache;
 mod coalesce;
-#[cfg(feature = "redis")]
-mod codec;
 mod config;
 mod date;
 mod entry;
 mod error;
-mod history;
 mod invalidate;
 mod key;
 mod memo;
@@ -195,6 +192,11 @@ mod semantics;
 mod stats;
 mod store;
 
+#[cfg(feature = "redis")]
+pub use self::store::{
+    DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec, RedisStore,
+    RedisStoreBuilder, TieredStore, TieredStoreBuilder,
+};
 pub use self::{
     admin::{Admin, AdminResponse, ENV_ADMIN_TOKEN},
     cache::{
@@ -214,9 +216,4 @@ pub use self::{
     semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
     store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},
-};
-#[cfg(feature = "redis")]
-pub use self::{
-    codec::{DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec},
-    store::{RedisStore, RedisStoreBuilder, TieredStore, TieredStoreBuilder},
 };

@@ -11,7 +11,11 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 pub use self::memory::{DEFAULT_MAX_BYTES, MemoryStore};
 #[cfg(feature = "redis")]
 pub use self::{
-    redis::{RedisStore, RedisStoreBuilder},
+    redis::{
+        RedisStore,
+        builder::RedisStoreBuilder,
+        codec::{DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec},
+    },
     tiered::{TieredStore, TieredStoreBuilder},
 };
 use crate::{entry::Entry, error::Error, key::CacheKey};

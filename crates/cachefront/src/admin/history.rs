@@ -1,10 +1,9 @@
-//! A bounded ring of stats snapshots, so the dashboard can draw the recent past at once; and
-//! the dashboard page itself.
+//! A bounded ring of stats snapshots, so the dashboard can draw the recent past at once.
 //!
-//! One background tokio task per [`Admin`] samples [`Cache::stats`] every `interval` and keeps
+//! One background tokio task per `Admin` samples [`Cache::stats`] every `interval` and keeps
 //! the last `length` samples; older ones are dropped. The task holds only a [`Weak`] reference
 //! to the shared state (which owns the admin's handle on the cache): when the last clone of the
-//! [`Admin`] is dropped, the task ends at its next tick and the cache is released.
+//! `Admin` is dropped, the task ends at its next tick and the cache is released.
 //!
 //! # Memory
 //!
@@ -20,29 +19,20 @@ use std::{
 
 use serde_json::{Value, json};
 
-use sha2::{Digest, Sha256};
-
-use crate::{
-    admin::{Admin, AdminResponse},
-    cache::Cache,
-    stats::Stats,
-};
-
-/// The dashboard: one self-contained page (inline style and script, no external asset).
-const DASHBOARD: &str = include_str!("dashboard.html");
+use crate::{cache::Cache, stats::Stats};
 
 /// The default time between two samples of the history: 5 s.
-pub(crate) const DEFAULT_HISTORY_INTERVAL: Duration = Duration::from_secs(5);
+pub(super) const DEFAULT_HISTORY_INTERVAL: Duration = Duration::from_secs(5);
 /// The default number of samples kept: 180, 15 minutes at the default interval.
-pub(crate) const DEFAULT_HISTORY_LENGTH: usize = 180;
+pub(super) const DEFAULT_HISTORY_LENGTH: usize = 180;
 /// The most samples a history keeps (24 hours at the default interval).
-pub(crate) const MAX_HISTORY_LENGTH: usize = 17_280;
+pub(super) const MAX_HISTORY_LENGTH: usize = 17_280;
 /// The shortest time between two samples.
 const MIN_HISTORY_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The sampled history of one admin's cache; cheap to clone, shared by the clones of [`Admin`].
+/// The sampled history of one admin's cache; cheap to clone, shared by the clones of `Admin`.
 #[derive(Clone)]
-pub(crate) struct History {
+pub(super) struct History {
     shared: Arc<Shared>,
 }
 
@@ -73,7 +63,7 @@ impl std::fmt::Debug for History {
 
 impl History {
     /// A history of `cache`, not sampling yet (see [`History::start`]).
-    pub(crate) fn new(cache: Cache, interval: Duration, length: usize) -> Self {
+    pub(super) fn new(cache: Cache, interval: Duration, length: usize) -> Self {
         let length = length.clamp(1, MAX_HISTORY_LENGTH);
         Self {
             shared: Arc::new(Shared {
@@ -88,7 +78,7 @@ impl History {
 
     /// Starts the sampling task once, if a tokio runtime is running; a no-op otherwise and
     /// after the first success.
-    pub(crate) fn start(&self) {
+    pub(super) fn start(&self) {
         if self.shared.started.get().is_some() {
             return;
         }
@@ -117,7 +107,7 @@ impl History {
     }
 
     /// The samples as a JSON array, oldest first.
-    pub(crate) fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let samples = self.shared.samples.lock().unwrap_or_else(PoisonError::into_inner);
         Value::Array(samples.iter().map(sample_json).collect())
     }
@@ -167,84 +157,6 @@ fn sample_json(sample: &Sample) -> Value {
     })
 }
 
-impl Admin {
-    /// Samples the stats every `interval` (at least 100 ms) and keeps the last `length` samples
-    /// (1 to 17,280) for `GET /history` and the dashboard; every 5 s for the last 15 minutes
-    /// (180 samples) by default.
-    ///
-    /// Sampling runs on a tokio task started by the first admin request (opening the dashboard
-    /// is one), and stops once every clone of this `Admin` is dropped. Memory: about 120 bytes plus 40 bytes per route per sample.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use cachefront::{Admin, Cache};
-    ///
-    /// let admin = Admin::new(Cache::new(), "a-long-secret-token")
-    ///     .unwrap()
-    ///     // Every second for the last 10 minutes.
-    ///     .history(Duration::from_secs(1), 600);
-    /// # let _ = admin;
-    /// ```
-    #[must_use]
-    pub fn history(mut self, interval: Duration, length: usize) -> Self {
-        // A new ring; the old task, if any, sees its state dropped and stops.
-        self.history = History::new(self.cache().clone(), interval, length);
-        self
-    }
-}
-
-impl AdminResponse {
-    /// The dashboard page, with headers that keep it from loading anything but its own inline
-    /// script and the admin endpoints beside it.
-    pub(crate) fn dashboard() -> Self {
-        static POLICY: OnceLock<String> = OnceLock::new();
-        let policy = POLICY.get_or_init(|| {
-            // Only this exact script may run: its hash, not 'unsafe-inline'.
-            let script = DASHBOARD
-                .split_once("<script>")
-                .and_then(|(_, rest)| rest.split_once("</script>"))
-                .map_or("", |(script, _)| script);
-            let hash = base64(&Sha256::digest(script.as_bytes()));
-            format!(
-                "default-src 'none'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; \
-                 connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; \
-                 frame-ancestors 'none'"
-            )
-        });
-        Self {
-            status: 200,
-            content_type: "text/html; charset=utf-8",
-            body: DASHBOARD.to_owned(),
-            headers: vec![
-                ("content-security-policy", policy.as_str()),
-                ("cache-control", "no-store"),
-                ("x-content-type-options", "nosniff"),
-                ("referrer-policy", "no-referrer"),
-            ],
-        }
-    }
-}
-
-/// Standard base64 with padding (for the script's hash).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,41 +187,6 @@ mod tests {
         ] {
             assert!(first.get(field).is_some(), "{field} missing in {first}");
         }
-    }
-
-    #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
-
-    #[tokio::test]
-    async fn the_page_is_served_without_a_token_and_history_with_one() {
-        let admin = Admin::new(Cache::new(), "0123456789abcdef").unwrap();
-        for path in ["", "/"] {
-            let page = admin.handle("GET", path, None, b"").await;
-            assert_eq!(page.status, 200, "{path:?}");
-            assert!(page.content_type.starts_with("text/html"));
-            assert!(page.body.contains("sessionStorage"));
-            assert!(!page.body.contains("0123456789abcdef"));
-            assert!(page.body.len() < 30 * 1024, "{} bytes", page.body.len());
-            let policy = page
-                .headers
-                .iter()
-                .find(|(name, _)| *name == "content-security-policy")
-                .unwrap();
-            assert!(policy.1.contains("script-src 'sha256-"), "{}", policy.1);
-        }
-        assert_eq!(admin.handle("POST", "/", None, b"").await.status, 401);
-        assert_eq!(admin.handle("GET", "/history", None, b"").await.status, 401);
-        let token = Some(&b"Bearer 0123456789abcdef"[..]);
-        let history = admin.handle("GET", "/history", token, b"").await;
-        assert_eq!(history.status, 200);
-        assert!(history.body.starts_with('['), "{}", history.body);
-        assert_eq!(admin.handle("POST", "/history", token, b"").await.status, 405);
     }
 
     #[test]

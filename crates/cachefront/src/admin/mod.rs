@@ -3,18 +3,29 @@
 //! The adapters mount [`Admin`] under a path of the application (`cachefront-axum`'s
 //! `admin` router, `cachefront-actix`'s `admin` scope); every decision — authorization, routing,
 //! parsing, rendering — is taken here, once.
+//!
+//! [`Admin`] itself — the token, the routing, the purge endpoint — is here; the response type,
+//! the Prometheus text, the stats history and the dashboard page have their own modules.
 
-use std::{fmt::Write as _, sync::Arc};
+mod dashboard;
+mod history;
+mod metrics;
+mod response;
+
+use std::{sync::Arc, time::Duration};
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+pub use self::response::AdminResponse;
+use self::{
+    history::{DEFAULT_HISTORY_INTERVAL, DEFAULT_HISTORY_LENGTH, History},
+    metrics::prometheus_text,
+};
 use crate::{
     cache::Cache,
     config,
     error::{Error, ErrorKind},
-    history::{DEFAULT_HISTORY_INTERVAL, DEFAULT_HISTORY_LENGTH, History},
-    stats::{RouteStats, Stats},
 };
 
 /// The environment variable holding the admin token.
@@ -67,7 +78,7 @@ pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
 pub struct Admin {
     cache: Cache,
     token: Arc<str>,
-    pub(crate) history: History,
+    history: History,
 }
 
 impl std::fmt::Debug for Admin {
@@ -76,35 +87,6 @@ impl std::fmt::Debug for Admin {
         f.debug_struct("Admin")
             .field("cache", &self.cache)
             .finish_non_exhaustive()
-    }
-}
-
-/// A response from [`Admin::handle`], for the adapter to write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AdminResponse {
-    /// The status code.
-    pub status: u16,
-    /// The `Content-Type`.
-    pub content_type: &'static str,
-    /// The body.
-    pub body: String,
-    /// Extra headers (e.g. `WWW-Authenticate` on a 401).
-    pub headers: Vec<(&'static str, &'static str)>,
-}
-
-impl AdminResponse {
-    fn json(status: u16, value: &Value) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            body: value.to_string(),
-            headers: Vec::new(),
-        }
-    }
-
-    fn error(status: u16, message: impl Into<String>) -> Self {
-        Self::json(status, &json!({ "error": message.into() }))
     }
 }
 
@@ -280,6 +262,32 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Samples the stats every `interval` (at least 100 ms) and keeps the last `length` samples
+    /// (1 to 17,280) for `GET /history` and the dashboard; every 5 s for the last 15 minutes
+    /// (180 samples) by default.
+    ///
+    /// Sampling runs on a tokio task started by the first admin request (opening the dashboard
+    /// is one), and stops once every clone of this `Admin` is dropped. Memory: about 120 bytes plus 40 bytes per route per sample.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cachefront::{Admin, Cache};
+    ///
+    /// let admin = Admin::new(Cache::new(), "a-long-secret-token")
+    ///     .unwrap()
+    ///     // Every second for the last 10 minutes.
+    ///     .history(Duration::from_secs(1), 600);
+    /// # let _ = admin;
+    /// ```
+    #[must_use]
+    pub fn history(mut self, interval: Duration, length: usize) -> Self {
+        // A new ring; the old task, if any, sees its state dropped and stops.
+        self.history = History::new(self.cache().clone(), interval, length);
+        self
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     // The length is not secret (the token's length is fixed); the contents are compared
     // without an early exit.
@@ -289,99 +297,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The stats in the Prometheus text exposition format, labelled by route name.
-pub(crate) fn prometheus_text(stats: &Stats) -> String {
-    let mut out = String::with_capacity(4096);
-    type Read = fn(&RouteStats) -> u64;
-    let counters: [(&str, &str, Read); 9] = [
-        ("hits", "Requests answered from the cache.", |r| r.hits),
-        ("stale_hits", "Requests answered with a stale response.", |r| {
-            r.stale_hits
-        }),
-        ("misses", "Cacheable requests sent to the handler.", |r| r.misses),
-        (
-            "coalesced_waits",
-            "Requests that waited for a concurrent miss on the same key.",
-            |r| r.coalesced_waits,
-        ),
-        ("stores", "Responses stored.", |r| r.stores),
-        (
-            "not_stored",
-            "Forwarded responses that could not be stored.",
-            |r| r.not_stored,
-        ),
-        ("revalidations", "Stored responses refreshed by a 304.", |r| {
-            r.revalidations
-        }),
-        ("invalidations", "Invalidations.", |r| r.invalidations),
-        ("store_errors", "Store operations that failed.", |r| {
-            r.store_errors
-        }),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP cachefront_{name}_total {help}");
-        let _ = writeln!(out, "# TYPE cachefront_{name}_total counter");
-        for (route, route_stats) in &stats.routes {
-            let _ = writeln!(
-                out,
-                "cachefront_{name}_total{{route=\"{}\"}} {}",
-                escape_label(route),
-                value(route_stats)
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP cachefront_bypasses_total Requests that did not use the cache, by reason."
-    );
-    let _ = writeln!(out, "# TYPE cachefront_bypasses_total counter");
-    for (route, route_stats) in &stats.routes {
-        for (reason, count) in &route_stats.bypasses {
-            let _ = writeln!(
-                out,
-                "cachefront_bypasses_total{{route=\"{}\",reason=\"{reason}\"}} {count}",
-                escape_label(route)
-            );
-        }
-    }
-    let gauges = [
-        ("entries", "Entries held by the store.", stats.entries),
-        ("bytes", "Bytes held by the store.", stats.bytes),
-        (
-            "capacity_bytes",
-            "The store's capacity in bytes.",
-            stats.capacity_bytes.unwrap_or(0),
-        ),
-    ];
-    for (name, help, value) in gauges {
-        let _ = writeln!(out, "# HELP cachefront_{name} {help}");
-        let _ = writeln!(out, "# TYPE cachefront_{name} gauge");
-        let _ = writeln!(out, "cachefront_{name} {value}");
-    }
-    for (name, help, value) in [
-        ("evictions", "Entries removed to make room.", stats.evictions),
-        (
-            "expirations",
-            "Entries removed at the end of their lifetime.",
-            stats.expirations,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP cachefront_{name}_total {help}");
-        let _ = writeln!(out, "# TYPE cachefront_{name}_total counter");
-        let _ = writeln!(out, "cachefront_{name}_total {value}");
-    }
-    out
-}
-
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     const TOKEN: &[u8] = b"Bearer 0123456789abcdef";
@@ -562,5 +481,31 @@ mod tests {
                 && purges[2].contains("removed=3"),
             "{purges:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_page_is_served_without_a_token_and_history_with_one() {
+        let admin = Admin::new(Cache::new(), "0123456789abcdef").unwrap();
+        for path in ["", "/"] {
+            let page = admin.handle("GET", path, None, b"").await;
+            assert_eq!(page.status, 200, "{path:?}");
+            assert!(page.content_type.starts_with("text/html"));
+            assert!(page.body.contains("sessionStorage"));
+            assert!(!page.body.contains("0123456789abcdef"));
+            assert!(page.body.len() < 30 * 1024, "{} bytes", page.body.len());
+            let policy = page
+                .headers
+                .iter()
+                .find(|(name, _)| *name == "content-security-policy")
+                .unwrap();
+            assert!(policy.1.contains("script-src 'sha256-"), "{}", policy.1);
+        }
+        assert_eq!(admin.handle("POST", "/", None, b"").await.status, 401);
+        assert_eq!(admin.handle("GET", "/history", None, b"").await.status, 401);
+        let token = Some(&b"Bearer 0123456789abcdef"[..]);
+        let history = admin.handle("GET", "/history", token, b"").await;
+        assert_eq!(history.status, 200);
+        assert!(history.body.starts_with('['), "{}", history.body);
+        assert_eq!(admin.handle("POST", "/history", token, b"").await.status, 405);
     }
 }
