@@ -178,7 +178,6 @@ mod coalesce;
 #[cfg(feature = "redis")]
 mod codec;
 mod config;
-mod date;
 mod entry;
 mod error;
 mod history;
@@ -189,9 +188,8 @@ mod pattern;
 mod policy;
 mod pump;
 mod purges;
-mod range;
 mod request;
-mod semantics;
+mod rules;
 mod stats;
 mod store;
 
@@ -212,7 +210,7 @@ pub use self::{
     },
     pump::{BodyFrame, BodySource, PumpedBody, poll_once, pump},
     request::{RequestHead, host_replacement},
-    semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
+    rules::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
     store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},
 };
