@@ -19,9 +19,10 @@ use crate::{
     key::{CacheKey, KeyDigest},
     policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
     purges::{Purge, PurgeEpoch, PurgeLog},
-    range::{self, Requested},
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
-    semantics::{self, CACHE_STATUS, CacheControl, CacheStatus, Forwarded, Reuse},
+    rules::range::{self, Requested},
+    // The rules were `semantics` before they were split into `rules/`.
+    rules::{self as semantics, CACHE_STATUS, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
     store::{DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock},
 };

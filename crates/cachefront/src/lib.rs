@@ -177,7 +177,6 @@ mod admin;
 mod cache;
 mod coalesce;
 mod config;
-mod date;
 mod entry;
 mod error;
 mod invalidate;
@@ -186,9 +185,8 @@ mod memo;
 mod pattern;
 mod policy;
 mod purges;
-mod range;
 mod request;
-mod semantics;
+mod rules;
 mod stats;
 mod store;
 
@@ -213,7 +211,7 @@ pub use self::{
         NotStored, Policy, SetCookie,
     },
     request::RequestHead,
-    semantics::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
+    rules::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
     stats::{RouteStats, Stats},
     store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},
 };

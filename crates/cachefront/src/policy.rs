@@ -8,7 +8,7 @@ use crate::{
     key::{CacheKey, KeySpec, QueryKey},
     pattern::{self, RoutePattern},
     request::RequestHead,
-    semantics::{self, CacheControl, HEURISTICALLY_CACHEABLE},
+    rules::{self, CacheControl, HEURISTICALLY_CACHEABLE},
 };
 
 /// What a policy does with requests that carry a credential (`Authorization` or `Cookie`).
@@ -92,7 +92,7 @@ pub struct Policy {
     pub(crate) mode: Mode,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
-    pub(crate) heuristic: Option<semantics::Heuristic>,
+    pub(crate) heuristic: Option<rules::Heuristic>,
     pub(crate) client_directives: bool,
     pub(crate) max_variants: usize,
     pub(crate) targeted: Vec<HeaderName>,
@@ -323,8 +323,8 @@ impl Policy {
     pub fn heuristic_freshness(mut self, cap: Duration) -> Self {
         let fraction = self
             .heuristic
-            .map_or(semantics::Heuristic::DEFAULT_FRACTION, |h| h.fraction);
-        self.heuristic = Some(semantics::Heuristic { fraction, cap });
+            .map_or(rules::Heuristic::DEFAULT_FRACTION, |h| h.fraction);
+        self.heuristic = Some(rules::Heuristic { fraction, cap });
         self
     }
 
@@ -338,10 +338,8 @@ impl Policy {
         } else {
             fraction.clamp(0.0, 1.0)
         };
-        let cap = self
-            .heuristic
-            .map_or(semantics::Heuristic::DEFAULT_CAP, |h| h.cap);
-        self.heuristic = Some(semantics::Heuristic { fraction, cap });
+        let cap = self.heuristic.map_or(rules::Heuristic::DEFAULT_CAP, |h| h.cap);
+        self.heuristic = Some(rules::Heuristic { fraction, cap });
         self
     }
 
@@ -620,7 +618,7 @@ impl Policy {
         if exchange.authorized && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
             return Err(NotStored::Authorization);
         }
-        let vary = semantics::vary_names(headers).map_err(|()| NotStored::VaryStar)?;
+        let vary = rules::vary_names(headers).map_err(|()| NotStored::VaryStar)?;
         let mut strip = Vec::new();
         match (headers.contains_key(header::SET_COOKIE), self.set_cookie) {
             (false, _) | (true, SetCookie::Store) => {}
@@ -653,7 +651,7 @@ impl Policy {
         let storable = if shared {
             let has_validator =
                 headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
-            let ttl = semantics::freshness_lifetime(
+            let ttl = rules::freshness_lifetime(
                 &cc,
                 headers,
                 is_targeted,
@@ -667,7 +665,7 @@ impl Policy {
                 vary,
                 strip,
                 ttl,
-                initial_age: semantics::corrected_initial_age(
+                initial_age: rules::corrected_initial_age(
                     headers,
                     exchange.request_time,
                     exchange.response_time,
@@ -798,7 +796,7 @@ impl Storable {
     /// `private="..."` and `no-cache="..."` (§5.2.2.7, §5.2.2.4), `Set-Cookie` under
     /// [`SetCookie::StoreWithout`], and the tag headers unless the policy exposes them.
     pub(crate) fn stored_headers(&self, headers: &HeaderMap) -> HeaderMap {
-        semantics::storable_headers(headers, &self.strip)
+        rules::storable_headers(headers, &self.strip)
     }
 
     /// Copies the lifetime settings onto an entry.
@@ -1381,7 +1379,7 @@ mod tests {
             ("set-cookie", "sid=alice"),
             ("cache-tag", "user-alice"),
         ]);
-        let merged = semantics::merge_not_modified(&stored_200, &update);
+        let merged = rules::merge_not_modified(&stored_200, &update);
         let storable = policy
             .admit_response(StatusCode::OK, &merged, None, &Exchange::now())
             .unwrap();

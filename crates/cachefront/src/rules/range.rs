@@ -13,10 +13,11 @@
 
 use http::{HeaderValue, StatusCode, header};
 
-use crate::{
-    entry::Entry,
-    semantics::{HeaderLookup, strong_eq},
+use super::{
+    date::parse_http_date,
+    validation::{HeaderLookup, strong_eq},
 };
+use crate::entry::Entry;
 
 /// What a request's `Range` field asks for, as far as the cache is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,11 +166,7 @@ fn if_range_matches(value: &[u8], entry: &Entry) -> bool {
             .get(header::ETAG)
             .is_some_and(|etag| strong_eq(value, etag.as_bytes()));
     }
-    let date = |value: &[u8]| {
-        std::str::from_utf8(value)
-            .ok()
-            .and_then(crate::date::parse_http_date)
-    };
+    let date = |value: &[u8]| std::str::from_utf8(value).ok().and_then(parse_http_date);
     let stored = |name| {
         entry
             .headers

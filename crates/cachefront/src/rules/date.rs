@@ -1,9 +1,12 @@
-//! HTTP-date parsing (RFC 9110 §5.6.7), as a cache recipient reads dates (RFC 9111 §4.2).
+//! HTTP-date parsing (RFC 9110 §5.6.7), as a cache recipient reads dates (RFC 9111 §4.2), and
+//! date header fields read as absent, invalid or valid ([`DateField`]).
 //!
 //! One parser for every date the core reads: `Date`, `Expires`, `Last-Modified` and
 //! `If-Modified-Since`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderName};
 
 /// Parses an HTTP-date in any of the three formats a recipient must accept (RFC 9110 §5.6.7):
 ///
@@ -219,6 +222,35 @@ fn is_day_name(name: &str) -> bool {
     ];
     DAYS.iter()
         .any(|day| day.eq_ignore_ascii_case(name) || day[..3].eq_ignore_ascii_case(name))
+}
+
+/// A date header: absent, present but invalid, or a valid HTTP-date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DateField {
+    Absent,
+    Invalid,
+    Valid(SystemTime),
+}
+
+impl DateField {
+    pub(crate) fn valid(self) -> Option<SystemTime> {
+        match self {
+            Self::Valid(time) => Some(time),
+            Self::Absent | Self::Invalid => None,
+        }
+    }
+}
+
+/// Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850 or asctime; see
+/// [`parse_http_date`]).
+pub(crate) fn http_date(headers: &HeaderMap, name: HeaderName) -> DateField {
+    let Some(value) = headers.get(name) else {
+        return DateField::Absent;
+    };
+    match value.to_str().ok().and_then(parse_http_date) {
+        Some(time) => DateField::Valid(time),
+        None => DateField::Invalid,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,38 @@
+//! The HTTP caching rules, as pure functions over plain data (RFC 9111, RFC 9110, RFC 5861,
+//! RFC 9211, RFC 9213). Every rule the cache and the adapters rely on lives here, once.
+//!
+//! | file | the rules it holds |
+//! | --- | --- |
+//! | `cache_control.rs` | parsing `Cache-Control` into [`CacheControl`] (RFC 9111 §5.2) |
+//! | `targeted.rs` | targeted fields such as `CDN-Cache-Control` (RFC 9213) |
+//! | `storability.rs` | which header fields may be stored (§3.1), the names `Vary` lists (§4.1) |
+//! | `freshness.rs` | freshness lifetime, heuristics, age, the `Age` field (§4.2, §5.1) |
+//! | `reuse.rs` | whether a stored response may be reused or served stale (§4, §4.2.4, RFC 5861) |
+//! | `validation.rs` | entity-tags, client conditionals, 304s and `HEAD` freshening (RFC 9110 §8.8, §13; §4.3) |
+//! | `cache_status.rs` | the `Cache-Status` member: [`CacheStatus`], [`Forwarded`] (RFC 9211) |
+//! | `date.rs` | HTTP-dates and date fields (RFC 9110 §5.6.7) |
+//! | `range.rs` | byte ranges answered from a stored `200` (RFC 9110 §14, §13.1.5) |
+
+mod cache_control;
+mod cache_status;
+mod date;
+mod freshness;
+pub(crate) mod range;
+mod reuse;
+mod storability;
+mod targeted;
+#[cfg(test)]
+mod test_support;
+mod validation;
+
+pub use self::{
+    cache_control::CacheControl,
+    cache_status::{CACHE_STATUS, CacheStatus, Forwarded},
+    freshness::HEURISTICALLY_CACHEABLE,
+};
+pub(crate) use self::{
+    freshness::{Heuristic, age_value, corrected_initial_age, freshness_lifetime},
+    reuse::{Reuse, is_stale_if_error_status, reuse, stale_if_error_allows},
+    storability::{storable_headers, vary_names},
+    validation::{freshens, head_freshens, merge_not_modified, not_modified, not_modified_headers},
+};

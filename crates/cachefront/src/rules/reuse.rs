@@ -1,0 +1,111 @@
+//! Whether a stored response may be reused for a request: fresh, stale but accepted, stale
+//! while revalidating or only after validation (RFC 9111 §4, §4.2.4, §5.2.1, RFC 5861).
+
+use std::time::{Duration, SystemTime};
+
+use super::CacheControl;
+use crate::entry::Entry;
+
+/// How a stored response may be used for a request (RFC 9111 §4, RFC 5861).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reuse {
+    /// Fresh: serve it.
+    Fresh,
+    /// Stale, but the client's `max-stale` accepts it: serve it.
+    StaleAccepted,
+    /// Stale within `stale-while-revalidate`: serve it and refresh it in the background.
+    StaleWhileRevalidate,
+    /// Validate it with the origin first (or fetch anew).
+    Revalidate,
+}
+
+/// Decides how a stored response may be reused for a request with directives `request`.
+pub(crate) fn reuse(entry: &Entry, request: &CacheControl, now: SystemTime) -> Reuse {
+    if entry.no_cache || request.no_cache {
+        return Reuse::Revalidate;
+    }
+    let age = entry.age(now);
+    if let Some(Ok(max_age)) = request.max_age {
+        if age.as_secs() > max_age {
+            return Reuse::Revalidate;
+        }
+    }
+    if let Some(min_fresh) = request.min_fresh {
+        if entry.ttl.saturating_sub(age) < Duration::from_secs(min_fresh) {
+            return Reuse::Revalidate;
+        }
+    }
+    if age < entry.ttl {
+        return Reuse::Fresh;
+    }
+    let staleness = age - entry.ttl;
+    if !entry.must_revalidate {
+        match request.max_stale {
+            Some(None) => return Reuse::StaleAccepted,
+            Some(Some(limit)) if staleness.as_secs() <= limit => return Reuse::StaleAccepted,
+            _ => {}
+        }
+    }
+    if staleness <= entry.stale_while_revalidate && request.max_age.is_none() {
+        return Reuse::StaleWhileRevalidate;
+    }
+    Reuse::Revalidate
+}
+
+/// Whether a stale entry may answer a failed request (RFC 5861 §4): within the response's or
+/// the request's `stale-if-error` window.
+///
+/// A response that forbids serving stale (`must-revalidate`, `proxy-revalidate`, `s-maxage`,
+/// recorded as [`Entry::must_revalidate`], or `no-cache`) is never served stale on the client's
+/// say-so (RFC 9111 §4.2.4, §5.2.2.2): only the window the entry was stored with counts, which
+/// is the origin's own `stale-if-error` (the policy's default window is not applied to such
+/// responses when they are stored).
+pub(crate) fn stale_if_error_allows(entry: &Entry, request: &CacheControl, now: SystemTime) -> bool {
+    let staleness = entry.age(now).saturating_sub(entry.ttl);
+    let forbids_stale = entry.must_revalidate || entry.no_cache;
+    let window = match request.stale_if_error {
+        Some(requested) if !forbids_stale => Duration::from_secs(requested).max(entry.stale_if_error),
+        _ => entry.stale_if_error,
+    };
+    staleness <= window && !window.is_zero()
+}
+
+/// Whether a status is an error for which RFC 5861 §4 allows serving stale.
+pub(crate) fn is_stale_if_error_status(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::test_support::cc;
+
+    #[test]
+    fn a_clients_stale_if_error_never_serves_a_response_that_forbids_stale() {
+        // RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.4: must-revalidate (which records proxy-revalidate
+        // and s-maxage too) and no-cache forbid serving stale on the client's say-so.
+        let now = SystemTime::now();
+        let mut entry = Entry::for_tests();
+        entry.stored_at = now;
+        entry.ttl = Duration::from_secs(60);
+        entry.initial_age = Duration::from_secs(100);
+        let request = cc("stale-if-error=3600");
+        assert!(
+            stale_if_error_allows(&entry, &request, now),
+            "a plain stale entry"
+        );
+        for (must_revalidate, no_cache) in [(true, false), (false, true)] {
+            entry.must_revalidate = must_revalidate;
+            entry.no_cache = no_cache;
+            assert!(
+                !stale_if_error_allows(&entry, &request, now),
+                "must-revalidate {must_revalidate}, no-cache {no_cache}"
+            );
+            assert_eq!(reuse(&entry, &cc("max-stale"), now), Reuse::Revalidate);
+            // The origin's own stale-if-error on the response is its explicit permission.
+            entry.stale_if_error = Duration::from_secs(100);
+            assert!(stale_if_error_allows(&entry, &CacheControl::default(), now));
+            entry.stale_if_error = Duration::ZERO;
+        }
+    }
+}
