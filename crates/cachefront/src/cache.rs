@@ -22,7 +22,7 @@ use crate::{
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
     rules::range::{self, Requested},
     // The rules were `semantics` before they were split into `rules/`.
-    rules::{self as semantics, CACHE_STATUS, CacheControl, CacheStatus, Forwarded, Reuse},
+    rules::{self as semantics, CacheControl, CacheStatus, Forwarded, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
     store::{DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock},
 };
@@ -1094,28 +1094,6 @@ impl Hit {
         }
     }
 
-    /// Whether the response is the stored one replayed: then [`headers`](Self::headers) is
-    /// exactly the entry's stored headers followed by [`computed_headers`](Self::computed_headers),
-    /// and an adapter may translate the stored headers once per entry
-    /// ([`Entry::adapter_data`]) instead of on every hit. `false` for a 304 or a synthetic 504.
-    pub fn replays_stored_headers(&self) -> bool {
-        !matches!(self.kind, HitKind::NotModified | HitKind::OnlyIfCached)
-    }
-
-    /// The headers the cache adds to the stored ones on a replayed response: `Content-Length`
-    /// and `Age` (replacing any stored value), and this cache's `Cache-Status` member
-    /// (appended after any stored member).
-    pub fn computed_headers(&self) -> [(HeaderName, HeaderValue); 3] {
-        [
-            (header::CONTENT_LENGTH, HeaderValue::from(self.entry.body.len())),
-            (
-                header::AGE,
-                semantics::age_value(self.entry.age(self.now).as_secs()),
-            ),
-            (CACHE_STATUS, self.cache_status().to_header_value()),
-        ]
-    }
-
     /// The response headers: the stored ones (for a 304, those RFC 9110 §15.4.5 lists), then
     /// `Content-Length`, `Age` (computed by the cache, RFC 9111 §5.1) and `Cache-Status`.
     pub fn headers(&self) -> HeaderMap {
@@ -1469,7 +1447,6 @@ impl Forward {
                     time_to_idle: route_policy.time_to_idle,
                     tags,
                     vary,
-                    adapter: crate::entry::AdapterSlot::default(),
                 },
                 chunks: Vec::new(),
                 len: 0,

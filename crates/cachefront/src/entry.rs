@@ -42,30 +42,6 @@ pub struct Entry {
     pub(crate) tags: Vec<Arc<str>>,
     /// The request's values of the headers the response's `Vary` named, at store time.
     pub(crate) vary: Vec<(HeaderName, Option<Vec<u8>>)>,
-    /// What an adapter derived from the entry once, to reuse on every hit.
-    pub(crate) adapter: AdapterSlot,
-}
-
-/// One value an adapter derives from an entry (e.g. its headers in the framework's own types),
-/// computed on first use and shared by every hit. A copy of an entry starts empty.
-#[derive(Default)]
-pub(crate) struct AdapterSlot(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
-
-impl Clone for AdapterSlot {
-    fn clone(&self) -> Self {
-        // A copy is usually changed (e.g. refreshed headers): derive again.
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for AdapterSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "AdapterSlot(set)"
-        } else {
-            "AdapterSlot(empty)"
-        })
-    }
 }
 
 impl Entry {
@@ -88,29 +64,7 @@ impl Entry {
             time_to_idle: None,
             tags: Vec::new(),
             vary: Vec::new(),
-            adapter: AdapterSlot::default(),
         }
-    }
-
-    /// A value an adapter derives from this entry once and reuses on every hit — typically the
-    /// stored headers translated into its framework's types. Returns `None` when another adapter
-    /// already keeps a value of another type here (two frameworks sharing one cache), in which
-    /// case the caller derives the value itself.
-    ///
-    /// ```
-    /// # let entry = cachefront::Entry::for_tests();
-    /// let names: Option<&Vec<String>> =
-    ///     entry.adapter_data(|e| e.headers().keys().map(|n| n.to_string()).collect());
-    /// assert!(names.is_some());
-    /// ```
-    pub fn adapter_data<T: std::any::Any + Send + Sync>(
-        &self,
-        derive: impl FnOnce(&Self) -> T,
-    ) -> Option<&T> {
-        self.adapter
-            .0
-            .get_or_init(|| Box::new(derive(self)))
-            .downcast_ref()
     }
 
     /// An empty entry, for documentation examples.

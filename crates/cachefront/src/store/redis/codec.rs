@@ -507,7 +507,6 @@ fn decode(bytes: Bytes, key: &CacheKey, max_decoded: usize) -> Result<Entry, Dec
         time_to_idle,
         tags,
         vary,
-        adapter: crate::entry::AdapterSlot::default(),
     })
 }
 
@@ -540,7 +539,6 @@ mod tests {
                 (header::ACCEPT_LANGUAGE, Some(b"en".to_vec())),
                 (header::ACCEPT_ENCODING, None),
             ],
-            adapter: crate::entry::AdapterSlot::default(),
         }
     }
 
