@@ -99,7 +99,7 @@ pub trait BodySource {
 /// ```
 /// use std::{pin::Pin, task::{Context, Poll}, time::Duration};
 /// use bytes::Bytes;
-/// use cachefront::{BodyFrame, BodySource, Cache, Lookup, Policy, pump};
+/// use cachefront::{Cache, Policy, adapter::{BodyFrame, BodySource, Lookup, pump}};
 ///
 /// /// A body of fixed chunks.
 /// struct Chunks(Vec<&'static str>);
@@ -162,7 +162,7 @@ where
 ///
 /// ```
 /// let mut ran = false;
-/// let rest = cachefront::poll_once(async { ran = true; });
+/// let rest = cachefront::adapter::poll_once(async { ran = true; });
 /// assert!(rest.is_none());
 /// assert!(ran);
 /// ```
