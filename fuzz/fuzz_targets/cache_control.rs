@@ -2,7 +2,7 @@
 //! deterministic and idempotent (the first occurrence of a directive wins).
 #![no_main]
 
-use cachefront::CacheControl;
+use cachefront::fuzzing::CacheControl;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use cachefront::{CacheKey, EntryCodec};
+use cachefront::{CacheKey, store::EntryCodec};
 use libfuzzer_sys::fuzz_target;
 
 static KEY: LazyLock<CacheKey> = LazyLock::new(|| CacheKey::from_parts(["GET /fuzz host=example.com"]));

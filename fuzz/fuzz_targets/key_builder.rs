@@ -5,7 +5,7 @@
 //! is read as (lossy) UTF-8 where the core takes `&str`, as any adapter must hand it strings.
 #![no_main]
 
-use cachefront::{KeySpec, QueryKey, RequestHead};
+use cachefront::{KeySpec, QueryKey, adapter::RequestHead};
 use http::{HeaderMap, HeaderName};
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,7 @@
 //! (RFC 8941 / 9651): never a panic on arbitrary bytes, and deterministic.
 #![no_main]
 
-use cachefront::CacheControl;
+use cachefront::fuzzing::CacheControl;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -304,7 +304,7 @@ impl Case {
         self
     }
 
-    /// Forwarded, with `fwd=kind`.
+    /// ForwardReason, with `fwd=kind`.
     fn fwd(mut self, kind: &'static str) -> Self {
         let cs = &mut self.last().cache_status;
         cs.hit = Some(false);

@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri},
     routing::get,
 };
-use cachefront::{DEFAULT_MAX_VARIANTS, MemoryStore};
+use cachefront::store::MemoryStore;
 use cachefront_tower::{Cache, CacheExt, Policy};
 use futures_util::{StreamExt, stream};
 use integration_tests::{TestServer, client, header};
@@ -377,7 +377,7 @@ async fn send_variants(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_variants_of_one_uri_stay_bounded() {
     const CAPACITY: u64 = 1024 * 1024;
-    let (cache, store, server) = varied_server(CAPACITY, DEFAULT_MAX_VARIANTS).await;
+    let (cache, store, server) = varied_server(CAPACITY, Policy::DEFAULT_MAX_VARIANTS).await;
     let mismatches = send_variants(&server, 0..10_000, 16).await;
     assert!(
         mismatches.is_empty(),
@@ -419,14 +419,15 @@ async fn spaced_variants_are_capped() {
 /// The cap under load: 10,000 values sent 16 at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_variants_respect_the_variant_cap() {
-    let (cache, store, server) = varied_server(64 * 1024 * 1024, DEFAULT_MAX_VARIANTS).await;
+    let (cache, store, server) = varied_server(64 * 1024 * 1024, Policy::DEFAULT_MAX_VARIANTS).await;
     assert!(send_variants(&server, 0..10_000, 16).await.is_empty());
     tokio::time::sleep(Duration::from_millis(200)).await;
     store.run_pending_tasks().await;
     let entries = cache.stats().entries;
     assert!(
-        entries <= DEFAULT_MAX_VARIANTS as u64 + 1,
-        "{entries} entries for one URI (cap {DEFAULT_MAX_VARIANTS})"
+        entries <= Policy::DEFAULT_MAX_VARIANTS as u64 + 1,
+        "{entries} entries for one URI (cap {})",
+        Policy::DEFAULT_MAX_VARIANTS
     );
 }
 

@@ -1,6 +1,6 @@
 //! The leak suite: every way a private response could reach the wrong client, run against both
 //! adapters over real sockets on 127.0.0.1 — an axum server with cachefront-tower's
-//! `CacheLayer`, and an actix-web server with cachefront-actix's `CacheMiddleware`, each with
+//! `CacheLayer`, and an actix-web server with cachefront-actix's `ResponseCache`, each with
 //! its own fresh cache. In each case user A primes the cache, user B asks, and B must get
 //! exactly what the handler answers B — never A's body, A's personal headers or A's cookie.
 //!
@@ -95,7 +95,7 @@ fn personal(extra: &[(&'static str, &'static str)], new_session: bool) -> Handle
 enum Framework {
     /// axum, with cachefront-tower's `CacheLayer`.
     Axum,
-    /// actix-web, with cachefront-actix's `CacheMiddleware`.
+    /// actix-web, with cachefront-actix's `ResponseCache`.
     Actix,
 }
 

@@ -1,6 +1,6 @@
 //! One table of behaviour cases, run against both adapters over real sockets: an axum server
 //! with cachefront-tower's `CacheLayer`, and an actix-web server with cachefront-actix's
-//! `CacheMiddleware`, each with its own fresh cache, on 127.0.0.1.
+//! `ResponseCache`, each with its own fresh cache, on 127.0.0.1.
 //!
 //! A case is an application (routes, policies, handlers — described once, built for both
 //! frameworks by `AppSpec::axum` and `actix_app`) and a scenario (requests and
@@ -34,7 +34,7 @@ use std::{
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use cachefront::{Cache, Credentials, MemoryStore, Policy, SetCookie};
+use cachefront::{Cache, Credentials, Policy, SetCookie, store::MemoryStore};
 use cachefront_actix::CacheExt as _;
 use cachefront_tower::CacheExt as _;
 use futures_util::{FutureExt as _, StreamExt as _};

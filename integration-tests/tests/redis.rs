@@ -15,7 +15,9 @@ use std::{
 use axum::{Router, extract::Path, routing::get};
 use bytes::Bytes;
 use cachefront::{
-    Cache, CacheKey, Entry, ErrorKind, KeySpec, Lookup, MemoryStore, Policy, RedisStore, Store, TieredStore,
+    Cache, CacheKey, ErrorKind, KeySpec, Policy,
+    adapter::Lookup,
+    store::{Entry, MemoryStore, RedisStore, Store, TieredStore},
 };
 use cachefront_tower::CacheExt;
 use integration_tests::{

@@ -16,7 +16,7 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use cachefront::{Credentials, MemoryStore, Policy, SetCookie};
+use cachefront::{Credentials, Policy, SetCookie, store::MemoryStore};
 use cachefront_tower::{Cache, CacheExt};
 use futures_util::StreamExt;
 use integration_tests::{TestServer, client, header, rss_bytes};

@@ -18,7 +18,7 @@ use cachefront::{Admin, AdminResponse};
 /// [`Admin::from_env`] (`CACHEFRONT_ADMIN_TOKEN`, the endpoints staying off when it is unset).
 ///
 /// Register the scope before a scope or resource that would also match `path`, and do not
-/// wrap it in a [`CacheMiddleware`](crate::CacheMiddleware).
+/// wrap it in a [`ResponseCache`](crate::ResponseCache).
 ///
 /// ```
 /// use actix_web::{App, test};

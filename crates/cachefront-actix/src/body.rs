@@ -12,7 +12,7 @@ use crate::exchange::Source;
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The response body of [`CacheMiddlewareService`](crate::CacheMiddlewareService): a stored
+    /// The response body of [`ResponseCacheMiddleware`](crate::ResponseCacheMiddleware): a stored
     /// body (hit), the handler's body being collected as it streams (miss), or the handler's
     /// body untouched ([`cachefront::adapter::ResponseBody`]).
     pub struct ResponseBody<B: MessageBody> {

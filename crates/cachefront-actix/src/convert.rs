@@ -14,7 +14,7 @@ use actix_web::{
 /// An actix-web request head as the core sees it.
 pub(crate) struct ActixRequestHead<'a>(pub(crate) &'a actix_web::dev::RequestHead);
 
-impl cachefront::RequestHead for ActixRequestHead<'_> {
+impl cachefront::adapter::RequestHead for ActixRequestHead<'_> {
     fn method(&self) -> &str {
         self.0.method.as_str()
     }
@@ -118,7 +118,7 @@ const SAME_STATUS_RANGE: &str = "http 0.2 and 1.x both accept every status from 
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
-    use cachefront::RequestHead as _;
+    use cachefront::adapter::RequestHead as _;
 
     use super::*;
 

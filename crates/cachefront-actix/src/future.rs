@@ -11,7 +11,7 @@ use crate::ResponseBody;
 
 type BoxedResponse<B> = Pin<Box<dyn Future<Output = Result<ServiceResponse<ResponseBody<B>>, Error>>>>;
 
-/// The response future of [`CacheMiddlewareService`](crate::CacheMiddlewareService).
+/// The response future of [`ResponseCacheMiddleware`](crate::ResponseCacheMiddleware).
 ///
 /// The lookup is asynchronous (the store, and waiting on a concurrent miss), so the future is
 /// boxed once per request.

@@ -1,6 +1,6 @@
 //! An [actix-web] middleware that caches HTTP responses with [cachefront].
 //!
-//! [`CacheMiddleware`] wraps an app, a scope or a resource under one [`Policy`]; every
+//! [`ResponseCache`] wraps an app, a scope or a resource under one [`Policy`]; every
 //! middleware built from the same [`Cache`] shares its store, its coalescing and its stats. Put
 //! one on each resource or scope that should be cached, with its policy:
 //!
@@ -167,7 +167,10 @@ pub use self::{
     body::ResponseBody,
     future::ResponseFuture,
     memo::{DEFAULT_NAMESPACE, Memo, MissingCache},
-    middleware::{CacheExt, CacheMiddleware},
-    service::CacheMiddlewareService,
+    middleware::{CacheExt, ResponseCache},
+    service::ResponseCacheMiddleware,
 };
-pub use cachefront::{self, Admin, Cache, Invalidator, Policy};
+pub use cachefront::{
+    self, Admin, Cache, CacheBuilder, CacheKey, CacheRoute, Error, Invalidator, KeyPart, KeySpec, Policy,
+    QueryKey, Stats,
+};

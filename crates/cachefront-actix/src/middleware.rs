@@ -8,70 +8,70 @@ use actix_web::{
     body::MessageBody,
     dev::{Service, ServiceRequest, ServiceResponse, Transform},
 };
-use cachefront::{Cache, Policy, Route};
+use cachefront::{Cache, CacheRoute, Policy};
 
-use crate::{CacheMiddlewareService, ResponseBody};
+use crate::{ResponseBody, ResponseCacheMiddleware};
 
 /// Caches the responses of the services it wraps under one [`Policy`], in a shared [`Cache`].
 ///
 /// Use it with [`App::wrap`](actix_web::App::wrap), [`Scope::wrap`](actix_web::Scope::wrap) or
 /// [`Resource::wrap`](actix_web::Resource::wrap), one per route or group of routes, each with its
 /// own policy; all of them share the cache they were built from (store, coalescing and stats).
-/// Build it with [`CacheExt::middleware`] or [`CacheMiddleware::new`]. See the
+/// Build it with [`CacheExt::middleware`] or [`ResponseCache::new`]. See the
 /// [crate docs](crate) for an example.
 #[derive(Clone, Debug)]
-pub struct CacheMiddleware {
+pub struct ResponseCache {
     inner: Rc<Inner>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) route: Route,
+    pub(crate) route: CacheRoute,
 }
 
-impl CacheMiddleware {
+impl ResponseCache {
     /// A middleware that caches in `cache` under `policy`.
     pub fn new(cache: &Cache, policy: Policy) -> Self {
         Self::from_route(cache.route(policy))
     }
 
     /// A middleware for a policy already bound to a cache.
-    pub fn from_route(route: Route) -> Self {
+    pub fn from_route(route: CacheRoute) -> Self {
         Self {
             inner: Rc::new(Inner { route }),
         }
     }
 
     /// The cache route (policy bound to a cache) this middleware uses.
-    pub fn route(&self) -> &Route {
+    pub fn route(&self) -> &CacheRoute {
         &self.inner.route
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for CacheMiddleware
+impl<S, B> Transform<S, ServiceRequest> for ResponseCache
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
     type Response = ServiceResponse<ResponseBody<B>>;
     type Error = Error;
-    type Transform = CacheMiddlewareService<S>;
+    type Transform = ResponseCacheMiddleware<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(CacheMiddlewareService::new(service, Rc::clone(&self.inner))))
+        ready(Ok(ResponseCacheMiddleware::new(service, Rc::clone(&self.inner))))
     }
 }
 
-/// `cache.middleware(policy)`: builds a [`CacheMiddleware`] from a [`Cache`] handle.
+/// `cache.middleware(policy)`: builds a [`ResponseCache`] from a [`Cache`] handle.
 pub trait CacheExt {
-    /// A [`CacheMiddleware`] that caches in this cache under `policy`.
-    fn middleware(&self, policy: Policy) -> CacheMiddleware;
+    /// A [`ResponseCache`] that caches in this cache under `policy`.
+    fn middleware(&self, policy: Policy) -> ResponseCache;
 }
 
 impl CacheExt for Cache {
-    fn middleware(&self, policy: Policy) -> CacheMiddleware {
-        CacheMiddleware::new(self, policy)
+    fn middleware(&self, policy: Policy) -> ResponseCache {
+        ResponseCache::new(self, policy)
     }
 }

@@ -5,24 +5,24 @@ use actix_web::{
     body::MessageBody,
     dev::{Service, ServiceRequest, ServiceResponse, forward_ready},
 };
-use cachefront::{Route, adapter};
+use cachefront::{CacheRoute, adapter};
 use tracing::Instrument;
 
 use crate::{ResponseBody, ResponseFuture, exchange::Actix, middleware::Inner};
 
-/// The service built by [`CacheMiddleware`](crate::CacheMiddleware): answers from the cache
+/// The service built by [`ResponseCache`](crate::ResponseCache): answers from the cache
 /// when it can, and otherwise calls the wrapped service and stores what the policy allows.
 ///
 /// Errors of the wrapped service pass through unchanged, unless the cache holds a stale
 /// response it may serve instead (stale-if-error).
 #[derive(Debug)]
-pub struct CacheMiddlewareService<S> {
+pub struct ResponseCacheMiddleware<S> {
     // Shared with the response futures: the service is called after the (asynchronous) lookup.
     service: Rc<S>,
     inner: Rc<Inner>,
 }
 
-impl<S> CacheMiddlewareService<S> {
+impl<S> ResponseCacheMiddleware<S> {
     pub(crate) fn new(service: S, inner: Rc<Inner>) -> Self {
         Self {
             service: Rc::new(service),
@@ -36,12 +36,12 @@ impl<S> CacheMiddlewareService<S> {
     }
 
     /// The cache route (policy bound to a cache) this service uses.
-    pub fn route(&self) -> &Route {
+    pub fn route(&self) -> &CacheRoute {
         &self.inner.route
     }
 }
 
-impl<S, B> Service<ServiceRequest> for CacheMiddlewareService<S>
+impl<S, B> Service<ServiceRequest> for ResponseCacheMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,

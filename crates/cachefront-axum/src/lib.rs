@@ -76,5 +76,8 @@ pub use self::{
     admin::admin,
     memo::{DEFAULT_NAMESPACE, Memo, MissingCache},
 };
-pub use cachefront::{Admin, Invalidator};
-pub use cachefront_tower::*;
+pub use cachefront::{
+    self, Admin, Cache, CacheBuilder, CacheKey, CacheRoute, Error, Invalidator, KeyPart, KeySpec, Policy,
+    QueryKey, Stats,
+};
+pub use cachefront_tower::{CacheExt, CacheLayer, CacheService, ResponseBody, ResponseFuture};

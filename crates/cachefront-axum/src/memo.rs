@@ -11,7 +11,7 @@ use http::{StatusCode, request::Parts};
 
 /// The namespace of the values a [`Memo`] extracted from a [`Cache`] memoizes: `"default"`,
 /// the core's, so that every framework shares memoized values.
-pub use cachefront::DEFAULT_MEMO_NAMESPACE as DEFAULT_NAMESPACE;
+pub const DEFAULT_NAMESPACE: &str = cachefront::Memo::DEFAULT_NAMESPACE;
 
 /// Memoized values for an axum handler: an extractor that gives the handler a
 /// [`cachefront::Memo`] on the application's [`Cache`].

@@ -1,4 +1,4 @@
-use cachefront::{Cache, Policy, Route};
+use cachefront::{Cache, CacheRoute, Policy};
 use tower_layer::Layer;
 
 use crate::CacheService;
@@ -9,7 +9,7 @@ use crate::CacheService;
 /// from (store, coalescing and stats). See the [crate docs](crate) for an example.
 #[derive(Clone, Debug)]
 pub struct CacheLayer {
-    route: Route,
+    route: CacheRoute,
 }
 
 impl CacheLayer {
@@ -21,7 +21,7 @@ impl CacheLayer {
     }
 
     /// A layer for a policy already bound to a cache.
-    pub fn from_route(route: Route) -> Self {
+    pub fn from_route(route: CacheRoute) -> Self {
         Self { route }
     }
 }

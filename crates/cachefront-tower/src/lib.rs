@@ -78,4 +78,7 @@ pub use self::{
     layer::{CacheExt, CacheLayer},
     service::CacheService,
 };
-pub use cachefront::{self, Cache, Policy};
+pub use cachefront::{
+    self, Admin, Cache, CacheBuilder, CacheKey, CacheRoute, Error, Invalidator, KeyPart, KeySpec, Policy,
+    QueryKey, Stats,
+};

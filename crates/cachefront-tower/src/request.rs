@@ -1,6 +1,6 @@
 //! The request head the core sees: the request's original target.
 
-use cachefront::RequestHead;
+use cachefront::adapter::RequestHead;
 use http::{HeaderMap, HeaderName, Uri, request::Parts};
 
 /// A request head as the core sees it: method, headers and host of the request, path and query

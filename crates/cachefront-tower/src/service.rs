@@ -4,7 +4,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cachefront::{Route, adapter};
+use cachefront::{CacheRoute, adapter};
 use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
@@ -22,12 +22,12 @@ use crate::{ResponseBody, ResponseFuture, exchange::Tower};
 #[derive(Clone, Debug)]
 pub struct CacheService<S> {
     inner: S,
-    route: Route,
+    route: CacheRoute,
 }
 
 impl<S> CacheService<S> {
     /// Wraps `inner`, caching under `route`'s policy.
-    pub fn new(inner: S, route: Route) -> Self {
+    pub fn new(inner: S, route: CacheRoute) -> Self {
         Self { inner, route }
     }
 
@@ -47,7 +47,7 @@ impl<S> CacheService<S> {
     }
 
     /// The cache route (policy bound to a cache) this service uses.
-    pub fn route(&self) -> &Route {
+    pub fn route(&self) -> &CacheRoute {
         &self.route
     }
 }

@@ -11,7 +11,9 @@ use std::{hint::black_box, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use cachefront::{
-    Cache, CacheKey, CacheStatus, Entry, Forwarded, KeySpec, Lookup, MemoryStore, Policy, Store,
+    Cache, CacheKey, KeySpec, Policy,
+    adapter::{CacheStatus, ForwardReason, Lookup},
+    store::{Entry, MemoryStore, Store},
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -90,7 +92,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// One miss through the flow an adapter runs: lookup, the response decision, the body, the
 /// store write. `request`'s key must be cold.
 async fn miss(
-    route: &cachefront::Route,
+    route: &cachefront::CacheRoute,
     request: &http::Request<()>,
     headers: &http::HeaderMap,
     body: &Bytes,
@@ -110,7 +112,7 @@ fn primed(
 ) -> (
     tokio::runtime::Runtime,
     MemoryStore,
-    cachefront::Route,
+    cachefront::CacheRoute,
     Arc<Entry>,
 ) {
     let runtime = runtime();
@@ -173,7 +175,7 @@ fn cache_status(c: &mut Criterion) {
     });
     c.bench_function("cache-status/render miss", |b| {
         b.iter(|| {
-            CacheStatus::forward(Forwarded::UriMiss)
+            CacheStatus::forward(ForwardReason::UriMiss)
                 .fwd_status(black_box(200))
                 .stored(true)
                 .to_header_value()
@@ -217,7 +219,7 @@ fn miss_flow(c: &mut Criterion) {
 
 #[cfg(feature = "redis")]
 fn entry_codec(c: &mut Criterion) {
-    use cachefront::EntryCodec;
+    use cachefront::store::EntryCodec;
 
     let codec = EntryCodec::new();
     for (size, label) in [(1024, "1 KiB"), (64 * 1024, "64 KiB")] {

@@ -22,14 +22,13 @@ use crate::{
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
     rules::range::{self, Requested},
     // The rules were `semantics` before they were split into `rules/`.
-    rules::{self as semantics, CacheControl, CacheStatus, Forwarded, Reuse},
+    rules::{self as semantics, CacheControl, CacheStatus, ForwardReason, Reuse},
     stats::{Counters, Event, Stats, StatsRegistry},
-    store::{DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock},
+    store::{MemoryStore, Store, StoreLock},
 };
 
-/// The default bound on how long a request waits for another request's response to the same
-/// key before going to the handler itself: 10 seconds.
-pub const DEFAULT_COALESCE_WAIT: Duration = Duration::from_secs(10);
+/// See [`CacheBuilder::DEFAULT_COALESCE_WAIT`].
+pub(crate) const DEFAULT_COALESCE_WAIT: Duration = Duration::from_secs(10);
 
 /// How many times a follower whose leader was cancelled retries before going to the handler.
 const MAX_FLIGHT_ATTEMPTS: usize = 4;
@@ -106,9 +105,9 @@ impl Cache {
     }
 
     /// Binds a policy to this cache: the handle an adapter uses for one route.
-    pub fn route(&self, policy: Policy) -> Route {
+    pub fn route(&self, policy: Policy) -> CacheRoute {
         let counters = self.inner.stats.route(&policy.name);
-        Route {
+        CacheRoute {
             cache: self.clone(),
             policy: Arc::new(policy),
             counters,
@@ -139,7 +138,7 @@ impl Cache {
     }
 
     /// Removes the entry under `key`; returns whether there was one.
-    pub async fn invalidate_key(&self, key: &CacheKey) -> Result<bool, Error> {
+    pub(crate) async fn invalidate_key(&self, key: &CacheKey) -> Result<bool, Error> {
         self.purging(Purge::Uri(*key.digest()));
         self.inner.store.remove(key).await
     }
@@ -234,6 +233,12 @@ const ENV_MAX_BYTES: &str = "CACHEFRONT_MAX_BYTES";
 const ENV_COALESCE_WAIT: &str = "CACHEFRONT_COALESCE_WAIT";
 
 impl CacheBuilder {
+    /// The default bound on how long a request waits for another request's response to the
+    /// same key before going to the handler itself: 10 seconds.
+    pub const DEFAULT_COALESCE_WAIT: Duration = DEFAULT_COALESCE_WAIT;
+}
+
+impl CacheBuilder {
     /// Reads unset settings from the environment when building: `CACHEFRONT_MAX_BYTES`
     /// (e.g. `64MiB`) and `CACHEFRONT_COALESCE_WAIT` (e.g. `10s`); with the feature `redis` and
     /// `CACHEFRONT_REDIS_URL` set, the store is a `TieredStore` (memory of
@@ -278,7 +283,9 @@ impl CacheBuilder {
             // With `CACHEFRONT_REDIS_URL`: memory in front of Redis, for many instances.
             #[cfg(feature = "redis")]
             if self.store.is_none() && config::var("CACHEFRONT_REDIS_URL")?.is_some() {
-                let memory = MemoryStore::with_max_bytes(self.max_bytes.take().unwrap_or(DEFAULT_MAX_BYTES));
+                let memory = MemoryStore::with_max_bytes(
+                    self.max_bytes.take().unwrap_or(MemoryStore::DEFAULT_MAX_BYTES),
+                );
                 let redis = crate::store::RedisStoreBuilder::from_env()?.build()?;
                 let tiered = crate::store::TieredStore::builder(memory, redis)
                     .read_env()?
@@ -305,7 +312,7 @@ impl CacheBuilder {
         }
         let store = self.store.unwrap_or_else(|| {
             Arc::new(MemoryStore::with_max_bytes(
-                self.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+                self.max_bytes.unwrap_or(MemoryStore::DEFAULT_MAX_BYTES),
             ))
         });
         Ok(Cache::from_parts(
@@ -321,21 +328,21 @@ impl CacheBuilder {
 /// the stored response, on [`Lookup::Forward`] it calls the handler, hands the response head to
 /// [`Forward::response`], and feeds the body through the returned [`Collector`], if any.
 #[derive(Clone)]
-pub struct Route {
+pub struct CacheRoute {
     cache: Cache,
     policy: Arc<Policy>,
     counters: Arc<Counters>,
 }
 
-impl fmt::Debug for Route {
+impl fmt::Debug for CacheRoute {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Route")
+        f.debug_struct("CacheRoute")
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
-impl Route {
+impl CacheRoute {
     /// The route's policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
@@ -402,7 +409,7 @@ impl Route {
             // origin marked the response as shareable.
             let state = Box::new(MissState::new(
                 key,
-                Forwarded::Bypass,
+                ForwardReason::Bypass,
                 directives,
                 request_time,
                 authorized,
@@ -421,7 +428,7 @@ impl Route {
         // Boxed: the lookup future stays small (it is moved into the adapter's boxed future).
         let mut state = Box::new(MissState::new(
             key,
-            Forwarded::UriMiss,
+            ForwardReason::UriMiss,
             directives,
             request_time,
             false,
@@ -459,7 +466,7 @@ impl Route {
                         ) {
                             // A request of its own, beginning now.
                             let mut refresh = state.clone_for_refresh(self.cache.purge_epoch());
-                            refresh.fwd = Forwarded::Stale;
+                            refresh.fwd = ForwardReason::Stale;
                             refresh.guard = Some(guard);
                             refresh.candidate = Some(entry);
                             refresh.whole = ranged.is_some();
@@ -471,9 +478,9 @@ impl Route {
                     }
                     Reuse::Revalidate => {
                         state.fwd = if entry.is_fresh(now) && !entry.no_cache {
-                            Forwarded::Request
+                            ForwardReason::Request
                         } else {
-                            Forwarded::Stale
+                            ForwardReason::Stale
                         };
                         flight = variant_flight(&state.key, &entry, request);
                         state.candidate = Some(entry);
@@ -513,7 +520,7 @@ impl Route {
                         return self.hit(request, entry, false, HitKind::Fresh, SystemTime::now());
                     }
                     AfterFlight::JoinVariant => {
-                        state.fwd = Forwarded::VaryMiss;
+                        state.fwd = ForwardReason::VaryMiss;
                         continue;
                     }
                     AfterFlight::Forward => return self.forward(request, state),
@@ -533,7 +540,7 @@ impl Route {
                         return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
                     }
                     AfterFlight::JoinVariant => {
-                        state.fwd = Forwarded::VaryMiss;
+                        state.fwd = ForwardReason::VaryMiss;
                     }
                     AfterFlight::Forward => return self.forward(request, state),
                 },
@@ -605,17 +612,17 @@ impl Route {
         }
         let primary = match got {
             Ok(Some(primary)) => primary,
-            Ok(None) => return Found::miss(Forwarded::UriMiss),
+            Ok(None) => return Found::miss(ForwardReason::UriMiss),
             Err(error) => {
                 self.record(Event::StoreError);
                 tracing::warn!(key = %key, %error, "cache store lookup failed; forwarding");
-                return Found::miss(Forwarded::UriMiss);
+                return Found::miss(ForwardReason::UriMiss);
             }
         };
         if primary.matches_vary(request) {
             return Found {
                 entry: Some(primary),
-                fwd: Forwarded::UriMiss,
+                fwd: ForwardReason::UriMiss,
                 varies: None,
             };
         }
@@ -629,11 +636,11 @@ impl Route {
             ),
         );
         let got = self.store().get(&variant).await;
-        let mut found = Found::miss(Forwarded::VaryMiss);
+        let mut found = Found::miss(ForwardReason::VaryMiss);
         match got {
             Ok(Some(entry)) if entry.matches_vary(request) => {
                 found.entry = Some(entry);
-                found.fwd = Forwarded::UriMiss;
+                found.fwd = ForwardReason::UriMiss;
             }
             Ok(_) => {}
             Err(error) => {
@@ -920,14 +927,14 @@ impl<R: RequestHead> RequestHead for AsGet<'_, R> {
 
 struct Found {
     entry: Option<Arc<Entry>>,
-    fwd: Forwarded,
+    fwd: ForwardReason,
     /// The URI's stored response when it varies and this request's variant is not stored:
     /// its `Vary` names this request's variant flight.
     varies: Option<Arc<Entry>>,
 }
 
 impl Found {
-    fn miss(fwd: Forwarded) -> Self {
+    fn miss(fwd: ForwardReason) -> Self {
         Self {
             entry: None,
             fwd,
@@ -990,7 +997,7 @@ enum AfterFlight {
     Forward,
 }
 
-/// What [`Route::lookup`] decided.
+/// What [`CacheRoute::lookup`] decided.
 #[derive(Debug)]
 pub enum Lookup {
     /// Answer from the cache.
@@ -1012,7 +1019,7 @@ enum HitKind {
     /// The client's validators match: a 304 from the cache.
     NotModified,
     /// Validated with the origin (a 304), and served from the cache.
-    Revalidated { fwd: Forwarded, stored: bool },
+    Revalidated { fwd: ForwardReason, stored: bool },
     /// The origin failed; served stale within `stale-if-error`.
     StaleIfError { fwd_status: Option<u16> },
     /// Nothing usable stored and the client said `only-if-cached`: a 504 from the cache.
@@ -1075,14 +1082,14 @@ impl Hit {
             HitKind::StaleWhileRevalidate => CacheStatus::hit(ttl).detail("stale-while-revalidate"),
             HitKind::Stale => CacheStatus::hit(ttl).detail("stale"),
             // RFC 9211 §2.6: the request was collapsed with the one that went forward.
-            HitKind::Collapsed => CacheStatus::forward(Forwarded::UriMiss)
+            HitKind::Collapsed => CacheStatus::forward(ForwardReason::UriMiss)
                 .fwd_status(self.entry.status.as_u16())
                 .collapsed(true),
             HitKind::Revalidated { fwd, stored } => {
                 CacheStatus::forward(fwd).fwd_status(304).ttl(ttl).stored(stored)
             }
             HitKind::StaleIfError { fwd_status } => {
-                let status = CacheStatus::forward(Forwarded::Stale)
+                let status = CacheStatus::forward(ForwardReason::Stale)
                     .ttl(ttl)
                     .detail("stale-if-error");
                 match fwd_status {
@@ -1090,7 +1097,7 @@ impl Hit {
                     None => status,
                 }
             }
-            HitKind::OnlyIfCached => CacheStatus::forward(Forwarded::Miss).detail("only-if-cached"),
+            HitKind::OnlyIfCached => CacheStatus::forward(ForwardReason::Miss).detail("only-if-cached"),
         }
     }
 
@@ -1151,7 +1158,7 @@ fn remaining_secs(entry: &Entry, now: SystemTime) -> i64 {
 /// any requests waiting on it.
 #[derive(Debug)]
 pub struct Forward {
-    route: Route,
+    route: CacheRoute,
     kind: ForwardKind,
     body_size: Option<u64>,
 }
@@ -1178,7 +1185,7 @@ struct Invalidation {
 #[derive(Debug)]
 struct MissState {
     key: CacheKey,
-    fwd: Forwarded,
+    fwd: ForwardReason,
     guard: Option<LeaderGuard>,
     /// The cross-instance lock on this key (a store shared by several instances).
     store_lock: Option<StoreLock>,
@@ -1207,7 +1214,7 @@ struct MissState {
 impl MissState {
     fn new(
         key: CacheKey,
-        fwd: Forwarded,
+        fwd: ForwardReason,
         directives: CacheControl,
         request_time: SystemTime,
         authorized: bool,
@@ -1254,7 +1261,7 @@ impl MissState {
 }
 
 impl Forward {
-    fn bypass(route: Route, reason: Bypass, invalidation: Option<Box<Invalidation>>) -> Self {
+    fn bypass(route: CacheRoute, reason: Bypass, invalidation: Option<Box<Invalidation>>) -> Self {
         Self {
             route,
             kind: ForwardKind::Bypass(reason, invalidation),
@@ -1262,7 +1269,7 @@ impl Forward {
         }
     }
 
-    fn miss(route: Route, state: Box<MissState>) -> Self {
+    fn miss(route: CacheRoute, state: Box<MissState>) -> Self {
         Self {
             route,
             kind: ForwardKind::Miss(state),
@@ -1326,7 +1333,7 @@ impl Forward {
     /// Judges the handler's response head: returns the `Cache-Status` member to add and, when
     /// the response may be stored, a [`Collector`] for its body — or a response from the cache
     /// to send instead (a successful revalidation, or stale-if-error).
-    pub fn response(self, status: StatusCode, headers: &HeaderMap) -> Recording {
+    pub fn response(self, status: StatusCode, headers: &HeaderMap) -> Verdict {
         let route = self.route;
         let mut state = match self.kind {
             ForwardKind::Bypass(reason, invalidation) => {
@@ -1334,11 +1341,11 @@ impl Forward {
                     .filter(|_| status.is_success() || status.is_redirection())
                     .map(|invalidation| route.invalidate_after(*invalidation, headers));
                 let fwd = if reason == Bypass::Method {
-                    Forwarded::Method
+                    ForwardReason::Method
                 } else {
-                    Forwarded::Bypass
+                    ForwardReason::Bypass
                 };
-                let mut recording = Recording::forwarded(
+                let mut recording = Verdict::forwarded(
                     CacheStatus::forward(fwd)
                         .fwd_status(status.as_u16())
                         .detail(reason.as_str()),
@@ -1361,7 +1368,7 @@ impl Forward {
                 if semantics::stale_if_error_allows(entry, &state.directives, response_time) {
                     let code = status.as_u16();
                     if let Some(hit) = route.stale_if_error(state, Some(code)) {
-                        return Recording {
+                        return Verdict {
                             cache_status: hit.cache_status(),
                             collector: None,
                             replacement: Some(hit),
@@ -1369,7 +1376,7 @@ impl Forward {
                             invalidation: None,
                         };
                     }
-                    return Recording::forwarded(status_member, None);
+                    return Verdict::forwarded(status_member, None);
                 }
             }
         }
@@ -1403,7 +1410,7 @@ impl Forward {
                 if let Some(guard) = state.guard.take() {
                     guard.uncacheable();
                 }
-                return Recording::forwarded(status_member.detail(reason.as_str()), None)
+                return Verdict::forwarded(status_member.detail(reason.as_str()), None)
                     .hiding(&route.policy, headers);
             }
         };
@@ -1425,7 +1432,7 @@ impl Forward {
         }
         let hide_from = headers;
         let route_policy = Arc::clone(&route.policy);
-        Recording::forwarded(
+        Verdict::forwarded(
             status_member.stored(true),
             Some(Collector {
                 route,
@@ -1460,7 +1467,7 @@ impl Forward {
     }
 }
 
-impl Route {
+impl CacheRoute {
     /// The stored response `candidate` updated with the header fields `merged` from a 304 or
     /// a `HEAD` response (RFC 9111 §3.2), dated by that response's `headers`, and why it may
     /// not be stored again (`None`: it may, with the fields to store; otherwise its headers are
@@ -1507,14 +1514,14 @@ impl Route {
         headers: &HeaderMap,
         response_time: SystemTime,
         member: CacheStatus,
-    ) -> Recording {
+    ) -> Verdict {
         if !semantics::head_freshens(stored, headers) {
             return self.contradicted(state, stored, headers, member);
         }
         let merged = semantics::merge_not_modified(&stored.headers, headers);
         let (entry, refused) = self.updated(&state, stored, &merged, headers, response_time);
         let mut recording =
-            Recording::forwarded(member.stored(refused.is_none()), None).hiding(&self.policy, headers);
+            Verdict::forwarded(member.stored(refused.is_none()), None).hiding(&self.policy, headers);
         if refused.is_none() {
             self.record(Event::Revalidated);
             self.record(Event::Store);
@@ -1547,7 +1554,7 @@ impl Route {
         candidate: &Entry,
         headers: &HeaderMap,
         member: CacheStatus,
-    ) -> Recording {
+    ) -> Verdict {
         let reason = NotStored::ValidatorMismatch;
         self.record(Event::NotStored);
         tracing::debug!(key = %candidate.key, decision = "not-stored", reason = reason.as_str());
@@ -1556,7 +1563,7 @@ impl Route {
         }
         let removal = self.remove_stored(candidate.key.clone());
         let mut recording =
-            Recording::forwarded(member.detail(reason.as_str()), None).hiding(&self.policy, headers);
+            Verdict::forwarded(member.detail(reason.as_str()), None).hiding(&self.policy, headers);
         recording.invalidation = Some(removal);
         recording
     }
@@ -1580,9 +1587,9 @@ impl Route {
     /// other clients or the requests waiting on this one. The client that revalidated gets
     /// the merged response with the 304's fields, as it would a forwarded 200, tag headers
     /// hidden unless the policy exposes them.
-    fn revalidated(&self, mut state: MissState, headers: &HeaderMap, response_time: SystemTime) -> Recording {
+    fn revalidated(&self, mut state: MissState, headers: &HeaderMap, response_time: SystemTime) -> Verdict {
         let Some(candidate) = state.candidate.take() else {
-            return Recording::forwarded(CacheStatus::forward(state.fwd).fwd_status(304), None)
+            return Verdict::forwarded(CacheStatus::forward(state.fwd).fwd_status(304), None)
                 .hiding(&self.policy, headers);
         };
         if !semantics::freshens(&candidate.headers, headers) {
@@ -1652,7 +1659,7 @@ impl Route {
             refresh: None,
             cache_status: Some(cache_status.clone()),
         };
-        Recording {
+        Verdict {
             cache_status,
             collector: None,
             replacement: Some(hit),
@@ -1837,7 +1844,7 @@ fn spawn_or_warn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) 
 /// What to do with a forwarded response, from [`Forward::response`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Recording {
+pub struct Verdict {
     /// The `Cache-Status` member to append to the response.
     pub cache_status: CacheStatus,
     /// Present when the response may be stored: feed it the body as it streams.
@@ -1858,7 +1865,7 @@ pub struct Recording {
 }
 
 /// The completion of an invalidation started by a successful unsafe request; see
-/// [`Recording::invalidation`].
+/// [`Verdict::invalidation`].
 #[derive(Debug)]
 #[must_use = "await it before sending the response"]
 pub struct Invalidating(tokio::sync::oneshot::Receiver<()>);
@@ -1885,7 +1892,7 @@ impl std::future::Future for Invalidating {
     }
 }
 
-impl Recording {
+impl Verdict {
     fn forwarded(cache_status: CacheStatus, collector: Option<Collector>) -> Self {
         Self {
             cache_status,
@@ -1916,7 +1923,7 @@ impl Recording {
 /// keep streaming. A collector dropped before `finish` (error, trailers, client gone) stores
 /// nothing and releases any requests waiting on it.
 pub struct Collector {
-    route: Route,
+    route: CacheRoute,
     guard: Option<LeaderGuard>,
     store_lock: Option<StoreLock>,
     /// The entry to store, without its body.

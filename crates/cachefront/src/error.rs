@@ -5,7 +5,7 @@ use std::fmt;
 /// An error from cachefront: a configuration that cannot work, or a store that failed.
 ///
 /// The cache itself never turns a store error into a failed request (it fails open); these
-/// errors reach you from configuration, from [`Store`](crate::Store) calls you make yourself, and
+/// errors reach you from configuration, from [`Store`](crate::store::Store) calls you make yourself, and
 /// from invalidation.
 pub struct Error {
     kind: ErrorKind,

@@ -174,7 +174,7 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::{Cache, Lookup, Policy};
+    use crate::{Cache, Policy, adapter::Lookup};
 
     async fn store(cache: &Cache, policy: Policy, uri: &str) {
         let route = cache.route(policy);

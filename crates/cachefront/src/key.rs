@@ -351,7 +351,7 @@ impl QueryKey {
 /// does not apply to this request (that is also part of the key, distinct from an empty string).
 ///
 /// ```
-/// use cachefront::{KeySpec, RequestHead};
+/// use cachefront::{KeySpec, adapter::RequestHead};
 ///
 /// // Key on the tenant a subdomain names, without keying on the full host.
 /// let spec = KeySpec::default().part(|request: &dyn RequestHead| {

@@ -143,34 +143,10 @@
 //!   (`cookie=#3f2a...`), never the value. The request values a `Vary` on such a header
 //!   stores with a response are digests too, compared as digests.
 //!
-//! # Example
+//! # Writing an adapter
 //!
-//! The flow an adapter runs, by hand:
-//!
-//! ```
-//! use std::time::Duration;
-//! use bytes::Bytes;
-//! use cachefront::{Cache, Lookup, Policy};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let cache = Cache::new();
-//! let route = cache.route(Policy::ttl(Duration::from_secs(30)));
-//! let request = http::Request::get("http://example.com/hello").body(()).unwrap();
-//!
-//! // First request: a miss; the handler runs and its body is collected.
-//! let Lookup::Forward(forward) = route.lookup(&request).await else { unreachable!() };
-//! let recording = forward.response(http::StatusCode::OK, &http::HeaderMap::new());
-//! assert_eq!(recording.cache_status.to_string(), "cachefront; fwd=uri-miss; fwd-status=200; stored");
-//! let mut collector = recording.collector.expect("a 200 without directives is storable");
-//! collector.push(&Bytes::from_static(b"hello"));
-//! collector.finish();
-//!
-//! // Second request: a hit.
-//! let Lookup::Hit(hit) = route.lookup(&request).await else { panic!("expected a hit") };
-//! assert_eq!(hit.body(), "hello");
-//! assert_eq!(hit.cache_status().to_string(), "cachefront; hit; ttl=30");
-//! # }
-//! ```
+//! The request flow is written once, in [`adapter::serve`]; an adapter for another framework
+//! implements [`adapter::Exchange`] for its types. The [`adapter`] module shows the flow by hand.
 
 pub mod adapter;
 mod admin;
@@ -188,30 +164,23 @@ mod purges;
 mod request;
 mod rules;
 mod stats;
-mod store;
+pub mod store;
 
-#[cfg(feature = "redis")]
-pub use self::store::{
-    DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec, RedisStore,
-    RedisStoreBuilder, TieredStore, TieredStoreBuilder,
-};
 pub use self::{
-    admin::{Admin, AdminResponse, ENV_ADMIN_TOKEN},
-    cache::{
-        Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Invalidating, Lookup, Recording,
-        Route,
-    },
-    entry::Entry,
+    admin::{Admin, AdminResponse},
+    cache::{Cache, CacheBuilder, CacheRoute},
     error::{Error, ErrorKind},
     invalidate::Invalidator,
-    key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
-    memo::{DEFAULT_MEMO_NAMESPACE, DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},
-    policy::{
-        Bypass, Credentials, DEFAULT_KEEP_STALE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_VARIANTS, Mode,
-        NotStored, Policy, SetCookie,
-    },
-    request::RequestHead,
-    rules::{CACHE_STATUS, CacheControl, CacheStatus, Forwarded, HEURISTICALLY_CACHEABLE},
+    key::{CacheKey, KeyPart, KeySpec, QueryKey},
+    memo::{GetOrCompute, Memo, MemoStats},
+    policy::{Bypass, Credentials, Mode, NotStored, Policy, SetCookie},
+    rules::CACHE_STATUS,
     stats::{RouteStats, Stats},
-    store::{BoxFuture, DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock, StoreUsage},
 };
+
+/// Internals exposed for the fuzz targets and property tests; not part of the API, and not
+/// covered by semantic versioning.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::rules::{CacheControl, HEURISTICALLY_CACHEABLE};
+}

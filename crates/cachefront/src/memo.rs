@@ -32,15 +32,6 @@ use crate::{
     store::StoreLock,
 };
 
-/// How long a memoized value stays fresh when neither [`Memo::default_ttl`] nor
-/// [`GetOrCompute::ttl`] says otherwise: 60 seconds.
-pub const DEFAULT_MEMO_TTL: Duration = Duration::from_secs(60);
-
-/// The namespace the framework extractors (`cachefront-axum`'s and `cachefront-actix`'s `Memo`)
-/// use when they are given a [`Cache`] rather than a `Memo`: `"default"`, the same for both
-/// frameworks, so that they share memoized values.
-pub const DEFAULT_MEMO_NAMESPACE: &str = "default";
-
 /// How many times a caller whose leader went away looks again before computing by itself.
 const MAX_FLIGHT_ATTEMPTS: usize = 3;
 
@@ -126,7 +117,7 @@ impl Cache {
             tag: Arc::from(format!("memo:{namespace}")),
             namespace,
             counters,
-            ttl: DEFAULT_MEMO_TTL,
+            ttl: Memo::DEFAULT_TTL,
             coalesce_wait: DEFAULT_COALESCE_WAIT,
         }
     }
@@ -159,7 +150,7 @@ impl Cache {
 /// - **Coalesced.** Concurrent callers of one key share one computation; the others wait for
 ///   its result (up to [`coalesce_wait`](Self::coalesce_wait), then compute by themselves). If
 ///   the computing caller is cancelled, one of the waiters computes instead. On a store shared
-///   by several instances (Redis), the store's lock ([`Store::try_lock`](crate::Store::try_lock))
+///   by several instances (Redis), the store's lock ([`Store::try_lock`](crate::store::Store::try_lock))
 ///   extends this across instances: one computes, the others wait for its value.
 /// - **Errors are shared, not cached.** A failed computation's error is returned to every
 ///   caller that waited on it, as an `Arc<E>`, and nothing is stored: the next caller computes
@@ -227,6 +218,17 @@ impl fmt::Debug for Memo {
 }
 
 impl Memo {
+    /// How long a memoized value stays fresh when neither [`Memo::default_ttl`] nor
+    /// [`GetOrCompute::ttl`] says otherwise: 60 seconds.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+    /// The namespace the framework extractors (`cachefront-axum`'s and `cachefront-actix`'s `Memo`)
+    /// use when they are given a [`Cache`] rather than a `Memo`: `"default"`, the same for both
+    /// frameworks, so that they share memoized values.
+    pub const DEFAULT_NAMESPACE: &str = "default";
+}
+
+impl Memo {
     /// The namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -238,7 +240,7 @@ impl Memo {
     }
 
     /// How long values stay fresh when a call does not set [`GetOrCompute::ttl`] (default
-    /// [`DEFAULT_MEMO_TTL`], 60 s).
+    /// [`Memo::DEFAULT_TTL`], 60 s).
     #[must_use]
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
@@ -253,7 +255,7 @@ impl Memo {
         self
     }
 
-    /// The cache key of a memo key in this namespace, for [`Cache::invalidate_key`] or logs.
+    /// The cache key of a memo key in this namespace, for [`Invalidator::key`](crate::Invalidator::key) or logs.
     ///
     /// Memo keys are any `Serialize` value: a number, a string, a tuple of extracted path
     /// parameters, a query struct. They are written in a canonical readable form (map entries
@@ -784,7 +786,7 @@ where
     }
 
     /// The leader of this process also leads across the instances that share the store
-    /// ([`Store::try_lock`](crate::Store::try_lock)); if another instance is computing the key,
+    /// ([`Store::try_lock`](crate::store::Store::try_lock)); if another instance is computing the key,
     /// waits for its value instead. Fails open: a store error means computing here.
     async fn lead_across_instances(&self, guard: LeaderGuard) -> Lead<T, E> {
         let target = &self.target;
@@ -1834,35 +1836,38 @@ mod tests {
     /// and waiting gives what `other` says the other instance stored.
     #[derive(Debug)]
     struct SharedWithAnotherInstance {
-        inner: crate::MemoryStore,
+        inner: crate::store::MemoryStore,
         other: fn(&CacheKey) -> Result<Option<Arc<Entry>>, Error>,
         released: Arc<AtomicUsize>,
         lock_free: bool,
     }
 
-    impl crate::Store for SharedWithAnotherInstance {
-        fn get<'a>(&'a self, key: &'a CacheKey) -> crate::BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
+    impl crate::store::Store for SharedWithAnotherInstance {
+        fn get<'a>(
+            &'a self,
+            key: &'a CacheKey,
+        ) -> crate::store::BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
             self.inner.get(key)
         }
-        fn put(&self, entry: Arc<Entry>) -> crate::BoxFuture<'_, Result<(), Error>> {
+        fn put(&self, entry: Arc<Entry>) -> crate::store::BoxFuture<'_, Result<(), Error>> {
             self.inner.put(entry)
         }
-        fn remove<'a>(&'a self, key: &'a CacheKey) -> crate::BoxFuture<'a, Result<bool, Error>> {
+        fn remove<'a>(&'a self, key: &'a CacheKey) -> crate::store::BoxFuture<'a, Result<bool, Error>> {
             self.inner.remove(key)
         }
-        fn remove_tag<'a>(&'a self, tag: &'a str) -> crate::BoxFuture<'a, Result<u64, Error>> {
+        fn remove_tag<'a>(&'a self, tag: &'a str) -> crate::store::BoxFuture<'a, Result<u64, Error>> {
             self.inner.remove_tag(tag)
         }
-        fn clear(&self) -> crate::BoxFuture<'_, Result<u64, Error>> {
+        fn clear(&self) -> crate::store::BoxFuture<'_, Result<u64, Error>> {
             self.inner.clear()
         }
-        fn usage(&self) -> crate::StoreUsage {
+        fn usage(&self) -> crate::store::StoreUsage {
             self.inner.usage()
         }
         fn try_lock<'a>(
             &'a self,
             _key: &'a CacheKey,
-        ) -> crate::BoxFuture<'a, Result<Option<StoreLock>, Error>> {
+        ) -> crate::store::BoxFuture<'a, Result<Option<StoreLock>, Error>> {
             let released = Arc::clone(&self.released);
             let lock = self.lock_free.then(|| {
                 StoreLock::new(async move {
@@ -1876,7 +1881,7 @@ mod tests {
             &'a self,
             key: &'a CacheKey,
             _timeout: Duration,
-        ) -> crate::BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
+        ) -> crate::store::BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 (self.other)(key)
@@ -1890,7 +1895,7 @@ mod tests {
     ) -> (Cache, Arc<AtomicUsize>) {
         let released = Arc::new(AtomicUsize::new(0));
         let store = SharedWithAnotherInstance {
-            inner: crate::MemoryStore::new(),
+            inner: crate::store::MemoryStore::new(),
             other,
             released: Arc::clone(&released),
             lock_free,

@@ -116,16 +116,18 @@ pub enum Mode {
     Shared,
 }
 
-/// How long a shared-mode policy keeps a response past its freshness, by default, so that it
-/// can be revalidated (a 304 instead of a full response) or served to a client's `max-stale`:
-/// one hour. The store's byte bound still applies.
-pub const DEFAULT_KEEP_STALE: Duration = Duration::from_secs(3600);
+impl Policy {
+    /// How long a shared-mode policy keeps a response past its freshness, by default, so that it
+    /// can be revalidated (a 304 instead of a full response) or served to a client's `max-stale`:
+    /// one hour. The store's byte bound still applies.
+    pub const DEFAULT_KEEP_STALE: Duration = Duration::from_secs(3600);
 
-/// The default cap on variants stored side by side for one URI (see [`Policy::max_variants`]).
-pub const DEFAULT_MAX_VARIANTS: usize = 16;
+    /// The default cap on variants stored side by side for one URI (see [`Policy::max_variants`]).
+    pub const DEFAULT_MAX_VARIANTS: usize = 16;
 
-/// The default body size limit: 8 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+    /// The default body size limit: 8 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+}
 
 impl Policy {
     /// A policy that keeps responses for `ttl`, with every other setting at its default.
@@ -134,7 +136,7 @@ impl Policy {
             ttl,
             statuses: StatusSet::from_codes(HEURISTICALLY_CACHEABLE),
             head_from_get: true,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_body_bytes: Policy::DEFAULT_MAX_BODY_BYTES,
             key: KeySpec::default(),
             tags: Vec::new(),
             authorization: Credentials::Bypass,
@@ -148,7 +150,7 @@ impl Policy {
             stale_if_error: Duration::ZERO,
             heuristic: None,
             client_directives: false,
-            max_variants: DEFAULT_MAX_VARIANTS,
+            max_variants: Policy::DEFAULT_MAX_VARIANTS,
             targeted: Vec::new(),
             pattern: None,
             invalidates: Vec::new(),
@@ -262,7 +264,7 @@ impl Policy {
         Self {
             mode: Mode::Shared,
             client_directives: true,
-            keep_stale: DEFAULT_KEEP_STALE,
+            keep_stale: Policy::DEFAULT_KEEP_STALE,
             ..Self::ttl(Duration::ZERO)
         }
     }

@@ -45,7 +45,7 @@ impl Purge {
 }
 
 /// Where the invalidations stood when a request began: this cache's own, and those its
-/// store heard from other instances ([`Store::invalidation_epoch`](crate::Store::invalidation_epoch)).
+/// store heard from other instances ([`Store::invalidation_epoch`](crate::store::Store::invalidation_epoch)).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct PurgeEpoch {
     pub(crate) local: u64,

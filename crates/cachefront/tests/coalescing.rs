@@ -8,7 +8,7 @@ use std::sync::{
 };
 
 use bytes::Bytes;
-use cachefront::{Cache, Lookup, Policy, Route};
+use cachefront::{Cache, CacheRoute, Policy, adapter::Lookup};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 fn request(language: &str) -> http::Request<()> {
@@ -27,7 +27,7 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 }
 
 /// Answers a forwarded request as the handler would, storing the body.
-fn answer(forward: cachefront::Forward, response: &HeaderMap) {
+fn answer(forward: cachefront::adapter::Forward, response: &HeaderMap) {
     let recording = forward.response(StatusCode::OK, response);
     if let Some(mut collector) = recording.collector {
         collector.push(&Bytes::from_static(b"body"));
@@ -50,7 +50,7 @@ struct Outcomes {
 
 /// Starts `n` requests in tasks; each forwarded one is answered at once with `response`.
 fn start(
-    route: &Route,
+    route: &CacheRoute,
     language: &'static str,
     n: usize,
     response: HeaderMap,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cachefront::{Cache, Lookup, Policy};
+use cachefront::{Cache, Policy, adapter::Lookup};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 const CAPACITY: u64 = 64 * 1024 * 1024;

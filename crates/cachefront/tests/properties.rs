@@ -8,7 +8,7 @@
 use http::{HeaderMap, HeaderName};
 use proptest::{collection::vec, prelude::*, sample::select};
 
-use cachefront::{CacheControl, KeySpec, RequestHead};
+use cachefront::{KeySpec, adapter::RequestHead, fuzzing::CacheControl};
 
 /// A request head made of plain strings, so that paths, queries and hosts can hold anything an
 /// adapter might hand to the core (not only what `http::Uri` accepts).
@@ -346,7 +346,11 @@ mod decoding {
     use http::{HeaderMap, HeaderValue, StatusCode};
     use proptest::{collection::vec, prelude::*};
 
-    use cachefront::{Cache, CacheKey, Entry, EntryCodec, Lookup, Policy};
+    use cachefront::{
+        Cache, CacheKey, Policy,
+        adapter::Lookup,
+        store::{Entry, EntryCodec},
+    };
 
     /// A real entry, stored and read back through the public flow.
     fn stored_entry(headers: &[(String, String)], body: &[u8], tags: &[String], vary: bool) -> Entry {

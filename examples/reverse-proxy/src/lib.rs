@@ -59,7 +59,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header, uri::PathAndQuery},
     response::{IntoResponse, Response},
 };
-use cachefront_tower::{Cache, CacheExt, Policy, cachefront::RequestHead};
+use cachefront_tower::{Cache, CacheExt, Policy, cachefront::adapter::RequestHead};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,

@@ -42,7 +42,10 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use cachefront::{Admin, KeySpec, MemoryStore, RedisStore, TieredStore};
+use cachefront::{
+    Admin, KeySpec,
+    store::{MemoryStore, RedisStore, TieredStore},
+};
 use cachefront_tower::{Cache, CacheExt, Policy};
 use serde_json::{Value, json};
 

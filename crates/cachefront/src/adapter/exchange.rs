@@ -10,7 +10,10 @@ use super::{
     body::ResponseBody,
     pump::{BodyFrame, BodySource, Pump, poll_once, pump},
 };
-use crate::{CACHE_STATUS, Collector, Forward, Hit, Lookup, Route, request::RequestHead};
+use crate::{
+    CACHE_STATUS, CacheRoute,
+    adapter::{Collector, Forward, Hit, Invalidating, Lookup, RequestHead, Verdict},
+};
 
 /// A web framework's request and response types, as the core's request flow ([`serve`])
 /// reads and writes them. An adapter implements it for a value that holds the wrapped
@@ -142,7 +145,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 ///
 /// If the call fails or this future is dropped, requests waiting on this one are released.
 pub async fn serve<E: Exchange>(
-    route: &Route,
+    route: &CacheRoute,
     mut exchange: E,
     mut request: E::Request,
 ) -> Result<E::Output, E::Error> {
@@ -240,7 +243,7 @@ fn apply_conditionals<E: Exchange>(forward: &Forward, request: &mut E::Request) 
 }
 
 /// The service's response judged by the cache.
-fn judge<E: Exchange>(forward: Forward, response: E::Response) -> (crate::Recording, E::Response) {
+fn judge<E: Exchange>(forward: Forward, response: E::Response) -> (Verdict, E::Response) {
     let recording = forward
         .body_size(E::body_size(&response))
         .response(E::status(&response), &E::headers(&response));
@@ -249,7 +252,7 @@ fn judge<E: Exchange>(forward: Forward, response: E::Response) -> (crate::Record
 
 /// Hands the service's response to the cache: streamed and collected, or replaced by a
 /// response from the cache (a successful revalidation, or stale-if-error).
-fn record<E: Exchange>(forward: Forward, response: E::Response) -> (E::Output, Option<crate::Invalidating>) {
+fn record<E: Exchange>(forward: Forward, response: E::Response) -> (E::Output, Option<Invalidating>) {
     let (recording, mut response) = judge::<E>(forward, response);
     if let Some(hit) = recording.replacement {
         return (E::replaced(response, Stored::new(&hit)), recording.invalidation);
@@ -465,7 +468,7 @@ mod tests {
         Request::get(uri).body(()).unwrap()
     }
 
-    fn route() -> (Cache, Route) {
+    fn route() -> (Cache, CacheRoute) {
         let cache = Cache::new();
         let route = cache.route(Policy::ttl(Duration::from_secs(30)));
         (cache, route)

@@ -9,8 +9,8 @@
 //! from its middleware: it converts types and decides nothing. `cachefront-tower` and
 //! `cachefront-actix` are the two adapters; each is about a hundred lines.
 //!
-//! The pieces the flow is made of ([`Route::lookup`](crate::Route::lookup), [`Hit`],
-//! [`Forward`], [`Recording`], [`Collector`]) stay public for a flow written by hand, as in
+//! The pieces the flow is made of ([`CacheRoute::lookup`](crate::CacheRoute::lookup), [`Hit`],
+//! [`Forward`], [`Verdict`], [`Collector`]) stay public for a flow written by hand, as in
 //! the example below.
 //!
 //! ```
@@ -48,6 +48,7 @@ pub use self::{
     pump::{BodyFrame, BodySource, Pump, PumpedBody, poll_once, pump},
 };
 pub use crate::{
-    cache::{Collector, Forward, Hit, Invalidating, Lookup, Recording},
+    cache::{Collector, Forward, Hit, Invalidating, Lookup, Verdict},
     request::RequestHead,
+    rules::{CacheStatus, ForwardReason},
 };

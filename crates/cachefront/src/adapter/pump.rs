@@ -22,7 +22,7 @@ use std::{
 
 use bytes::Bytes;
 
-use crate::Collector;
+use crate::adapter::Collector;
 
 /// Items queued for the client beyond which, once nothing is collected any more, the pump
 /// waits for the client before reading on.
@@ -358,7 +358,7 @@ mod tests {
     use std::{future::poll_fn, time::Duration};
 
     use super::*;
-    use crate::{Cache, Lookup, Policy};
+    use crate::{Cache, Policy, adapter::Lookup};
 
     /// A body whose frames the test hands over one by one through a channel.
     struct Channel(tokio::sync::mpsc::UnboundedReceiver<Bytes>);

@@ -28,9 +28,6 @@ use crate::{
     error::{Error, ErrorKind},
 };
 
-/// The environment variable holding the admin token.
-pub const ENV_ADMIN_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
-
 /// The admin endpoints of one cache, behind a bearer token.
 ///
 /// | method and path | answer |
@@ -111,6 +108,11 @@ struct PurgeRequest {
 const MIN_TOKEN_LEN: usize = 16;
 
 impl Admin {
+    /// The environment variable holding the admin token.
+    pub const ENV_TOKEN: &str = "CACHEFRONT_ADMIN_TOKEN";
+}
+
+impl Admin {
     /// The admin endpoints of `cache`, behind `token` (at least 16 characters).
     pub fn new(cache: Cache, token: impl Into<Arc<str>>) -> Result<Self, Error> {
         let token = token.into();
@@ -131,11 +133,11 @@ impl Admin {
     /// The admin endpoints with the token from `CACHEFRONT_ADMIN_TOKEN`; `Ok(None)` when the
     /// variable is unset (the endpoints stay disabled), an error naming it when it is invalid.
     pub fn from_env(cache: Cache) -> Result<Option<Self>, Error> {
-        match config::var(ENV_ADMIN_TOKEN)? {
+        match config::var(Admin::ENV_TOKEN)? {
             None => Ok(None),
             Some(token) => Self::new(cache, token).map(Some).map_err(|error| {
                 Error::config(
-                    ENV_ADMIN_TOKEN,
+                    Admin::ENV_TOKEN,
                     error.to_string().trim_start_matches("invalid `admin token`: "),
                 )
             }),
@@ -386,7 +388,7 @@ mod tests {
     async fn store(cache: &Cache, uri: &str) {
         let route = cache.route(crate::Policy::ttl(std::time::Duration::from_secs(60)));
         let request = http::Request::get(uri).body(()).unwrap();
-        let crate::Lookup::Forward(forward) = route.lookup(&request).await else {
+        let crate::adapter::Lookup::Forward(forward) = route.lookup(&request).await else {
             panic!("cold key");
         };
         let mut collector = forward

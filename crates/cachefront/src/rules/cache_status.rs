@@ -1,12 +1,12 @@
 //! This cache's member of the `Cache-Status` field (RFC 9211 §2): the [`CacheStatus`] and
-//! [`Forwarded`] types and their header values.
+//! [`ForwardReason`] types and their header values.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// How the request was forwarded, for `Cache-Status`'s `fwd` parameter (RFC 9211 §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Forwarded {
+pub enum ForwardReason {
     /// The cache was not consulted (the request was not cacheable, or the policy bypassed it).
     Bypass,
     /// The method is not cacheable.
@@ -23,7 +23,7 @@ pub enum Forwarded {
     Request,
 }
 
-impl Forwarded {
+impl ForwardReason {
     /// How many kinds there are: [`index`](Self::index) is below this.
     const COUNT: usize = 7;
 
@@ -56,17 +56,17 @@ impl Forwarded {
 /// This cache's member of the `Cache-Status` header (RFC 9211).
 ///
 /// ```
-/// use cachefront::{CacheStatus, Forwarded};
+/// use cachefront::adapter::{CacheStatus, ForwardReason};
 ///
 /// assert_eq!(CacheStatus::hit(42).to_string(), "cachefront; hit; ttl=42");
-/// let miss = CacheStatus::forward(Forwarded::UriMiss).fwd_status(200).stored(true);
+/// let miss = CacheStatus::forward(ForwardReason::UriMiss).fwd_status(200).stored(true);
 /// assert_eq!(miss.to_string(), "cachefront; fwd=uri-miss; fwd-status=200; stored");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct CacheStatus {
     hit: bool,
-    fwd: Option<Forwarded>,
+    fwd: Option<ForwardReason>,
     fwd_status: Option<u16>,
     ttl: Option<i64>,
     stored: bool,
@@ -92,7 +92,7 @@ impl CacheStatus {
     }
 
     /// A forwarded request.
-    pub fn forward(fwd: Forwarded) -> Self {
+    pub fn forward(fwd: ForwardReason) -> Self {
         Self {
             hit: false,
             fwd: Some(fwd),
@@ -215,8 +215,8 @@ const STATUSES: usize = 500;
 /// The members of forwarded responses without `ttl`, `collapsed` or a detail, one slot per
 /// kind of forwarding, `stored` or not, and status; each rendered (and leaked: at most 7,000
 /// short strings) the first time it is used.
-static FORWARD_MEMBERS: [std::sync::OnceLock<HeaderValue>; Forwarded::COUNT * 2 * STATUSES] =
-    [const { std::sync::OnceLock::new() }; Forwarded::COUNT * 2 * STATUSES];
+static FORWARD_MEMBERS: [std::sync::OnceLock<HeaderValue>; ForwardReason::COUNT * 2 * STATUSES] =
+    [const { std::sync::OnceLock::new() }; ForwardReason::COUNT * 2 * STATUSES];
 
 /// A header value for `n` from a table rendered once (for `n` up to an hour), shared by every
 /// request: cloning a static value costs nothing. `None` beyond the table.
@@ -247,14 +247,14 @@ mod tests {
     fn cache_status_formats() {
         assert_eq!(CacheStatus::hit(0).to_string(), "cachefront; hit; ttl=0");
         assert_eq!(
-            CacheStatus::forward(Forwarded::UriMiss)
+            CacheStatus::forward(ForwardReason::UriMiss)
                 .fwd_status(200)
                 .collapsed(true)
                 .to_string(),
             "cachefront; fwd=uri-miss; fwd-status=200; collapsed"
         );
         assert_eq!(
-            CacheStatus::forward(Forwarded::Bypass)
+            CacheStatus::forward(ForwardReason::Bypass)
                 .detail("authorization")
                 .to_string(),
             "cachefront; fwd=bypass; detail=authorization"
@@ -269,17 +269,17 @@ mod tests {
     #[test]
     fn header_values_from_the_tables_match_the_rendered_members() {
         let kinds = [
-            Forwarded::Bypass,
-            Forwarded::Method,
-            Forwarded::UriMiss,
-            Forwarded::VaryMiss,
-            Forwarded::Miss,
-            Forwarded::Stale,
-            Forwarded::Request,
+            ForwardReason::Bypass,
+            ForwardReason::Method,
+            ForwardReason::UriMiss,
+            ForwardReason::VaryMiss,
+            ForwardReason::Miss,
+            ForwardReason::Stale,
+            ForwardReason::Request,
         ];
         let mut slots = std::collections::HashSet::new();
         for fwd in kinds {
-            assert!(fwd.index() < Forwarded::COUNT);
+            assert!(fwd.index() < ForwardReason::COUNT);
             assert!(slots.insert(fwd.index()), "two kinds share a slot");
             for status in [100, 200, 304, 404, 503, 599, 600, 999] {
                 for stored in [false, true] {

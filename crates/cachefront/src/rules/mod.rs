@@ -9,7 +9,7 @@
 //! | `freshness.rs` | freshness lifetime, heuristics, age, the `Age` field (§4.2, §5.1) |
 //! | `reuse.rs` | whether a stored response may be reused or served stale (§4, §4.2.4, RFC 5861) |
 //! | `validation.rs` | entity-tags, client conditionals, 304s and `HEAD` freshening (RFC 9110 §8.8, §13; §4.3) |
-//! | `cache_status.rs` | the `Cache-Status` member: [`CacheStatus`], [`Forwarded`] (RFC 9211) |
+//! | `cache_status.rs` | the `Cache-Status` member: [`CacheStatus`], [`ForwardReason`] (RFC 9211) |
 //! | `date.rs` | HTTP-dates and date fields (RFC 9110 §5.6.7) |
 //! | `range.rs` | byte ranges answered from a stored `200` (RFC 9110 §14, §13.1.5) |
 
@@ -27,7 +27,7 @@ mod validation;
 
 pub use self::{
     cache_control::CacheControl,
-    cache_status::{CACHE_STATUS, CacheStatus, Forwarded},
+    cache_status::{CACHE_STATUS, CacheStatus, ForwardReason},
     freshness::HEURISTICALLY_CACHEABLE,
 };
 pub(crate) use self::{

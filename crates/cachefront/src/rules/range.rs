@@ -9,7 +9,7 @@
 //!
 //! The cache never stores partial content: a range request that finds no usable stored response
 //! asks the handler for the whole representation instead (without `Range` and `If-Range`,
-//! see [`Forward::conditional_headers`](crate::Forward::conditional_headers)), which is stored.
+//! see [`Forward::conditional_headers`](crate::adapter::Forward::conditional_headers)), which is stored.
 
 use http::{HeaderValue, StatusCode, header};
 

@@ -20,9 +20,6 @@ use crate::{
     key::{CacheKey, KeyDigest},
 };
 
-/// The default capacity of a [`MemoryStore`]: 64 MiB.
-pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
-
 /// An in-process store on [`moka::future::Cache`], bounded in **bytes**.
 ///
 /// Each entry weighs its body, headers, key and bookkeeping ([`Entry::weight`]); when the total
@@ -30,7 +27,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Each entry expires at the end of its own lifetime (moka's per-entry `Expiry`).
 ///
 /// ```
-/// use cachefront::MemoryStore;
+/// use cachefront::store::MemoryStore;
 ///
 /// let store = MemoryStore::with_max_bytes(16 * 1024 * 1024);
 /// assert_eq!(store.max_bytes(), 16 * 1024 * 1024);
@@ -74,9 +71,14 @@ impl Shared {
 }
 
 impl MemoryStore {
-    /// A store holding at most [`DEFAULT_MAX_BYTES`] (64 MiB).
+    /// The default capacity of a [`MemoryStore`]: 64 MiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+}
+
+impl MemoryStore {
+    /// A store holding at most [`MemoryStore::DEFAULT_MAX_BYTES`] (64 MiB).
     pub fn new() -> Self {
-        Self::with_max_bytes(DEFAULT_MAX_BYTES)
+        Self::with_max_bytes(MemoryStore::DEFAULT_MAX_BYTES)
     }
 
     /// A store holding at most `max_bytes`.

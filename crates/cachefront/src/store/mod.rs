@@ -8,17 +8,18 @@ mod tiered;
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
-pub use self::memory::{DEFAULT_MAX_BYTES, MemoryStore};
+pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::{
     redis::{
         RedisStore,
         builder::RedisStoreBuilder,
-        codec::{DEFAULT_COMPRESS_ABOVE, DEFAULT_MAX_DECODED_BYTES, DecodeInput, EntryCodec},
+        codec::{DecodeInput, EntryCodec},
     },
     tiered::{TieredStore, TieredStoreBuilder},
 };
-use crate::{entry::Entry, error::Error, key::CacheKey};
+pub use crate::{entry::Entry, key::KeyDigest};
+use crate::{error::Error, key::CacheKey};
 
 /// A boxed, `Send` future, as returned by [`Store`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

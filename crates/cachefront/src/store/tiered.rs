@@ -48,7 +48,7 @@ const ENV_INVALIDATION_BOUND: &str = "CACHEFRONT_REDIS_INVALIDATION_BOUND_MS";
 ///   instance that stored it; keep the instances' clocks synchronised (NTP), as for `Age`.
 ///
 /// ```no_run
-/// use cachefront::{Cache, MemoryStore, RedisStore, TieredStore};
+/// use cachefront::{Cache, store::{MemoryStore, RedisStore, TieredStore}};
 ///
 /// # async fn run() -> Result<(), cachefront::Error> {
 /// let l2 = RedisStore::connect("redis://127.0.0.1:6379").await?;
@@ -78,7 +78,7 @@ struct Inner {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use cachefront::{MemoryStore, RedisStore, TieredStore};
+/// use cachefront::store::{MemoryStore, RedisStore, TieredStore};
 ///
 /// # async fn run() -> Result<(), cachefront::Error> {
 /// let store = TieredStore::builder(MemoryStore::new(), RedisStore::from_env().await?)

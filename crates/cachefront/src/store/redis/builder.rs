@@ -20,7 +20,7 @@ use super::{
     Connection, Inner, RedisStore, Settings,
     breaker::Breaker,
     bus::{Bus, listen},
-    codec::{self, DEFAULT_COMPRESS_ABOVE, EntryCodec},
+    codec::EntryCodec,
     scripts::Scripts,
 };
 use crate::error::Error;
@@ -38,7 +38,7 @@ const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use cachefront::RedisStore;
+/// use cachefront::store::RedisStore;
 ///
 /// let builder = RedisStore::builder("redis://127.0.0.1:6379")
 ///     .prefix("shop:")
@@ -84,8 +84,8 @@ impl RedisStoreBuilder {
             cluster,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
-            compress_above: Some(DEFAULT_COMPRESS_ABOVE),
-            max_decoded_bytes: codec::DEFAULT_MAX_DECODED_BYTES,
+            compress_above: Some(EntryCodec::DEFAULT_COMPRESS_ABOVE),
+            max_decoded_bytes: EntryCodec::DEFAULT_MAX_DECODED_BYTES,
             lock_ttl: DEFAULT_LOCK_TTL,
             names: Names::BUILDER,
         }

@@ -48,9 +48,6 @@ const FLAG_LIFETIMES: u8 = 4;
 /// crafted, and reading N stored bytes never allocates more than 256 N (nor more than the
 /// codec's [`max_decoded_bytes`](EntryCodec::max_decoded_bytes)).
 const LZ4_MAX_RATIO: usize = 256;
-/// The default bound on what one value may decompress to: 64 MiB, eight times the default
-/// body limit of a route.
-pub const DEFAULT_MAX_DECODED_BYTES: usize = 64 << 20;
 
 /// The most header fields a stored value may carry (an `http` header map holds 32,768).
 const MAX_HEADERS: usize = 10_000;
@@ -59,18 +56,15 @@ const MAX_TAGS: usize = 10_000;
 /// The most `Vary` fields a stored value may carry.
 const MAX_VARY: usize = 1_000;
 
-/// The default size above which [`EntryCodec`] compresses: 1 KiB.
-pub const DEFAULT_COMPRESS_ABOVE: usize = 1024;
-
 /// Encodes entries to bytes and back: a compact, versioned binary format with LZ4 compression
 /// above a size threshold.
 ///
-/// Every remote store ([`RedisStore`](crate::RedisStore)) writes this format, so a value
+/// Every remote store ([`RedisStore`](crate::store::RedisStore)) writes this format, so a value
 /// written by one release or instance is read by another. Decoding untrusted or corrupt bytes
 /// returns an error; it never panics.
 ///
 /// ```
-/// use cachefront::{CacheKey, EntryCodec};
+/// use cachefront::{CacheKey, store::EntryCodec};
 ///
 /// let codec = EntryCodec::new().compress_above(Some(64));
 /// let bytes = b"not an entry";
@@ -91,16 +85,25 @@ impl Default for EntryCodec {
 }
 
 impl EntryCodec {
-    /// A codec compressing payloads above [`DEFAULT_COMPRESS_ABOVE`] bytes.
+    /// The default bound on what one value may decompress to: 64 MiB, eight times the default
+    /// body limit of a route.
+    pub const DEFAULT_MAX_DECODED_BYTES: usize = 64 << 20;
+
+    /// The default size above which [`EntryCodec`] compresses: 1 KiB.
+    pub const DEFAULT_COMPRESS_ABOVE: usize = 1024;
+}
+
+impl EntryCodec {
+    /// A codec compressing payloads above [`EntryCodec::DEFAULT_COMPRESS_ABOVE`] bytes.
     pub fn new() -> Self {
         Self {
-            compress_above: Some(DEFAULT_COMPRESS_ABOVE),
-            max_decoded: DEFAULT_MAX_DECODED_BYTES,
+            compress_above: Some(EntryCodec::DEFAULT_COMPRESS_ABOVE),
+            max_decoded: EntryCodec::DEFAULT_MAX_DECODED_BYTES,
         }
     }
 
     /// The most bytes one compressed value may decompress to (default
-    /// [`DEFAULT_MAX_DECODED_BYTES`]); a value claiming more is refused as corrupt. Whatever
+    /// [`EntryCodec::DEFAULT_MAX_DECODED_BYTES`]); a value claiming more is refused as corrupt. Whatever
     /// this says, a value never decompresses to more than 256 times its stored size (LZ4's own
     /// limit).
     pub fn max_decoded_bytes(mut self, max: usize) -> Self {

@@ -69,7 +69,7 @@ const BATCH: usize = 512;
 ///
 /// - **Connections**: one multiplexed connection through redis-rs's `ConnectionManager`,
 ///   which reconnects by itself, or a Redis Cluster connection (`cluster-async`).
-/// - **Fail open**: every call is bounded by the [timeout](crate::RedisStoreBuilder::timeout). A call
+/// - **Fail open**: every call is bounded by the [timeout](crate::store::RedisStoreBuilder::timeout). A call
 ///   that times out, or three that fail in a row, open a circuit: calls then fail at once,
 ///   while a background `PING` every 50 ms (itself under the timeout) checks whether Redis
 ///   answers again; the first answer closes the circuit. So a dead or slow Redis costs a
@@ -88,11 +88,11 @@ const BATCH: usize = 512;
 ///   [`wait_for`](Store::wait_for), woken over pub/sub rather than polling.
 ///
 /// Memory in front of Redis, with invalidations fanned out to every instance, is
-/// [`TieredStore`](crate::TieredStore).
+/// [`TieredStore`](crate::store::TieredStore).
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use cachefront::{Cache, RedisStore};
+/// use cachefront::{Cache, store::RedisStore};
 ///
 /// # async fn run() -> Result<(), cachefront::Error> {
 /// let store = RedisStore::builder("redis://127.0.0.1:6379")
