@@ -44,6 +44,10 @@ where
         ActixRequestHead(request.head())
     }
 
+    fn route_pattern(request: &ServiceRequest) -> Option<Cow<'_, str>> {
+        request.match_pattern().map(Cow::Owned)
+    }
+
     fn set_header(request: &mut ServiceRequest, name: HeaderName, value: Option<HeaderValue>) {
         if name == http::header::HOST {
             // Computed from the old `Host` if an outer middleware asked for it already: computed

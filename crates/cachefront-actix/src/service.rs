@@ -6,7 +6,6 @@ use actix_web::{
     dev::{Service, ServiceRequest, ServiceResponse, forward_ready},
 };
 use cachefront::{CacheRoute, adapter};
-use tracing::Instrument;
 
 use crate::{ResponseBody, ResponseFuture, exchange::Actix, middleware::Inner};
 
@@ -54,8 +53,7 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let (exchange, inner) = (Actix(Rc::clone(&self.service)), Rc::clone(&self.inner));
-        let span = inner.route.span();
         let serve = async move { adapter::serve(&inner.route, exchange, request).await };
-        ResponseFuture::new(Box::pin(serve.instrument(span)))
+        ResponseFuture::new(Box::pin(serve))
     }
 }

@@ -40,6 +40,12 @@ where
         TowerRequestHead::new(&request.0)
     }
 
+    #[cfg(feature = "axum")]
+    fn route_pattern(request: &Self::Request) -> Option<Cow<'_, str>> {
+        let pattern: &axum::extract::MatchedPath = request.0.extensions.get()?;
+        Some(Cow::Borrowed(pattern.as_str()))
+    }
+
     fn set_header(request: &mut Self::Request, name: HeaderName, value: Option<HeaderValue>) {
         match value {
             Some(value) => request.0.headers.insert(name, value),

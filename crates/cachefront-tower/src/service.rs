@@ -8,7 +8,6 @@ use cachefront::{CacheRoute, adapter};
 use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
-use tracing::Instrument;
 
 use crate::{ResponseBody, ResponseFuture, exchange::Tower};
 
@@ -72,8 +71,7 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let route = self.route.clone();
         let exchange = Tower::<S, ReqBody>(self.inner.clone(), PhantomData);
-        let span = route.span();
         let serve = async move { adapter::serve(&route, exchange, request.into_parts()).await };
-        ResponseFuture::new(Box::pin(serve.instrument(span)))
+        ResponseFuture::new(Box::pin(serve))
     }
 }

@@ -106,11 +106,16 @@ impl Cache {
 
     /// Binds a policy to this cache: the handle an adapter uses for one route.
     pub fn route(&self, policy: Policy) -> CacheRoute {
-        let counters = self.inner.stats.route(&policy.name);
+        let names = crate::route_names::RouteNames::default();
+        if policy.named {
+            // A named route is listed in the stats from the start, an unnamed one once a
+            // request has gone through it under its own name.
+            let _ = names.counters.set(self.inner.stats.route(&policy.name));
+        }
         CacheRoute {
             cache: self.clone(),
             policy: Arc::new(policy),
-            counters,
+            names: Arc::new(names),
         }
     }
 
@@ -329,9 +334,10 @@ impl CacheBuilder {
 /// [`Forward::response`], and feeds the body through the returned [`Collector`], if any.
 #[derive(Clone)]
 pub struct CacheRoute {
-    cache: Cache,
-    policy: Arc<Policy>,
-    counters: Arc<Counters>,
+    pub(crate) cache: Cache,
+    pub(crate) policy: Arc<Policy>,
+    /// This route's counters and the routes named after the router's patterns.
+    pub(crate) names: Arc<crate::route_names::RouteNames>,
 }
 
 impl fmt::Debug for CacheRoute {
@@ -353,8 +359,14 @@ impl CacheRoute {
         &self.cache
     }
 
+    fn counters(&self) -> &Arc<Counters> {
+        self.names
+            .counters
+            .get_or_init(|| self.cache.inner.stats.route(&self.policy.name))
+    }
+
     fn record(&self, event: Event) {
-        self.cache.inner.stats.record(&self.counters, event);
+        self.cache.inner.stats.record(self.counters(), event);
     }
 
     /// A `tracing` span for one request through this route (`cachefront`, debug level, with the
@@ -1358,7 +1370,7 @@ impl Forward {
             ForwardKind::Miss(state) => *state,
         };
         let response_time = SystemTime::now();
-        StatsRegistry::handler_time(&route.counters, state.started.elapsed());
+        StatsRegistry::handler_time(route.counters(), state.started.elapsed());
         let status_member = CacheStatus::forward(state.fwd).fwd_status(status.as_u16());
         if status == StatusCode::NOT_MODIFIED && state.revalidates().is_some() {
             return route.revalidated(state, headers, response_time);

@@ -162,6 +162,7 @@ mod pattern;
 mod policy;
 mod purges;
 mod request;
+mod route_names;
 mod rules;
 mod stats;
 pub mod store;

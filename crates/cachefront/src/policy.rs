@@ -89,6 +89,8 @@ pub struct Policy {
     pub(crate) store_private: bool,
     pub(crate) store_no_store: bool,
     pub(crate) name: Arc<str>,
+    /// Whether [`Policy::name`] set the name (else the router's pattern names the route).
+    pub(crate) named: bool,
     pub(crate) mode: Mode,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -145,6 +147,7 @@ impl Policy {
             store_private: false,
             store_no_store: false,
             name: Arc::from("default"),
+            named: false,
             mode: Mode::Application,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
@@ -375,12 +378,20 @@ impl Policy {
         self.ttl
     }
 
-    /// The route's name in stats and logs, e.g. its pattern `"/products/{id}"` (default
-    /// `"default"`). Use the route pattern, never a raw path, to keep the number of names bounded.
+    /// Names the route in stats and logs, overriding the name taken from the router.
     ///
-    /// A name with `{param}` segments is also the route pattern from which tag templates
-    /// (`product:{id}`) take their values.
+    /// Without it, a route is named after the pattern the router matched, as the adapter reads
+    /// it from the request: axum's [`MatchedPath`](https://docs.rs/axum/0.8/axum/extract/struct.MatchedPath.html)
+    /// (`"/products/{id}"`), actix-web's `HttpRequest::match_pattern`; a request that matched
+    /// no pattern (or an adapter that knows none) goes under `"default"`. So one layer on a
+    /// whole router counts each route apart, and tag templates (`product:{id}`) take their
+    /// values from the route that served the request.
+    ///
+    /// Set a name when the router's pattern is not the right one, e.g. a fallback handler.
+    /// Use a pattern, never a raw path, to keep the number of names bounded. A name with
+    /// `{param}` segments is also the pattern tag templates are filled from.
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.named = true;
         self.name = name.into();
         self.pattern = RoutePattern::parse(&self.name).map(Arc::new);
         self

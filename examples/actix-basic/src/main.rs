@@ -176,7 +176,7 @@ fn configure(
             .app_data(web::Data::new(cache.clone()))
             .service(
                 web::resource("/slow/{id}")
-                    .wrap(cache.middleware(Policy::ttl(Duration::from_secs(30)).name("/slow/{id}")))
+                    .wrap(cache.middleware(Policy::ttl(Duration::from_secs(30))))
                     // actix-web's GET routes do not match HEAD; cachefront answers HEAD from a
                     // stored GET, and a HEAD miss runs the same handler.
                     .route(web::get().to(slow))
@@ -184,7 +184,7 @@ fn configure(
             )
             .service(
                 web::resource("/fast/{id}")
-                    .wrap(cache.middleware(Policy::ttl(Duration::from_secs(5)).name("/fast/{id}")))
+                    .wrap(cache.middleware(Policy::ttl(Duration::from_secs(5))))
                     .route(web::get().to(fast))
                     .route(web::head().to(fast)),
             )

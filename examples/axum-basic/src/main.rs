@@ -67,11 +67,11 @@ fn app(cache: Cache, admin_endpoints: Option<Admin>) -> Router {
     let router = Router::new()
         .route(
             "/slow/{id}",
-            get(slow).layer(cache.layer(Policy::ttl(Duration::from_secs(30)).name("/slow/{id}"))),
+            get(slow).layer(cache.layer(Policy::ttl(Duration::from_secs(30)))),
         )
         .route(
             "/fast/{id}",
-            get(fast).layer(cache.layer(Policy::ttl(Duration::from_secs(5)).name("/fast/{id}"))),
+            get(fast).layer(cache.layer(Policy::ttl(Duration::from_secs(5)))),
         )
         .route("/uncached", get(uncached))
         .route("/stats", get(stats));

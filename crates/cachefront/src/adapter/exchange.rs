@@ -5,6 +5,7 @@ use std::{borrow::Cow, future::Future, pin::Pin};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use tracing::Instrument;
 
 use super::{
     body::ResponseBody,
@@ -43,6 +44,14 @@ pub trait Exchange: Sized {
 
     /// The request head the core reads.
     fn head(request: &Self::Request) -> impl RequestHead + '_;
+
+    /// The pattern the router matched for the request (`/products/{id}`), if the framework
+    /// exposes it: it names the route when the policy has no [`name`](crate::Policy::name).
+    /// Only asked for on unnamed routes.
+    fn route_pattern(request: &Self::Request) -> Option<Cow<'_, str>> {
+        let _ = request;
+        None
+    }
 
     /// Sets (`Some`) or removes (`None`) a request header before the service is called.
     fn set_header(request: &mut Self::Request, name: HeaderName, value: Option<HeaderValue>);
@@ -146,10 +155,23 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// If the call fails or this future is dropped, requests waiting on this one are released.
 pub async fn serve<E: Exchange>(
     route: &CacheRoute,
-    mut exchange: E,
+    exchange: E,
     mut request: E::Request,
 ) -> Result<E::Output, E::Error> {
     normalize_host::<E>(&mut request);
+    let route = match route.policy().named {
+        true => Cow::Borrowed(route),
+        false => route.for_pattern(E::route_pattern(&request).as_deref()),
+    };
+    let span = route.span();
+    serve_on(&route, exchange, request).instrument(span).await
+}
+
+async fn serve_on<E: Exchange>(
+    route: &CacheRoute,
+    mut exchange: E,
+    mut request: E::Request,
+) -> Result<E::Output, E::Error> {
     let lookup = route.lookup(&E::head(&request)).await;
     let forward = match lookup {
         Lookup::Hit(mut hit) => {
