@@ -9,7 +9,7 @@
 //! headers the proxy sent there.
 //!
 //! Expectations come from the RFCs (9111, 9110, 9211, 9213, 5861) and the numbered rules of
-//! HTTP-CACHING-RULES.md, never from what the implementation happens to do. A case the core
+//! docs/HTTP-CACHING-RULES.md, never from what the implementation happens to do. A case the core
 //! does not pass yet is marked with `known_failure`: the runner skips it and prints it (set
 //! `CONFORMANCE_KNOWN=run` to run those too), so that the table stays honest.
 //!

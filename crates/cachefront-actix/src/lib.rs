@@ -14,12 +14,12 @@
 //! let app = App::new()
 //!     .service(
 //!         web::resource("/products/{id}")
-//!             .wrap(cache.middleware(Policy::ttl(Duration::from_secs(60)).name("/products/{id}")))
+//!             .wrap(cache.middleware(Policy::ttl(Duration::from_secs(60))))
 //!             .route(web::get().to(|| async { HttpResponse::Ok().body("a product") })),
 //!     )
 //!     .service(
 //!         web::scope("/news")
-//!             .wrap(cache.middleware(Policy::ttl(Duration::from_secs(5)).name("/news")))
+//!             .wrap(cache.middleware(Policy::ttl(Duration::from_secs(5))))
 //!             .route("", web::get().to(|| async { "news" })),
 //!     )
 //!     // Not wrapped: never cached.
@@ -92,31 +92,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # What the middleware does
-//!
-//! - **Hit**: the stored response is written from memory with `Content-Length`, an `Age`
-//!   computed by the cache, and `Cache-Status: cachefront; hit; ttl=N`. `HEAD` is answered from
-//!   the stored `GET`, with its `Content-Length` and without the body; a client's matching
-//!   `If-None-Match` / `If-Modified-Since` gets a 304.
-//! - **Miss**: the wrapped service is called once per key however many requests arrive together
-//!   (the others wait and get `Cache-Status: cachefront; fwd=uri-miss; fwd-status=200;
-//!   collapsed`). Its body streams to the client while it is collected, up to the policy's
-//!   limit; when it ends, the response is stored.
-//! - **Stale**: within the policy's stale-while-revalidate window the stale response is served
-//!   at once and the wrapped service runs once in the background to refresh it; a stale
-//!   response with validators is revalidated (the service gets `If-None-Match` /
-//!   `If-Modified-Since`, and its 304 refreshes the stored response); within the
-//!   stale-if-error window, an error response (500, 502, 503, 504) is replaced by the stale one.
-//! - **Not stored**: a body over the limit, an uncacheable response (status, `Set-Cookie`,
-//!   `private`, `no-store`, `Vary: *`) or a bypassed request (`Authorization`, `Cookie`,
-//!   unsafe methods) streams through untouched — never fully buffered, never turned into an
-//!   error. `Cache-Status` says why in its `detail` parameter. A body that fails, or that the
-//!   client abandons, is not stored, and requests waiting on it are released.
-//! - **Invalidation**: a successful `POST`, `PUT`, `PATCH` or `DELETE` through the middleware
-//!   removes the stored responses of its target URI, and the tags and paths its policy names
-//!   (`Policy::invalidates(["product:{id}"])`, filled from the path by the pattern given to
-//!   `Policy::name`: give the full path, scopes included). Handlers tag what is stored with a
-//!   `Cache-Tag` header, which clients do not see unless the policy exposes it.
+//! # Translation
 //!
 //! Every caching decision is taken by the [cachefront] core, exactly as for the Tower layer of
 //! `cachefront-tower`; this crate only translates actix-web's `http` 0.2 types to the core's
@@ -152,6 +128,7 @@
 //!
 //! [actix-web]: https://docs.rs/actix-web
 //! [cachefront]: https://docs.rs/cachefront
+#![doc = include_str!("../behaviour.md")]
 
 mod admin;
 mod body;

@@ -36,7 +36,7 @@
 //!     .route(
 //!         "/catalog",
 //!         get(|| async { "the same for everyone" })
-//!             .layer(cache.layer(Policy::ttl(Duration::from_secs(60)).name("/catalog"))),
+//!             .layer(cache.layer(Policy::ttl(Duration::from_secs(60)))),
 //!     )
 //!     // Where `Memo` finds the cache.
 //!     .layer(Extension(cache));
@@ -49,8 +49,8 @@
 //! [`OriginalUri`](axum::extract::OriginalUri); this crate turns on axum's `original-uri`
 //! feature and cachefront-tower's `axum` feature for it), so `/v1/items` and `/v2/items` are
 //! two entries, `Invalidator::path("/v1/items")` reaches the nested route, and an unsafe
-//! request invalidates its full URI. Give [`Policy::name`] the full path too, prefix included
-//! (`"/v1/items/{id}"`): its parameters fill the policy's tags from the full path.
+//! request invalidates its full URI. The route is named after axum's `MatchedPath`, prefix
+//! included (`"/v1/items/{id}"`), and its parameters fill the policy's tags.
 //!
 //! ```
 //! use std::time::Duration;
@@ -61,7 +61,7 @@
 //! let v1 = Router::new().route(
 //!     "/items/{id}",
 //!     get(|| async { "v1" })
-//!         .layer(cache.layer(Policy::ttl(Duration::from_secs(60)).name("/v1/items/{id}").tag("item:{id}"))),
+//!         .layer(cache.layer(Policy::ttl(Duration::from_secs(60)).tag("item:{id}"))),
 //! );
 //! let app: Router = Router::new().nest("/v1", v1);
 //! ```

@@ -12,9 +12,9 @@
 //! - [`Policy`]: per route — TTL, statuses, body limit, key parts, tags, privacy rules.
 //! - [`CacheKey`] / [`KeySpec`]: method, host, path, sorted query (allow- or deny-listed),
 //!   selected headers and custom parts, hashed with SHA-256.
-//! - [`Store`] / [`MemoryStore`]: moka, bounded in bytes, per-entry expiry.
+//! - [`store::Store`] / [`store::MemoryStore`]: moka, bounded in bytes, per-entry expiry.
 //! - [`Stats`]: hits, misses, bypasses by reason, coalesced waits, stores, evictions, bytes.
-//! - [`CacheStatus`]: the RFC 9211 `Cache-Status` member every response carries.
+//! - [`adapter::CacheStatus`]: the RFC 9211 `Cache-Status` member every response carries.
 //!
 //! # Decisions
 //!
@@ -111,7 +111,7 @@
 //!   anything; a response whose request began before an invalidation that matches it (by key,
 //!   URI, tag, prefix or all) is served to its own client but not stored, and flights in
 //!   progress stop answering later requests. Invalidations heard from other instances through a
-//!   shared store ([`Store::invalidated_since`]) count the same way; missed messages count as a
+//!   shared store ([`store::Store::invalidated_since`]) count the same way; missed messages count as a
 //!   purge of everything. The window left open is the time a message takes to arrive.
 //! - **Bodies** stream to the client while they are collected. The adapters read the handler's
 //!   body at the handler's pace (a client that stops reading does not hold the requests waiting

@@ -46,7 +46,7 @@ pub enum SetCookie {
 /// Adapters do this for you: `cache.layer(policy)` for Tower, `cache.middleware(policy)` for
 /// actix-web.
 ///
-/// The defaults follow HTTP-CACHING-RULES.md rules 1 to 4 for an application cache:
+/// The defaults follow docs/HTTP-CACHING-RULES.md rules 1 to 4 for an application cache:
 ///
 /// - only `GET` is stored, and `HEAD` is answered from the stored `GET`;
 /// - only the heuristically cacheable statuses of RFC 9110 §15.1 are stored (see
@@ -588,7 +588,7 @@ impl Policy {
         cc
     }
 
-    /// Decides whether a response may be stored, and how (HTTP-CACHING-RULES.md 1–4, 6, 11).
+    /// Decides whether a response may be stored, and how (docs/HTTP-CACHING-RULES.md 1–4, 6, 11).
     ///
     /// `body_size` is the body's exact size when known from elsewhere than `Content-Length`.
     pub(crate) fn admit_response(

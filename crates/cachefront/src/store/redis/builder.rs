@@ -119,7 +119,7 @@ impl RedisStoreBuilder {
     }
 
     /// The most bytes one stored value may decompress to (default
-    /// [`DEFAULT_MAX_DECODED_BYTES`](crate::DEFAULT_MAX_DECODED_BYTES), 64 MiB): a value
+    /// [`DEFAULT_MAX_DECODED_BYTES`](EntryCodec::DEFAULT_MAX_DECODED_BYTES), 64 MiB): a value
     /// claiming more is treated as corrupt (a logged miss), so that a hostile or damaged value
     /// in a shared Redis cannot make an instance allocate without bound. Whatever this says, a
     /// value never decompresses to more than 256 times its stored size. Set it at least as
