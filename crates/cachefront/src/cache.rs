@@ -1,6 +1,7 @@
 //! The cache handle and the request flow every adapter follows.
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, VecDeque},
     fmt,
     sync::{Arc, Mutex, PoisonError},
@@ -20,6 +21,7 @@ use crate::{
     policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
     purges::{Purge, PurgeEpoch, PurgeLog},
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
+    route_names::RouteNames,
     rules::range::{self, Requested},
     // The rules were `semantics` before they were split into `rules/`.
     rules::{self as semantics, CacheControl, CacheStatus, ForwardReason, Reuse},
@@ -106,7 +108,7 @@ impl Cache {
 
     /// Binds a policy to this cache: the handle an adapter uses for one route.
     pub fn route(&self, policy: Policy) -> CacheRoute {
-        let names = crate::route_names::RouteNames::default();
+        let names = RouteNames::default();
         if policy.named {
             // A named route is listed in the stats from the start, an unnamed one once a
             // request has gone through it under its own name.
@@ -337,7 +339,7 @@ pub struct CacheRoute {
     pub(crate) cache: Cache,
     pub(crate) policy: Arc<Policy>,
     /// This route's counters and the routes named after the router's patterns.
-    pub(crate) names: Arc<crate::route_names::RouteNames>,
+    pub(crate) names: Arc<RouteNames<CacheRoute>>,
 }
 
 impl fmt::Debug for CacheRoute {
@@ -357,6 +359,21 @@ impl CacheRoute {
     /// The cache the route belongs to.
     pub fn cache(&self) -> &Cache {
         &self.cache
+    }
+
+    /// This route as named by the pattern the router matched: itself when its policy has a
+    /// [`name`](Policy::name) or no pattern was matched, else a route with the same policy
+    /// named `pattern` (made once per pattern, so its stats add up).
+    pub fn for_pattern(&self, pattern: Option<&str>) -> Cow<'_, CacheRoute> {
+        match pattern.filter(|_| !self.policy.named) {
+            Some(pattern) => self
+                .names
+                .get_or_make(pattern, || {
+                    self.cache.route(Policy::clone(&self.policy).name(pattern))
+                })
+                .unwrap_or(Cow::Borrowed(self)),
+            None => Cow::Borrowed(self),
+        }
     }
 
     fn counters(&self) -> &Arc<Counters> {
