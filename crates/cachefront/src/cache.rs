@@ -20,9 +20,10 @@ use crate::{
     policy::{Bypass, Exchange, NotStored, Policy, RequestAdmission},
     purges::{Purge, PurgeEpoch, PurgeLog},
     request::{RequestHead, UriHead, normalized_header, normalized_header_in},
-    rules::range::{self, Requested},
-    // The rules were `semantics` before they were split into `rules/`.
-    rules::{self as semantics, CacheControl, CacheStatus, Forwarded, Reuse},
+    rules::{
+        self, CacheControl, CacheStatus, Forwarded, Reuse,
+        range::{self, Requested},
+    },
     stats::{Counters, Event, Stats, StatsRegistry},
     store::{DEFAULT_MAX_BYTES, MemoryStore, Store, StoreLock},
 };
@@ -373,8 +374,8 @@ impl Route {
             Ok(admission) => admission,
             Err(reason) => {
                 // A successful unsafe request invalidates what is stored for its URI (§4.4).
-                let invalidation =
-                    (reason == Bypass::Method && !is_safe_method(request.method())).then(|| Invalidation {
+                let invalidation = (reason == Bypass::Method && !rules::is_safe_method(request.method()))
+                    .then(|| Invalidation {
                         target: self.policy.key.build(&AsGet(request)),
                         host: request.host().map(str::to_ascii_lowercase),
                         tags: self.policy.resolve(&self.policy.invalidates, request.path()),
@@ -413,7 +414,7 @@ impl Route {
         // The common case first, with nothing else set up: a fresh stored response.
         let found = self.find(&key, request).await;
         if let Some(entry) = &found.entry {
-            if semantics::reuse(entry, &directives, request_time) == Reuse::Fresh {
+            if rules::reuse(entry, &directives, request_time) == Reuse::Fresh {
                 return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
             }
         }
@@ -443,7 +444,7 @@ impl Route {
             }
             if let Some(entry) = found.entry {
                 let now = SystemTime::now();
-                match semantics::reuse(&entry, &state.directives, now) {
+                match rules::reuse(&entry, &state.directives, now) {
                     Reuse::Fresh => return self.hit(request, entry, head, HitKind::Fresh, now),
                     Reuse::StaleAccepted => return self.hit(request, entry, head, HitKind::Stale, now),
                     Reuse::StaleWhileRevalidate => {
@@ -655,9 +656,7 @@ impl Route {
     ) -> Lookup {
         let kind = match kind {
             // A fresh (or acceptably stale) hit answers the client's conditionals itself.
-            HitKind::Fresh | HitKind::Stale if semantics::not_modified(request, &entry) => {
-                HitKind::NotModified
-            }
+            HitKind::Fresh | HitKind::Stale if rules::not_modified(request, &entry) => HitKind::NotModified,
             other => other,
         };
         self.record(
@@ -765,10 +764,6 @@ impl Route {
             }
         }
     }
-}
-
-fn is_safe_method(method: &str) -> bool {
-    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
 }
 
 /// The variants this instance stored for each URI, oldest first, so that the cap per URI holds
@@ -955,7 +950,7 @@ fn variant_flight<R: RequestHead>(primary: &CacheKey, entry: &Entry, request: &R
 /// fresh for the request, without validation (RFC 9111 §4, §5.2.2.4: a `no-cache` or already
 /// stale response handed over by a flight is validated like any other).
 fn usable<R: RequestHead>(entry: &Entry, request: &R, directives: &CacheControl) -> bool {
-    entry.matches_vary(request) && semantics::reuse(entry, directives, SystemTime::now()) == Reuse::Fresh
+    entry.matches_vary(request) && rules::reuse(entry, directives, SystemTime::now()) == Reuse::Fresh
 }
 
 /// What a request does with the response a flight it joined produced.
@@ -1098,7 +1093,7 @@ impl Hit {
     /// `Content-Length`, `Age` (computed by the cache, RFC 9111 §5.1) and `Cache-Status`.
     pub fn headers(&self) -> HeaderMap {
         let mut headers = match self.kind {
-            HitKind::NotModified => semantics::not_modified_headers(&self.entry.headers),
+            HitKind::NotModified => rules::not_modified_headers(&self.entry.headers),
             _ => {
                 // Sized once for the stored fields and the three the cache adds.
                 let mut headers = HeaderMap::with_capacity(self.entry.headers.len() + 3);
@@ -1110,10 +1105,7 @@ impl Hit {
             }
         };
         if self.kind != HitKind::OnlyIfCached {
-            headers.insert(
-                header::AGE,
-                semantics::age_value(self.entry.age(self.now).as_secs()),
-            );
+            headers.insert(header::AGE, rules::age_value(self.entry.age(self.now).as_secs()));
         }
         self.cache_status().append_to(&mut headers);
         headers
@@ -1247,9 +1239,9 @@ impl MissState {
 
     /// The validators of the candidate, when it has any and this request revalidates it.
     fn revalidates(&self) -> Option<&Arc<Entry>> {
-        self.candidate.as_ref().filter(|entry| {
-            entry.headers.contains_key(header::ETAG) || entry.headers.contains_key(header::LAST_MODIFIED)
-        })
+        self.candidate
+            .as_ref()
+            .filter(|entry| rules::has_validator(&entry.headers))
     }
 }
 
@@ -1300,16 +1292,10 @@ impl Forward {
         };
         let mut edits = Vec::new();
         if state.whole {
-            edits.extend([(header::RANGE, None), (header::IF_RANGE, None)]);
+            edits.extend(range::whole_representation_headers());
         }
         if let Some(entry) = state.revalidates() {
-            edits.extend([
-                (header::IF_NONE_MATCH, entry.headers.get(header::ETAG).cloned()),
-                (
-                    header::IF_MODIFIED_SINCE,
-                    entry.headers.get(header::LAST_MODIFIED).cloned(),
-                ),
-            ]);
+            edits.extend(rules::revalidation_headers(&entry.headers));
         }
         edits
     }
@@ -1331,7 +1317,7 @@ impl Forward {
         let mut state = match self.kind {
             ForwardKind::Bypass(reason, invalidation) => {
                 let invalidating = invalidation
-                    .filter(|_| status.is_success() || status.is_redirection())
+                    .filter(|_| rules::invalidates(status))
                     .map(|invalidation| route.invalidate_after(*invalidation, headers));
                 let fwd = if reason == Bypass::Method {
                     Forwarded::Method
@@ -1356,9 +1342,9 @@ impl Forward {
         if status == StatusCode::NOT_MODIFIED && state.revalidates().is_some() {
             return route.revalidated(state, headers, response_time);
         }
-        if semantics::is_stale_if_error_status(status.as_u16()) {
+        if rules::is_stale_if_error_status(status.as_u16()) {
             if let Some(entry) = state.candidate.as_ref() {
-                if semantics::stale_if_error_allows(entry, &state.directives, response_time) {
+                if rules::stale_if_error_allows(entry, &state.directives, response_time) {
                     let code = status.as_u16();
                     if let Some(hit) = route.stale_if_error(state, Some(code)) {
                         return Recording {
@@ -1419,8 +1405,7 @@ impl Forward {
         let mut tags = std::mem::take(&mut state.tags);
         for name in &route.policy.tag_headers {
             for value in headers.get_all(name) {
-                let listed = value.to_str().unwrap_or_default().split([',', ' ']);
-                tags.extend(listed.map(str::trim).filter(|t| !t.is_empty()).map(Arc::from));
+                tags.extend(rules::listed_tags(value).map(Arc::from));
             }
         }
         let hide_from = headers;
@@ -1488,8 +1473,7 @@ impl Route {
             Ok(storable) => {
                 storable.apply(&mut entry, &self.policy);
                 // The response's own Date and Age date the refreshed entry.
-                entry.initial_age =
-                    semantics::corrected_initial_age(headers, state.request_time, response_time);
+                entry.initial_age = rules::corrected_initial_age(headers, state.request_time, response_time);
                 entry.headers = storable.stored_headers(merged);
                 (entry, None)
             }
@@ -1508,10 +1492,10 @@ impl Route {
         response_time: SystemTime,
         member: CacheStatus,
     ) -> Recording {
-        if !semantics::head_freshens(stored, headers) {
+        if !rules::head_freshens(stored, headers) {
             return self.contradicted(state, stored, headers, member);
         }
-        let merged = semantics::merge_not_modified(&stored.headers, headers);
+        let merged = rules::merge_not_modified(&stored.headers, headers);
         let (entry, refused) = self.updated(&state, stored, &merged, headers, response_time);
         let mut recording =
             Recording::forwarded(member.stored(refused.is_none()), None).hiding(&self.policy, headers);
@@ -1565,7 +1549,7 @@ impl Route {
     /// and serve it (RFC 9111 §4.3.4).
     ///
     /// The 304 updates the stored response only when its validators match it
-    /// ([`semantics::freshens`]). One that does not match updates and stores nothing: the
+    /// ([`rules::freshens`]). One that does not match updates and stores nothing: the
     /// requests waiting on this one go to the handler themselves, the client gets the 304 as
     /// the handler sent it (`Cache-Status: ...; fwd-status=304; detail=validator-mismatch`;
     /// cachefront cannot ask the handler again within one exchange, and does not serve a
@@ -1585,11 +1569,11 @@ impl Route {
             return Recording::forwarded(CacheStatus::forward(state.fwd).fwd_status(304), None)
                 .hiding(&self.policy, headers);
         };
-        if !semantics::freshens(&candidate.headers, headers) {
+        if !rules::freshens(&candidate.headers, headers) {
             let member = CacheStatus::forward(state.fwd).fwd_status(304);
             return self.contradicted(state, &candidate, headers, member);
         }
-        let merged = semantics::merge_not_modified(&candidate.headers, headers);
+        let merged = rules::merge_not_modified(&candidate.headers, headers);
         // What the revalidating client gets: the merged response, tag headers hidden.
         let mut visible = merged.clone();
         if !self.policy.expose_tag_headers {
@@ -1627,7 +1611,7 @@ impl Route {
             guard.uncacheable();
         }
         let request_headers = state.request_headers.unwrap_or_default();
-        let kind = if semantics::not_modified(&request_headers, &served) {
+        let kind = if rules::not_modified(&request_headers, &served) {
             HitKind::NotModified
         } else {
             HitKind::Revalidated {
@@ -1665,7 +1649,7 @@ impl Route {
     fn stale_if_error(&self, mut state: MissState, fwd_status: Option<u16>) -> Option<Hit> {
         let entry = state.candidate.take()?;
         let now = SystemTime::now();
-        if !semantics::stale_if_error_allows(&entry, &state.directives, now) {
+        if !rules::stale_if_error_allows(&entry, &state.directives, now) {
             return None;
         }
         // Requests waiting on this one get the same stale response.
@@ -1688,32 +1672,16 @@ impl Route {
     /// its response names in `Location` and `Content-Location` (RFC 9111 §4.4).
     fn invalidate_after(&self, invalidation: Invalidation, headers: &HeaderMap) -> Invalidating {
         let mut keys = vec![invalidation.target];
-        for name in [header::LOCATION, header::CONTENT_LOCATION] {
-            let Some(uri) = headers
-                .get(&name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<http::Uri>().ok())
-            else {
-                continue;
-            };
-            let same_origin = match uri.authority() {
-                None => true,
-                Some(authority) => invalidation
-                    .host
-                    .as_deref()
-                    .is_some_and(|host| authority.as_str().eq_ignore_ascii_case(host)),
-            };
-            if same_origin {
-                keys.push(
-                    self.policy.key.build(&UriHead {
-                        host: uri
-                            .authority()
-                            .map(|a| a.as_str())
-                            .or(invalidation.host.as_deref()),
-                        uri: &uri,
-                    }),
-                );
-            }
+        for uri in rules::same_origin_locations(headers, invalidation.host.as_deref()) {
+            keys.push(
+                self.policy.key.build(&UriHead {
+                    host: uri
+                        .authority()
+                        .map(|a| a.as_str())
+                        .or(invalidation.host.as_deref()),
+                    uri: &uri,
+                }),
+            );
         }
         for path in &invalidation.paths {
             if let Ok(uri) = path.parse::<http::Uri>() {

@@ -535,8 +535,7 @@ impl Policy {
                 }
             }
         }
-        if request.contains_header(&header::IF_MATCH) || request.contains_header(&header::IF_UNMODIFIED_SINCE)
-        {
+        if rules::has_precondition(|name| request.contains_header(name)) {
             return Err(Bypass::Precondition);
         }
         Ok(RequestAdmission {
@@ -649,8 +648,7 @@ impl Policy {
             directive.map_or(policy_window(policy), Duration::from_secs)
         };
         let storable = if shared {
-            let has_validator =
-                headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
+            let has_validator = rules::has_validator(headers);
             let ttl = rules::freshness_lifetime(
                 &cc,
                 headers,

@@ -12,11 +12,17 @@
 //! | `cache_status.rs` | the `Cache-Status` member: [`CacheStatus`], [`Forwarded`] (RFC 9211) |
 //! | `date.rs` | HTTP-dates and date fields (RFC 9110 §5.6.7) |
 //! | `range.rs` | byte ranges answered from a stored `200` (RFC 9110 §14, §13.1.5) |
+//! | `methods.rs` | safe methods (RFC 9110 §9.2.1) |
+//! | `conditional.rs` | the cache's own conditional requests, request preconditions (§4.3.1; RFC 9110 §13.1) |
+//! | `invalidation.rs` | what an unsafe request invalidates (§4.4), the tags a tag header lists |
 
 mod cache_control;
 mod cache_status;
+mod conditional;
 mod date;
 mod freshness;
+mod invalidation;
+mod methods;
 pub(crate) mod range;
 mod reuse;
 mod storability;
@@ -31,7 +37,10 @@ pub use self::{
     freshness::HEURISTICALLY_CACHEABLE,
 };
 pub(crate) use self::{
+    conditional::{has_precondition, has_validator, revalidation_headers},
     freshness::{Heuristic, age_value, corrected_initial_age, freshness_lifetime},
+    invalidation::{invalidates, listed_tags, same_origin_locations},
+    methods::is_safe_method,
     reuse::{Reuse, is_stale_if_error_status, reuse, stale_if_error_allows},
     storability::{storable_headers, vary_names},
     validation::{freshens, head_freshens, merge_not_modified, not_modified, not_modified_headers},
