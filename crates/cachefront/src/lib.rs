@@ -179,6 +179,7 @@ mod coalesce;
 mod config;
 mod entry;
 mod error;
+mod flow;
 mod invalidate;
 mod key;
 mod memo;
@@ -197,12 +198,10 @@ pub use self::store::{
 };
 pub use self::{
     admin::{Admin, AdminResponse, ENV_ADMIN_TOKEN},
-    cache::{
-        Cache, CacheBuilder, Collector, DEFAULT_COALESCE_WAIT, Forward, Hit, Invalidating, Lookup, Recording,
-        Route,
-    },
+    cache::{Cache, CacheBuilder, DEFAULT_COALESCE_WAIT, Route},
     entry::Entry,
     error::{Error, ErrorKind},
+    flow::{Collector, Forward, Hit, Invalidating, Lookup, Recording},
     invalidate::Invalidator,
     key::{CacheKey, KeyDigest, KeyPart, KeySpec, QueryKey},
     memo::{DEFAULT_MEMO_NAMESPACE, DEFAULT_MEMO_TTL, GetOrCompute, Memo, MemoStats},

@@ -48,6 +48,6 @@ pub use self::{
     pump::{BodyFrame, BodySource, Pump, PumpedBody, poll_once, pump},
 };
 pub use crate::{
-    cache::{Collector, Forward, Hit, Invalidating, Lookup, Recording},
+    flow::{Collector, Forward, Hit, Invalidating, Lookup, Recording},
     request::RequestHead,
 };
