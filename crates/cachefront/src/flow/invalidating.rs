@@ -55,7 +55,7 @@ impl<R: RequestHead> RequestHead for AsGet<'_, R> {
 }
 
 /// The completion of an invalidation started by a successful unsafe request; see
-/// [`Recording::invalidation`].
+/// [`Recording::invalidation`](crate::Recording::invalidation).
 #[derive(Debug)]
 #[must_use = "await it before sending the response"]
 pub struct Invalidating(tokio::sync::oneshot::Receiver<()>);

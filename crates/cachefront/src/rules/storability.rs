@@ -1,5 +1,6 @@
-//! Which header fields of a response may be stored and replayed (RFC 9111 §3.1, RFC 9110
-//! §7.6.1), and the fields its `Vary` names (RFC 9111 §4.1).
+//! Which responses may be stored (RFC 9111 §3, §3.5, §5.2.2.3, §5.2.2.5), which of their
+//! header fields may be stored and replayed (§3.1, RFC 9110 §7.6.1), and the fields a
+//! response's `Vary` names (RFC 9111 §4.1).
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
