@@ -31,6 +31,26 @@ pub struct Invalidator {
     cache: Cache,
 }
 
+// The invalidating side of the cache handle lives here, beside the `Invalidator` it hands out:
+// the cache itself knows nothing of it.
+impl Cache {
+    /// A handle to invalidate stored responses by key, path, prefix, tag or all.
+    pub fn invalidator(&self) -> Invalidator {
+        Invalidator::new(self.clone())
+    }
+
+    /// Removes every entry carrying `tag`; returns how many went. The same as
+    /// `self.invalidator().tag(tag)`, counted and logged as every invalidation is.
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
+        self.invalidator().tag(tag).await
+    }
+
+    /// Removes every entry; returns how many went. The same as `self.invalidator().all()`.
+    pub async fn clear(&self) -> Result<u64, Error> {
+        self.invalidator().all().await
+    }
+}
+
 impl Invalidator {
     pub(crate) fn new(cache: Cache) -> Self {
         Self { cache }
@@ -174,7 +194,7 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::{Cache, Policy, adapter::Lookup};
+    use crate::{Cache, Policy, flow::Lookup};
 
     async fn store(cache: &Cache, policy: Policy, uri: &str) {
         let route = cache.route(policy);

@@ -548,8 +548,7 @@ impl Policy {
                 }
             }
         }
-        if request.contains_header(&header::IF_MATCH) || request.contains_header(&header::IF_UNMODIFIED_SINCE)
-        {
+        if rules::has_precondition(|name| request.contains_header(name)) {
             return Err(Bypass::Precondition);
         }
         Ok(RequestAdmission {
@@ -571,10 +570,7 @@ impl Policy {
         if !present {
             // `Pragma: no-cache` counts only without `Cache-Control` (RFC 9111 §5.4).
             request.for_each_header_value(&header::PRAGMA, &mut |line| {
-                if line
-                    .split(|b| *b == b',')
-                    .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-cache"))
-                {
+                if rules::pragma_no_cache(line) {
                     cc.no_cache = true;
                 }
             });
@@ -606,7 +602,7 @@ impl Policy {
         });
         let is_targeted = targeted.is_some();
         let cc = targeted.unwrap_or_else(|| CacheControl::from_headers(headers));
-        let understood = understood_status(status.as_u16());
+        let understood = rules::understood_status(status.as_u16());
         if !self.stores_status(status, &cc, headers, understood) {
             return Err(NotStored::Status);
         }
@@ -618,7 +614,7 @@ impl Policy {
         }
         if !self.store_no_store {
             // `must-understand` overrides `no-store` for a status the cache understands.
-            if cc.no_store && !(cc.must_understand && understood) {
+            if rules::forbids_storing(&cc, understood) {
                 return Err(NotStored::NoStore);
             }
             if cc.no_cache && !shared {
@@ -628,7 +624,7 @@ impl Policy {
         if cc.private && !self.store_private {
             return Err(NotStored::Private);
         }
-        if exchange.authorized && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
+        if exchange.authorized && !rules::shareable_when_authorized(&cc) {
             return Err(NotStored::Authorization);
         }
         let vary = rules::vary_names(headers).map_err(|()| NotStored::VaryStar)?;
@@ -647,7 +643,7 @@ impl Policy {
         if !self.expose_tag_headers {
             strip.extend(self.tag_headers.iter().cloned());
         }
-        if let Some(length) = body_size.or_else(|| content_length(headers)) {
+        if let Some(length) = body_size.or_else(|| rules::content_length(headers)) {
             if length > self.max_body_bytes as u64 {
                 return Err(NotStored::TooLarge);
             }
@@ -655,15 +651,14 @@ impl Policy {
         // RFC 9111 §4.2.4: must-revalidate, proxy-revalidate, s-maxage (this is a shared cache)
         // and no-cache forbid serving the response stale. The route's default stale windows are
         // then not applied; the origin's own RFC 5861 directives, its explicit permission, are.
-        let must_revalidate = cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some();
+        let must_revalidate = rules::must_revalidate(&cc);
         let forbids_stale = must_revalidate || (shared && cc.no_cache);
         let policy_window = |window: Duration| if forbids_stale { Duration::ZERO } else { window };
         let window = |directive: Option<u64>, policy: Duration| {
             directive.map_or(policy_window(policy), Duration::from_secs)
         };
         let storable = if shared {
-            let has_validator =
-                headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
+            let has_validator = rules::has_validator(headers);
             let ttl = rules::freshness_lifetime(
                 &cc,
                 headers,
@@ -723,22 +718,10 @@ impl Policy {
         if self.statuses.contains(code) {
             return true;
         }
-        let explicit = cc.s_maxage.is_some() || cc.max_age.is_some() || headers.contains_key(header::EXPIRES);
-        let final_status = code >= 200 && !matches!(code, 206 | 304);
         self.mode == Mode::Shared
-            && final_status
-            && (explicit || cc.public)
-            && (understood || !cc.must_understand)
+            && (rules::has_explicit_freshness(cc, headers) || cc.public)
+            && rules::storable_status(code, cc, understood)
     }
-}
-
-/// Statuses whose semantics cachefront knows (RFC 9110 §15), for storing with explicit
-/// freshness and for `must-understand`. 206 (partial content) and 304 are never stored as such.
-fn understood_status(status: u16) -> bool {
-    matches!(
-        status,
-        200..=205 | 300..=303 | 305 | 307 | 308 | 400..=417 | 421..=426 | 428 | 429 | 431 | 451 | 500..=505 | 511
-    )
 }
 
 /// The facts of one request/response exchange that storing depends on.
@@ -763,16 +746,6 @@ impl Exchange {
             request_no_store: false,
         }
     }
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// A request the cache may answer.

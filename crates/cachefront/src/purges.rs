@@ -36,7 +36,9 @@ pub(crate) enum Purge {
 impl Purge {
     fn matches(&self, entry: &Entry) -> bool {
         match self {
-            Self::Uri(digest) => entry.key.digest() == digest || crate::cache::is_variant_of(entry, digest),
+            Self::Uri(digest) => {
+                entry.key.digest() == digest || crate::flow::variants::is_variant_of(entry, digest)
+            }
             Self::Tag(tag) => entry.tags.iter().any(|t| t == tag),
             Self::Prefix(prefix) => entry.key.readable().starts_with(&**prefix),
             Self::All => true,

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
 
 use super::pump::{BodyFrame, BodySource, PumpedBody};
-use crate::adapter::Collector;
+use crate::flow::Collector;
 
 pin_project! {
     /// The body the core gives the client: a response from the cache, or the handler's body

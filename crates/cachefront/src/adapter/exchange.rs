@@ -9,11 +9,12 @@ use tracing::Instrument;
 
 use super::{
     body::ResponseBody,
-    pump::{BodyFrame, BodySource, Pump, poll_once, pump},
+    pump::{BodyFrame, BodySource, Pump, pump},
 };
 use crate::{
     CACHE_STATUS, CacheRoute,
     adapter::{Collector, Forward, Hit, Invalidating, Lookup, RequestHead, Verdict},
+    flow::poll_once,
 };
 
 /// A web framework's request and response types, as the core's request flow ([`serve`])

@@ -45,10 +45,10 @@ mod pump;
 pub use self::{
     body::ResponseBody,
     exchange::{Exchange, Stored, refresh, serve},
-    pump::{BodyFrame, BodySource, Pump, PumpedBody, poll_once, pump},
+    pump::{BodyFrame, BodySource, Pump, PumpedBody, pump},
 };
 pub use crate::{
-    cache::{Collector, Forward, Hit, Invalidating, Lookup, Verdict},
+    flow::{Collector, Forward, Hit, Invalidating, Lookup, Verdict, poll_once},
     request::RequestHead,
     rules::{CacheStatus, ForwardReason},
 };

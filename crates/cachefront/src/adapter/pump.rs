@@ -22,7 +22,7 @@ use std::{
 
 use bytes::Bytes;
 
-use crate::adapter::Collector;
+use crate::flow::Collector;
 
 /// Items queued for the client beyond which, once nothing is collected any more, the pump
 /// waits for the client before reading on.
@@ -150,27 +150,6 @@ where
         ends: Ends(shared),
     };
     (pump, client)
-}
-
-/// Polls a future once, now, and returns it if it has more to do: run the rest on a task.
-///
-/// Adapters start a [`pump`] this way. A body the handler already holds whole (the common
-/// case for small responses) is then collected and queued before the server writes the
-/// response head, so head and body leave in one write; a pump that only starts on its own task
-/// lets the server flush the head alone, and the body's segment then waits on the client's
-/// delayed ACK (Nagle's algorithm: ~40 ms per response on a keep-alive connection).
-///
-/// ```
-/// let mut ran = false;
-/// let rest = cachefront::adapter::poll_once(async { ran = true; });
-/// assert!(rest.is_none());
-/// assert!(ran);
-/// ```
-pub fn poll_once<F: Future>(future: F) -> Option<std::pin::Pin<Box<F>>> {
-    let mut future = Box::pin(future);
-    // Polled again, with a real waker, by the task it is spawned on.
-    let mut context = Context::from_waker(Waker::noop());
-    future.as_mut().poll(&mut context).is_pending().then_some(future)
 }
 
 struct Queue<T> {

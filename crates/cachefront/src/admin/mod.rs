@@ -388,7 +388,7 @@ mod tests {
     async fn store(cache: &Cache, uri: &str) {
         let route = cache.route(crate::Policy::ttl(std::time::Duration::from_secs(60)));
         let request = http::Request::get(uri).body(()).unwrap();
-        let crate::adapter::Lookup::Forward(forward) = route.lookup(&request).await else {
+        let crate::flow::Lookup::Forward(forward) = route.lookup(&request).await else {
             panic!("cold key");
         };
         let mut collector = forward

@@ -180,6 +180,13 @@ impl<'a> Iterator for Directives<'a> {
     }
 }
 
+/// Whether a `Pragma` field line says `no-cache` (RFC 9111 §5.4), which a request's
+/// `Pragma` means only when it has no `Cache-Control`.
+pub(crate) fn pragma_no_cache(line: &[u8]) -> bool {
+    line.split(|b| *b == b',')
+        .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-cache"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +235,13 @@ mod tests {
         );
         assert_eq!(cc(",,, ,=,\"").max_age, None);
         assert!(cc("=\"unterminated, no-store").max_age.is_none());
+    }
+
+    #[test]
+    fn pragma_no_cache_is_one_member_of_the_list() {
+        assert!(pragma_no_cache(b"no-cache"));
+        assert!(pragma_no_cache(b"foo=1,  NO-CACHE "));
+        assert!(!pragma_no_cache(b"no-cache-please"));
+        assert!(!pragma_no_cache(b""));
     }
 }

@@ -118,6 +118,12 @@ pub(crate) fn age_value(seconds: u64) -> HeaderValue {
     prerendered(&AGE_VALUES, seconds, |s| s.to_string()).unwrap_or_else(|| HeaderValue::from(seconds))
 }
 
+/// Whether a response carries explicit freshness information (RFC 9111 §4.2.1): `s-maxage`,
+/// `max-age` or `Expires`.
+pub(crate) fn has_explicit_freshness(cc: &CacheControl, headers: &HeaderMap) -> bool {
+    cc.s_maxage.is_some() || cc.max_age.is_some() || headers.contains_key(http::header::EXPIRES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +241,18 @@ mod tests {
             ten_seconds_later,
         );
         assert_eq!(age, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn explicit_freshness_is_s_maxage_max_age_or_expires() {
+        let explicit = |pairs: &[(&str, &str)]| {
+            let h = headers(pairs);
+            has_explicit_freshness(&CacheControl::from_headers(&h), &h)
+        };
+        assert!(explicit(&[("cache-control", "s-maxage=1")]));
+        assert!(explicit(&[("cache-control", "max-age=0")]));
+        assert!(explicit(&[("expires", "Sun, 06 Nov 1994 08:49:37 GMT")]));
+        assert!(!explicit(&[("cache-control", "public")]));
+        assert!(!explicit(&[("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")]));
     }
 }

@@ -9,9 +9,9 @@
 //!
 //! The cache never stores partial content: a range request that finds no usable stored response
 //! asks the handler for the whole representation instead (without `Range` and `If-Range`,
-//! see [`Forward::conditional_headers`](crate::adapter::Forward::conditional_headers)), which is stored.
+//! see [`Forward::conditional_headers`](crate::flow::Forward::conditional_headers)), which is stored.
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::{
     date::parse_http_date,
@@ -64,6 +64,13 @@ pub(crate) fn requested<R: HeaderLookup + ?Sized>(request: &R) -> Option<Request
         1 => Some(parsed),
         _ => Some(Requested::Other),
     }
+}
+
+/// The request header edits that ask for the whole representation instead of a range: `Range`
+/// and `If-Range` removed (RFC 9110 §14.2 lets a cache ignore `Range`; `If-Range` means nothing
+/// without it, §13.1.5).
+pub(crate) fn whole_representation_headers() -> [(HeaderName, Option<HeaderValue>); 2] {
+    [(header::RANGE, None), (header::IF_RANGE, None)]
 }
 
 /// Parses one `Range` field value (RFC 9110 §14.1.1, §14.2).

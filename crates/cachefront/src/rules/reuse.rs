@@ -75,6 +75,13 @@ pub(crate) fn is_stale_if_error_status(status: u16) -> bool {
     matches!(status, 500 | 502 | 503 | 504)
 }
 
+/// Whether a response must not be served stale without validation, by a shared cache (RFC 9111
+/// §4.2.4): `must-revalidate` (§5.2.2.2), `proxy-revalidate` (§5.2.2.8) or `s-maxage`
+/// (§5.2.2.10).
+pub(crate) fn must_revalidate(cc: &CacheControl) -> bool {
+    cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +114,13 @@ mod tests {
             assert!(stale_if_error_allows(&entry, &CacheControl::default(), now));
             entry.stale_if_error = Duration::ZERO;
         }
+    }
+
+    #[test]
+    fn revalidation_directives_forbid_serving_stale() {
+        for line in ["must-revalidate", "proxy-revalidate", "s-maxage=10, max-age=60"] {
+            assert!(must_revalidate(&cc(line)), "{line}");
+        }
+        assert!(!must_revalidate(&cc("max-age=60, no-cache, stale-if-error=30")));
     }
 }

@@ -1,7 +1,10 @@
-//! Which header fields of a response may be stored and replayed (RFC 9111 §3.1, RFC 9110
-//! §7.6.1), and the fields its `Vary` names (RFC 9111 §4.1).
+//! Which responses may be stored (RFC 9111 §3, §3.5, §5.2.2.3, §5.2.2.5), which of their
+//! header fields may be stored and replayed (§3.1, RFC 9110 §7.6.1), and the fields a
+//! response's `Vary` names (RFC 9111 §4.1).
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use super::CacheControl;
 
 /// The header fields named by a response's `Vary`, lowercased; `Err(())` for `Vary: *`.
 pub(crate) fn vary_names(headers: &HeaderMap) -> Result<Vec<HeaderName>, ()> {
@@ -74,6 +77,48 @@ fn owned(value: &HeaderValue) -> HeaderValue {
     copy
 }
 
+/// Statuses whose semantics cachefront knows (RFC 9110 §15), for storing with explicit
+/// freshness and for `must-understand` (RFC 9111 §5.2.2.3). 206 (partial content) and 304 are
+/// never stored as such.
+pub(crate) fn understood_status(status: u16) -> bool {
+    matches!(
+        status,
+        200..=205 | 300..=303 | 305 | 307 | 308 | 400..=417 | 421..=426 | 428 | 429 | 431 | 451 | 500..=505 | 511
+    )
+}
+
+/// Whether a shared cache may store a response with this status on the strength of its
+/// explicit freshness or `public` (RFC 9111 §3): any final status, including codes the cache
+/// does not know (299, 599), unless `must-understand` limits it to the `understood` ones; never
+/// 206 or 304 as they are.
+pub(crate) fn storable_status(code: u16, cc: &CacheControl, understood: bool) -> bool {
+    code >= 200 && !matches!(code, 206 | 304) && (understood || !cc.must_understand)
+}
+
+/// Whether `no-store` forbids storing the response (RFC 9111 §5.2.2.5): it does, unless
+/// `must-understand` is present and the status is `understood` (§5.2.2.3).
+pub(crate) fn forbids_storing(cc: &CacheControl, understood: bool) -> bool {
+    cc.no_store && !(cc.must_understand && understood)
+}
+
+/// Whether a shared cache may store the response to a request with `Authorization` (RFC 9111
+/// §3.5): only when the origin marked it shareable with `public`, `s-maxage` or
+/// `must-revalidate`.
+pub(crate) fn shareable_when_authorized(cc: &CacheControl) -> bool {
+    cc.public || cc.s_maxage.is_some() || cc.must_revalidate
+}
+
+/// The body's size from `Content-Length` (RFC 9110 §8.6), when it has a valid one.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +151,43 @@ mod tests {
         assert_eq!(stored.len(), 1);
         assert!(stored.contains_key(header::CONTENT_TYPE));
         assert!(storable_headers(&h, &[]).contains_key(header::SET_COOKIE));
+    }
+
+    #[test]
+    fn statuses_no_store_credentials_and_content_length() {
+        let cc = crate::rules::test_support::cc;
+        assert!(understood_status(200) && understood_status(404) && understood_status(511));
+        assert!(!understood_status(206) && !understood_status(304) && !understood_status(299));
+        assert!(
+            storable_status(299, &cc("max-age=60"), false),
+            "unknown codes with freshness"
+        );
+        assert!(!storable_status(299, &cc("max-age=60, must-understand"), false));
+        assert!(storable_status(200, &cc("must-understand"), true));
+        for code in [101, 206, 304] {
+            assert!(
+                !storable_status(code, &cc("public"), understood_status(code)),
+                "{code}"
+            );
+        }
+        assert!(forbids_storing(&cc("no-store"), true));
+        assert!(!forbids_storing(&cc("no-store, must-understand"), true));
+        assert!(forbids_storing(&cc("no-store, must-understand"), false));
+        assert!(!forbids_storing(&cc("max-age=1"), true));
+        for shareable in ["public", "s-maxage=5", "must-revalidate"] {
+            assert!(shareable_when_authorized(&cc(shareable)), "{shareable}");
+        }
+        assert!(!shareable_when_authorized(&cc("max-age=60, proxy-revalidate")));
+        let length = |value: &'static str| {
+            content_length(&HeaderMap::from_iter([(
+                header::CONTENT_LENGTH,
+                HeaderValue::from_static(value),
+            )]))
+        };
+        assert_eq!(length("42"), Some(42));
+        assert_eq!(length(" 7 "), Some(7));
+        assert_eq!(length("-1"), None);
+        assert_eq!(length("1,1"), None);
+        assert_eq!(content_length(&HeaderMap::new()), None);
     }
 }

@@ -195,7 +195,7 @@ impl Store for MemoryStore {
                     continue;
                 };
                 if entry.tags.iter().any(|t| &**t == tag) && self.cache.remove(&digest).await.is_some() {
-                    removed += u64::from(!crate::cache::is_primary_copy(&entry));
+                    removed += u64::from(!crate::flow::variants::is_primary_copy(&entry));
                 }
             }
             // Apply the removals now, so that usage (entries, bytes) reflects the purge.
@@ -211,7 +211,7 @@ impl Store for MemoryStore {
                 .cache
                 .iter()
                 .filter(|(_, entry)| entry.key.readable().starts_with(prefix))
-                .map(|(digest, entry)| (*digest, crate::cache::is_primary_copy(&entry)))
+                .map(|(digest, entry)| (*digest, crate::flow::variants::is_primary_copy(&entry)))
                 .collect();
             let mut removed = 0;
             for (digest, copy) in matching {
@@ -232,7 +232,7 @@ impl Store for MemoryStore {
             let count = self
                 .cache
                 .iter()
-                .filter(|(_, entry)| !crate::cache::is_primary_copy(entry))
+                .filter(|(_, entry)| !crate::flow::variants::is_primary_copy(entry))
                 .count() as u64;
             self.cache.invalidate_all();
             self.cache.run_pending_tasks().await;

@@ -429,7 +429,7 @@ impl RedisStore {
                     .arg(entry.key.readable())
                     .arg(px)
                     .arg(fresh_until(&entry))
-                    .arg(if crate::cache::is_primary_copy(&entry) {
+                    .arg(if crate::flow::variants::is_primary_copy(&entry) {
                         "1"
                     } else {
                         "0"

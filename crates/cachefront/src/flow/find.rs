@@ -1,0 +1,83 @@
+//! Finding the stored response for a request: the URI's primary entry, then, when it varies,
+//! the request's variant.
+
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    cache::CacheRoute,
+    entry::Entry,
+    key::CacheKey,
+    request::{RequestHead, normalized_header},
+    rules::ForwardReason,
+    stats::Event,
+};
+
+impl CacheRoute {
+    /// The stored response that matches the request, following `Vary` to the request's variant.
+    pub(super) async fn find<R: RequestHead>(&self, key: &CacheKey, request: &R) -> Found {
+        // The clock is read only when someone listens.
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+        let got = self.store().get(key).await;
+        if let Some(started) = started {
+            tracing::debug!(key = %key, store_us = started.elapsed().as_micros() as u64, found = matches!(got, Ok(Some(_))), "store lookup");
+        }
+        let primary = match got {
+            Ok(Some(primary)) => primary,
+            Ok(None) => return Found::miss(ForwardReason::UriMiss),
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %key, %error, "cache store lookup failed; forwarding");
+                return Found::miss(ForwardReason::UriMiss);
+            }
+        };
+        if primary.matches_vary(request) {
+            return Found {
+                entry: Some(primary),
+                fwd: ForwardReason::UriMiss,
+                varies: None,
+            };
+        }
+        // Looked up by digest: the readable form (as long as the URL) is not built for it.
+        let variant = CacheKey::from_digest(
+            key.variant_digest(
+                primary
+                    .vary
+                    .iter()
+                    .map(|(name, _)| (name, normalized_header(request, name))),
+            ),
+        );
+        let got = self.store().get(&variant).await;
+        let mut found = Found::miss(ForwardReason::VaryMiss);
+        match got {
+            Ok(Some(entry)) if entry.matches_vary(request) => {
+                found.entry = Some(entry);
+                found.fwd = ForwardReason::UriMiss;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                self.record(Event::StoreError);
+                tracing::warn!(key = %key, variant = ?variant.digest(), %error, "cache store lookup failed; forwarding");
+            }
+        }
+        found.varies = Some(primary);
+        found
+    }
+}
+
+pub(super) struct Found {
+    pub(super) entry: Option<Arc<Entry>>,
+    pub(super) fwd: ForwardReason,
+    /// The URI's stored response when it varies and this request's variant is not stored:
+    /// its `Vary` names this request's variant flight.
+    pub(super) varies: Option<Arc<Entry>>,
+}
+
+impl Found {
+    fn miss(fwd: ForwardReason) -> Self {
+        Self {
+            entry: None,
+            fwd,
+            varies: None,
+        }
+    }
+}
