@@ -65,6 +65,7 @@ struct Inner {
     variants: VariantIndex,
     /// Recent invalidations, so that misses already in flight do not store what they purged.
     purges: PurgeLog,
+    pending: Arc<crate::pending::Pending>,
 }
 
 impl Cache {
@@ -101,6 +102,7 @@ impl Cache {
                 memo: crate::memo::MemoRegistry::default(),
                 variants,
                 purges: PurgeLog::default(),
+                pending: Arc::default(),
             }),
         }
     }
@@ -123,6 +125,10 @@ impl Cache {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub(crate) fn pending(&self) -> &Arc<crate::pending::Pending> {
+        &self.inner.pending
     }
 
     pub(crate) fn memo_registry(&self) -> &crate::memo::MemoRegistry {
@@ -465,6 +471,7 @@ impl Route {
                             refresh.whole = ranged.is_some();
                             refresh.request_headers = Some(request.to_header_map());
                             refresh.tags = self.policy.resolve(&self.policy.tags, request.path());
+                            refresh.pending = Some(self.cache.pending().start());
                             hit.refresh = Some(Forward::miss(self.clone(), Box::new(refresh)));
                         }
                         return lookup;
@@ -1202,6 +1209,8 @@ struct MissState {
     tags: Vec<Arc<str>>,
     /// The cache's purge epoch when the request began (see `purges`).
     epoch: PurgeEpoch,
+    /// A background refresh counts as a write under way from the start (see `pending`).
+    pending: Option<crate::pending::PendingTask>,
 }
 
 impl MissState {
@@ -1229,6 +1238,7 @@ impl MissState {
             whole: false,
             tags: Vec::new(),
             epoch,
+            pending: None,
         }
     }
 
@@ -1428,6 +1438,7 @@ impl Forward {
         Recording::forwarded(
             status_member.stored(true),
             Some(Collector {
+                _pending: route.cache.pending().start(),
                 route,
                 guard: state.guard.take(),
                 store_lock: state.store_lock.take(),
@@ -1531,7 +1542,7 @@ impl Route {
     /// client's response waits for it, so that its next request cannot find it.
     fn remove_stored(&self, key: CacheKey) -> Invalidating {
         let route = self.clone();
-        Invalidating::spawn(async move {
+        Invalidating::spawn(&self.cache, async move {
             if let Err(error) = route.store().remove(&key).await {
                 route.record(Event::StoreError);
                 tracing::warn!(key = %key, %error, "removing a stored response its origin replaced failed");
@@ -1733,7 +1744,7 @@ impl Route {
         }
         let route = self.clone();
         let tags = invalidation.tags;
-        Invalidating::spawn(async move {
+        Invalidating::spawn(&self.cache, async move {
             for key in keys {
                 route.invalidate_uri(&key).await;
             }
@@ -1759,7 +1770,7 @@ impl Route {
         epoch: PurgeEpoch,
     ) {
         let route = self.clone();
-        run_now_or_spawn(async move {
+        run_now_or_spawn(self.cache.pending().start().run(async move {
             // Checked before writing and again after: an invalidation recorded in between
             // removes what was written.
             let overtaken = |cleanup: &Option<FlightCleanup>| {
@@ -1813,7 +1824,7 @@ impl Route {
                 }
             }
             StatsRegistry::publish_usage(route.store().usage());
-        });
+        }));
     }
 }
 
@@ -1866,12 +1877,12 @@ pub struct Invalidating(tokio::sync::oneshot::Receiver<()>);
 impl Invalidating {
     /// Runs `removal` on a task of its own, so that it completes even if the adapter does not
     /// wait for it; the returned future ends with it.
-    fn spawn(removal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+    fn spawn(cache: &Cache, removal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
         let (done, completion) = tokio::sync::oneshot::channel();
-        spawn_or_warn(async move {
+        spawn_or_warn(cache.pending().start().run(async move {
             removal.await;
             let _ = done.send(());
-        });
+        }));
         Self(completion)
     }
 }
@@ -1929,6 +1940,7 @@ pub struct Collector {
     settled: bool,
     /// The cache's purge epoch when the request began.
     epoch: PurgeEpoch,
+    _pending: crate::pending::PendingTask,
 }
 
 impl fmt::Debug for Collector {
@@ -2007,11 +2019,11 @@ impl Collector {
                     .record(*primary.digest(), *variant.digest(), policy.max_variants);
             if !evicted.is_empty() {
                 let route = route.clone();
-                spawn_or_warn(async move {
+                spawn_or_warn(route.cache.pending().start().run(async move {
                     for digest in evicted {
                         let _ = route.store().remove(&CacheKey::from_digest(digest)).await;
                     }
-                });
+                }));
             }
             let mut variant_entry = entry.clone();
             variant_entry.key = variant;

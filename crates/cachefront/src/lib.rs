@@ -183,6 +183,7 @@ mod invalidate;
 mod key;
 mod memo;
 mod pattern;
+mod pending;
 mod policy;
 mod purges;
 mod request;

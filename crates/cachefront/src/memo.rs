@@ -914,6 +914,7 @@ impl Target {
 
     async fn put(&self, entry: Arc<Entry>) {
         let cache = &self.memo.cache;
+        let _pending = cache.pending().start();
         if cache.overtaken(self.epoch, &entry) {
             tracing::debug!(key = %self.key, decision = "not-stored", reason = "invalidated", "an invalidation overtook this memo value");
             return;
@@ -940,7 +941,7 @@ where
     E: Send + Sync + 'static,
 {
     // The caller checked that a runtime is there.
-    tokio::spawn(async move {
+    tokio::spawn(target.memo.cache.pending().start().run(async move {
         match compute().await {
             Ok(value) => {
                 let body = target.encode(&value);
@@ -953,7 +954,7 @@ where
                 drop(guard);
             }
         }
-    });
+    }));
 }
 
 /// Decodes a whole body: trailing bytes mean the stored value was of another shape.
