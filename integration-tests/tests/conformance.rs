@@ -9,9 +9,8 @@
 //! headers the proxy sent there.
 //!
 //! Expectations come from the RFCs (9111, 9110, 9211, 9213, 5861) and the numbered rules of
-//! HTTP-CACHING-RULES.md, never from what the implementation happens to do. A case the core
-//! does not pass yet is marked with `known_failure`: the runner skips it and prints it (set
-//! `CONFORMANCE_KNOWN=run` to run those too), so that the table stays honest.
+//! HTTP-CACHING-RULES.md, never from what the implementation happens to do. Every case must
+//! pass: there is no way to mark one as expected to fail.
 //!
 //! `CONFORMANCE_FILTER=text` runs only the cases whose name contains `text`.
 
@@ -38,8 +37,6 @@ struct Case {
     rules: Vec<u8>,
     routes: Vec<(String, Vec<Reply>)>,
     steps: Vec<Step>,
-    /// Why the core does not pass this case yet: the runner skips it and says so.
-    known_failure: Option<&'static str>,
 }
 
 enum Step {
@@ -130,7 +127,6 @@ fn case(rules: &[u8], name: &str) -> Case {
         rules: rules.to_vec(),
         routes: Vec::new(),
         steps: Vec::new(),
-        known_failure: None,
     }
 }
 
@@ -158,14 +154,6 @@ impl Case {
     /// Scripts the route `/`.
     fn script(self, replies: Vec<Reply>) -> Self {
         self.route("/", replies)
-    }
-
-    /// Marks a case the core does not pass yet (none at present): the runner skips it and
-    /// reports it, until `CONFORMANCE_KNOWN=run` shows it passing.
-    #[allow(dead_code)]
-    fn known_failure(mut self, reason: &'static str) -> Self {
-        self.known_failure = Some(reason);
-        self
     }
 
     fn send(mut self, method: &'static str, path: &str) -> Self {
@@ -1464,11 +1452,7 @@ async fn http_caching_conformance() {
     check_table(&all);
 
     let filter = std::env::var("CONFORMANCE_FILTER").unwrap_or_default();
-    let run_known = std::env::var("CONFORMANCE_KNOWN").is_ok_and(|v| v == "run");
-    let selected: Vec<&Case> = all.iter().filter(|c| c.name.contains(&filter)).collect();
-    let (to_run, skipped): (Vec<&Case>, Vec<&Case>) = selected
-        .iter()
-        .partition(|c| c.known_failure.is_none() || run_known);
+    let to_run: Vec<&Case> = all.iter().filter(|c| c.name.contains(&filter)).collect();
 
     let started = Instant::now();
     let results = join_all(to_run.iter().map(|case| async move {
@@ -1482,42 +1466,18 @@ async fn http_caching_conformance() {
 
     let mut failed = Vec::new();
     let mut passed = 0;
-    let mut known_failing = 0;
     for (case, outcome) in &results {
-        match (outcome, case.known_failure) {
-            (Ok(()), None) => passed += 1,
-            (Ok(()), Some(reason)) => {
-                passed += 1;
-                eprintln!(
-                    "KNOWN FAILURE NOW PASSES (remove the marker): {}\n    was: {reason}",
-                    case.name
-                );
-            }
-            (Err(error), Some(reason)) => {
-                known_failing += 1;
-                eprintln!(
-                    "known failure, still failing: {}\n    {error}\n    why: {reason}",
-                    case.name
-                );
-            }
-            (Err(error), None) => failed.push(format!("{}\n    {error}", case.name)),
+        match outcome {
+            Ok(()) => passed += 1,
+            Err(error) => failed.push(format!("{}\n    {error}", case.name)),
         }
     }
-    for case in &skipped {
-        eprintln!(
-            "skipped (known failure): {}\n    {}",
-            case.name,
-            case.known_failure.unwrap_or_default()
-        );
-    }
     eprintln!(
-        "conformance: {} cases in the table, {} run in {:.1} s: {passed} passed, {} failed, \
-         {known_failing} known failures still failing, {} known failures skipped",
+        "conformance: {} cases in the table, {} run in {:.1} s: {passed} passed, {} failed",
         all.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
         failed.len(),
-        skipped.len()
     );
     assert!(
         failed.is_empty(),
