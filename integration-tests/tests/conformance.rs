@@ -49,6 +49,8 @@ enum Step {
         min_collapsed: usize,
     },
     Sleep(Duration),
+    /// Waits for what the cache started to finish ([`Cache::run_pending_tasks`]).
+    Settle,
     /// The origin stops listening: it can no longer be reached.
     StopOrigin,
     /// The origin's request count reaches exactly `count` within `within` (now, when zero).
@@ -181,11 +183,12 @@ impl Case {
         self
     }
 
-    /// Waits for the cache's background invalidation after an unsafe request: the cases that
-    /// check which URIs are invalidated (or not) use it, and one case (a known failure) checks
-    /// that no wait is needed.
-    fn settle(self) -> Self {
-        self.sleep_ms(200)
+    /// Waits for the cache's background work (store writes, invalidations) to finish, e.g.
+    /// after an unsafe request: the cases that check which URIs are invalidated (or not) use
+    /// it. A sync point, not a sleep.
+    fn settle(mut self) -> Self {
+        self.steps.push(Step::Settle);
+        self
     }
 
     fn stop_origin(mut self) -> Self {
@@ -854,7 +857,7 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").status(200).body("v1").hit().within_ms(400)
             .origin_within(2, 1000)
-            .sleep_ms(900)
+            .settle()
             .get("/").body("v2").hit().ttl(58, 60).origin(2),
         case(&[8], "5861 §3: requests during a background refresh are served stale and start no other refresh")
             .script(vec![
@@ -865,7 +868,7 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").status(200).body("v1").hit().within_ms(400)
             .get("/").status(200).body("v1").hit().within_ms(400).concurrently(5, 0)
-            .sleep_ms(1000)
+            .settle()
             .origin_now(2)
             .get("/").body("v2").hit().origin(2),
         case(&[8, 10], "5861 §3: the background refresh revalidates with the stored validators")
@@ -878,7 +881,7 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").body("v1").hit().origin_within(2, 1000)
             .origin_request(2, "if-none-match", Check::Is("\"e\"".into()))
-            .sleep_ms(300)
+            .settle()
             .get("/").body("v1").hit().ttl(57, 60).origin(2),
         case(&[8], "5861 §3: past the stale-while-revalidate window the request waits for the origin")
             .script(vec![cc("max-age=60, stale-while-revalidate=10").header("age", "100")])
@@ -1526,6 +1529,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let context = Context {
+        cache: &cache,
         origin: &origin,
         proxy: &proxy,
         client: &client,
@@ -1540,6 +1544,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
 }
 
 struct Context<'a> {
+    cache: &'a Cache,
     origin: &'a ScriptedOrigin,
     proxy: &'a TestServer,
     client: &'a reqwest::Client,
@@ -1623,6 +1628,10 @@ impl Context<'_> {
             }
             Step::Sleep(duration) => {
                 tokio::time::sleep(*duration).await;
+                Ok(())
+            }
+            Step::Settle => {
+                self.cache.run_pending_tasks().await;
                 Ok(())
             }
             Step::StopOrigin => {

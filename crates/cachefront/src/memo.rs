@@ -1769,7 +1769,7 @@ mod tests {
         // Stale: answered at once with the old value, twice, while one refresh runs.
         assert_eq!(get().await.unwrap(), price(1));
         assert_eq!(get().await.unwrap(), price(1));
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        memo.cache().run_pending_tasks().await;
         assert_eq!(get().await.unwrap(), price(2));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let stats = memo.stats();
