@@ -55,12 +55,10 @@ pub(crate) struct PendingTask(Arc<Pending>);
 impl PendingTask {
     /// Runs `task` counted as this write: counted already (not from its first poll), until it
     /// ends or is dropped.
-    pub(crate) fn run<F: Future>(self, task: F) -> impl Future<Output = F::Output> {
-        async move {
-            let output = task.await;
-            drop(self);
-            output
-        }
+    pub(crate) async fn run<F: Future>(self, task: F) -> F::Output {
+        let output = task.await;
+        drop(self);
+        output
     }
 }
 
@@ -195,7 +193,7 @@ mod tests {
         let cache = Cache::new();
         let memo = cache.memo("prices");
         let get = |price: u32| {
-            memo.get_or_compute(&"apple", move || async move { Ok::<_, std::io::Error>(price) })
+            memo.get_or_compute("apple", move || async move { Ok::<_, std::io::Error>(price) })
                 .ttl(Duration::from_millis(1))
                 .stale_while_revalidate(Duration::from_secs(60))
         };

@@ -4,7 +4,6 @@
 //!
 //! Runs in its own process (nextest), so the process's RSS is the cache's doing.
 
-
 use bytes::Bytes;
 use cachefront::{Cache, Lookup, Policy};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
