@@ -86,3 +86,13 @@ pub fn rss_bytes() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+/// Yields until `condition` holds (a counter reached, a request arrived): a sync point, not a
+/// sleep. Panics after 30 s, naming `what`.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "waited 30 s for {what}");
+        tokio::task::yield_now().await;
+    }
+}

@@ -9,9 +9,8 @@
 //! headers the proxy sent there.
 //!
 //! Expectations come from the RFCs (9111, 9110, 9211, 9213, 5861) and the numbered rules of
-//! docs/HTTP-CACHING-RULES.md, never from what the implementation happens to do. A case the core
-//! does not pass yet is marked with `known_failure`: the runner skips it and prints it (set
-//! `CONFORMANCE_KNOWN=run` to run those too), so that the table stays honest.
+//! docs/HTTP-CACHING-RULES.md, never from what the implementation happens to do. Every case must
+//! pass: there is no way to mark one as expected to fail.
 //!
 //! `CONFORMANCE_FILTER=text` runs only the cases whose name contains `text`.
 
@@ -38,8 +37,6 @@ struct Case {
     rules: Vec<u8>,
     routes: Vec<(String, Vec<Reply>)>,
     steps: Vec<Step>,
-    /// Why the core does not pass this case yet: the runner skips it and says so.
-    known_failure: Option<&'static str>,
 }
 
 enum Step {
@@ -52,6 +49,8 @@ enum Step {
         min_collapsed: usize,
     },
     Sleep(Duration),
+    /// Waits for what the cache started to finish ([`Cache::run_pending_tasks`]).
+    Settle,
     /// The origin stops listening: it can no longer be reached.
     StopOrigin,
     /// The origin's request count reaches exactly `count` within `within` (now, when zero).
@@ -130,7 +129,6 @@ fn case(rules: &[u8], name: &str) -> Case {
         rules: rules.to_vec(),
         routes: Vec::new(),
         steps: Vec::new(),
-        known_failure: None,
     }
 }
 
@@ -160,14 +158,6 @@ impl Case {
         self.route("/", replies)
     }
 
-    /// Marks a case the core does not pass yet (none at present): the runner skips it and
-    /// reports it, until `CONFORMANCE_KNOWN=run` shows it passing.
-    #[allow(dead_code)]
-    fn known_failure(mut self, reason: &'static str) -> Self {
-        self.known_failure = Some(reason);
-        self
-    }
-
     fn send(mut self, method: &'static str, path: &str) -> Self {
         self.steps.push(Step::Send(Box::new(Send {
             method,
@@ -193,11 +183,12 @@ impl Case {
         self
     }
 
-    /// Waits for the cache's background invalidation after an unsafe request: the cases that
-    /// check which URIs are invalidated (or not) use it, and one case (a known failure) checks
-    /// that no wait is needed.
-    fn settle(self) -> Self {
-        self.sleep_ms(200)
+    /// Waits for the cache's background work (store writes, invalidations) to finish, e.g.
+    /// after an unsafe request: the cases that check which URIs are invalidated (or not) use
+    /// it. A sync point, not a sleep.
+    fn settle(mut self) -> Self {
+        self.steps.push(Step::Settle);
+        self
     }
 
     fn stop_origin(mut self) -> Self {
@@ -866,7 +857,7 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").status(200).body("v1").hit().within_ms(400)
             .origin_within(2, 1000)
-            .sleep_ms(900)
+            .settle()
             .get("/").body("v2").hit().ttl(58, 60).origin(2),
         case(&[8], "5861 §3: requests during a background refresh are served stale and start no other refresh")
             .script(vec![
@@ -877,7 +868,7 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").status(200).body("v1").hit().within_ms(400)
             .get("/").status(200).body("v1").hit().within_ms(400).concurrently(5, 0)
-            .sleep_ms(1000)
+            .settle()
             .origin_now(2)
             .get("/").body("v2").hit().origin(2),
         case(&[8, 10], "5861 §3: the background refresh revalidates with the stored validators")
@@ -890,7 +881,7 @@ fn cases() -> Vec<Case> {
             .sleep_ms(1100)
             .get("/").body("v1").hit().origin_within(2, 1000)
             .origin_request(2, "if-none-match", Check::Is("\"e\"".into()))
-            .sleep_ms(300)
+            .settle()
             .get("/").body("v1").hit().ttl(57, 60).origin(2),
         case(&[8], "5861 §3: past the stale-while-revalidate window the request waits for the origin")
             .script(vec![cc("max-age=60, stale-while-revalidate=10").header("age", "100")])
@@ -1464,11 +1455,7 @@ async fn http_caching_conformance() {
     check_table(&all);
 
     let filter = std::env::var("CONFORMANCE_FILTER").unwrap_or_default();
-    let run_known = std::env::var("CONFORMANCE_KNOWN").is_ok_and(|v| v == "run");
-    let selected: Vec<&Case> = all.iter().filter(|c| c.name.contains(&filter)).collect();
-    let (to_run, skipped): (Vec<&Case>, Vec<&Case>) = selected
-        .iter()
-        .partition(|c| c.known_failure.is_none() || run_known);
+    let to_run: Vec<&Case> = all.iter().filter(|c| c.name.contains(&filter)).collect();
 
     let started = Instant::now();
     let results = join_all(to_run.iter().map(|case| async move {
@@ -1482,42 +1469,18 @@ async fn http_caching_conformance() {
 
     let mut failed = Vec::new();
     let mut passed = 0;
-    let mut known_failing = 0;
     for (case, outcome) in &results {
-        match (outcome, case.known_failure) {
-            (Ok(()), None) => passed += 1,
-            (Ok(()), Some(reason)) => {
-                passed += 1;
-                eprintln!(
-                    "KNOWN FAILURE NOW PASSES (remove the marker): {}\n    was: {reason}",
-                    case.name
-                );
-            }
-            (Err(error), Some(reason)) => {
-                known_failing += 1;
-                eprintln!(
-                    "known failure, still failing: {}\n    {error}\n    why: {reason}",
-                    case.name
-                );
-            }
-            (Err(error), None) => failed.push(format!("{}\n    {error}", case.name)),
+        match outcome {
+            Ok(()) => passed += 1,
+            Err(error) => failed.push(format!("{}\n    {error}", case.name)),
         }
     }
-    for case in &skipped {
-        eprintln!(
-            "skipped (known failure): {}\n    {}",
-            case.name,
-            case.known_failure.unwrap_or_default()
-        );
-    }
     eprintln!(
-        "conformance: {} cases in the table, {} run in {:.1} s: {passed} passed, {} failed, \
-         {known_failing} known failures still failing, {} known failures skipped",
+        "conformance: {} cases in the table, {} run in {:.1} s: {passed} passed, {} failed",
         all.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
         failed.len(),
-        skipped.len()
     );
     assert!(
         failed.is_empty(),
@@ -1566,6 +1529,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let context = Context {
+        cache: &cache,
         origin: &origin,
         proxy: &proxy,
         client: &client,
@@ -1580,6 +1544,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
 }
 
 struct Context<'a> {
+    cache: &'a Cache,
     origin: &'a ScriptedOrigin,
     proxy: &'a TestServer,
     client: &'a reqwest::Client,
@@ -1663,6 +1628,10 @@ impl Context<'_> {
             }
             Step::Sleep(duration) => {
                 tokio::time::sleep(*duration).await;
+                Ok(())
+            }
+            Step::Settle => {
+                self.cache.run_pending_tasks().await;
                 Ok(())
             }
             Step::StopOrigin => {

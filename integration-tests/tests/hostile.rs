@@ -334,9 +334,9 @@ async fn hundred_kib_header_values_are_handled() {
     }
 }
 
-async fn varied_server(capacity: u64, max_variants: usize) -> (Cache, MemoryStore, TestServer) {
+async fn varied_server(capacity: u64, max_variants: usize) -> (Cache, TestServer) {
     let store = MemoryStore::with_max_bytes(capacity);
-    let cache = Cache::builder().store(store.clone()).build().unwrap();
+    let cache = Cache::builder().store(store).build().unwrap();
     let server = echo_server(
         &cache,
         Policy::ttl(Duration::from_secs(60)).max_variants(max_variants),
@@ -346,7 +346,7 @@ async fn varied_server(capacity: u64, max_variants: usize) -> (Cache, MemoryStor
         )],
     )
     .await;
-    (cache, store, server)
+    (cache, server)
 }
 
 /// Sends `x-echo: v{i}` for each `i`, `concurrency` at a time; returns the responses whose body
@@ -377,7 +377,7 @@ async fn send_variants(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_variants_of_one_uri_stay_bounded() {
     const CAPACITY: u64 = 1024 * 1024;
-    let (cache, store, server) = varied_server(CAPACITY, Policy::DEFAULT_MAX_VARIANTS).await;
+    let (cache, server) = varied_server(CAPACITY, Policy::DEFAULT_MAX_VARIANTS).await;
     let mismatches = send_variants(&server, 0..10_000, 16).await;
     assert!(
         mismatches.is_empty(),
@@ -385,9 +385,8 @@ async fn ten_thousand_variants_of_one_uri_stay_bounded() {
         mismatches.len(),
         mismatches.first()
     );
-    // Stores run in the background; let them land, then moka's maintenance.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    store.run_pending_tasks().await;
+    // Stores run behind the responses: wait for them, and for moka's maintenance.
+    cache.run_pending_tasks().await;
     let stats = cache.stats();
     assert!(
         stats.bytes <= CAPACITY,
@@ -404,13 +403,12 @@ async fn ten_thousand_variants_of_one_uri_stay_bounded() {
 /// entries of one URI: the oldest variants are removed.
 #[tokio::test]
 async fn spaced_variants_are_capped() {
-    let (cache, store, server) = varied_server(64 * 1024 * 1024, 4).await;
+    let (cache, server) = varied_server(64 * 1024 * 1024, 4).await;
     for i in 0..40 {
         assert!(send_variants(&server, i..i + 1, 1).await.is_empty());
-        // Let the background store and the removal of the evicted variant land.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The background store and the removal of the evicted variant, landed.
+        cache.run_pending_tasks().await;
     }
-    store.run_pending_tasks().await;
     let entries = cache.stats().entries;
     // The primary entry plus at most 4 variants.
     assert!(entries <= 5, "{entries} entries for one URI with a cap of 4");
@@ -419,10 +417,9 @@ async fn spaced_variants_are_capped() {
 /// The cap under load: 10,000 values sent 16 at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_variants_respect_the_variant_cap() {
-    let (cache, store, server) = varied_server(64 * 1024 * 1024, Policy::DEFAULT_MAX_VARIANTS).await;
+    let (cache, server) = varied_server(64 * 1024 * 1024, Policy::DEFAULT_MAX_VARIANTS).await;
     assert!(send_variants(&server, 0..10_000, 16).await.is_empty());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    store.run_pending_tasks().await;
+    cache.run_pending_tasks().await;
     let entries = cache.stats().entries;
     assert!(
         entries <= Policy::DEFAULT_MAX_VARIANTS as u64 + 1,

@@ -951,8 +951,8 @@ async fn shared_through_l2(http: &reqwest::Client, writer: &Instance, reader: &I
     let expected = format!("item-{}", path.trim_start_matches("/item/"));
     let written = fetch(http, &writer.url(path)).await;
     assert_eq!((written.status.as_u16(), &*written.body), (200, &*expected));
-    // The writer stores in the background once its response is sent: give the write a moment.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The writer stores in the background once its response is sent: wait for the write.
+    writer.cache.run_pending_tasks().await;
     let calls = reader.calls.load(Ordering::SeqCst);
     let read = fetch(http, &reader.url(path)).await;
     assert_eq!((read.status.as_u16(), &*read.body), (200, &*expected));

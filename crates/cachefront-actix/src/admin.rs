@@ -177,8 +177,8 @@ mod tests {
         for _ in 0..2 {
             test::call_service(&app, TestRequest::get().uri("/products/1").to_request()).await;
         }
-        // Stores run in the background; they are done within moments.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Stores run behind the responses: done once this returns.
+        cache.run_pending_tasks().await;
         let request = authorized(TestRequest::get().uri("/admin/stats")).to_request();
         let (status, content_type, body) = answer(&app, request).await;
         assert_eq!((status, content_type.as_str()), (200, "application/json"));
@@ -218,8 +218,8 @@ mod tests {
             test::call_service(&app, product(id)).await;
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        // Stores run in the background; they are done within moments.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Stores run behind the responses: done once this returns.
+        cache.run_pending_tasks().await;
 
         let request = authorized(TestRequest::post().uri("/admin/purge"))
             .insert_header(("content-type", "application/json"))

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) variants: VariantIndex,
     /// Recent invalidations, so that misses already in flight do not store what they purged.
     pub(crate) purges: PurgeLog,
+    /// Store writes and invalidations under way (see `pending`).
+    pub(crate) pending: Arc<crate::pending::Pending>,
 }
 
 impl Cache {
@@ -87,6 +89,7 @@ impl Cache {
                 memo: crate::memo::MemoRegistry::default(),
                 variants,
                 purges: PurgeLog::default(),
+                pending: Arc::default(),
             }),
         }
     }
@@ -114,6 +117,10 @@ impl Cache {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    pub(crate) fn pending(&self) -> &Arc<crate::pending::Pending> {
+        &self.inner.pending
     }
 
     pub(crate) fn memo_registry(&self) -> &crate::memo::MemoRegistry {

@@ -208,7 +208,7 @@ mod tests {
             .unwrap();
         collector.push(&Bytes::from_static(b"x"));
         collector.finish();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        cache.run_pending_tasks().await;
     }
 
     async fn stored(cache: &Cache, policy: Policy, uri: &str) -> bool {
@@ -239,7 +239,7 @@ mod tests {
             collector.push(&Bytes::from_static(b"x"));
             collector.finish();
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        cache.run_pending_tasks().await;
     }
 
     #[tokio::test]

@@ -196,6 +196,7 @@ mod invalidate;
 mod key;
 mod memo;
 mod pattern;
+mod pending;
 mod policy;
 mod purges;
 mod request;

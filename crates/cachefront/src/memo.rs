@@ -916,6 +916,7 @@ impl Target {
 
     async fn put(&self, entry: Arc<Entry>) {
         let cache = &self.memo.cache;
+        let _pending = cache.pending().start();
         if cache.overtaken(self.epoch, &entry) {
             tracing::debug!(key = %self.key, decision = "not-stored", reason = "invalidated", "an invalidation overtook this memo value");
             return;
@@ -942,7 +943,7 @@ where
     E: Send + Sync + 'static,
 {
     // The caller checked that a runtime is there.
-    tokio::spawn(async move {
+    tokio::spawn(target.memo.cache.pending().start().run(async move {
         match compute().await {
             Ok(value) => {
                 let body = target.encode(&value);
@@ -955,7 +956,7 @@ where
                 drop(guard);
             }
         }
-    });
+    }));
 }
 
 /// Decodes a whole body: trailing bytes mean the stored value was of another shape.
@@ -1770,7 +1771,7 @@ mod tests {
         // Stale: answered at once with the old value, twice, while one refresh runs.
         assert_eq!(get().await.unwrap(), price(1));
         assert_eq!(get().await.unwrap(), price(1));
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        memo.cache().run_pending_tasks().await;
         assert_eq!(get().await.unwrap(), price(2));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let stats = memo.stats();

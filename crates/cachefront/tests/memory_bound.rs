@@ -4,8 +4,6 @@
 //!
 //! Runs in its own process (nextest), so the process's RSS is the cache's doing.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use cachefront::{Cache, Policy, adapter::Lookup};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -105,8 +103,8 @@ async fn unique_urls_with_vary(query_len: usize, requests: usize) {
             peak = peak.max(rss_bytes("VmRSS:"));
         }
     }
-    // Let the store's pending maintenance and background writes run.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The background writes and the store's pending maintenance, done.
+    cache.run_pending_tasks().await;
     let end = rss_bytes("VmRSS:");
     let high_water = rss_bytes("VmHWM:");
     peak = peak.max(end).max(high_water);

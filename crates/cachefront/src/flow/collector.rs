@@ -45,6 +45,8 @@ pub struct Collector {
     pub(super) settled: bool,
     /// The cache's purge epoch when the request began.
     pub(super) epoch: PurgeEpoch,
+    /// A response being collected counts as a write under way (see `pending`).
+    pub(super) _pending: crate::pending::PendingTask,
 }
 
 impl fmt::Debug for Collector {
@@ -123,11 +125,11 @@ impl Collector {
                     .record(*primary.digest(), *variant.digest(), policy.max_variants);
             if !evicted.is_empty() {
                 let route = route.clone();
-                spawn_or_warn(async move {
+                spawn_or_warn(route.cache.pending().start().run(async move {
                     for digest in evicted {
                         let _ = route.store().remove(&CacheKey::from_digest(digest)).await;
                     }
-                });
+                }));
             }
             let mut variant_entry = entry.clone();
             variant_entry.key = variant;
@@ -182,7 +184,7 @@ impl CacheRoute {
         epoch: PurgeEpoch,
     ) {
         let route = self.clone();
-        run_now_or_spawn(async move {
+        run_now_or_spawn(self.cache.pending().start().run(async move {
             // Checked before writing and again after: an invalidation recorded in between
             // removes what was written.
             let overtaken = |cleanup: &Option<FlightCleanup>| {
@@ -236,6 +238,6 @@ impl CacheRoute {
                 }
             }
             StatsRegistry::publish_usage(route.store().usage());
-        });
+        }));
     }
 }

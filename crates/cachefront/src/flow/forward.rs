@@ -70,6 +70,8 @@ pub(super) struct MissState {
     pub(super) tags: Vec<Arc<str>>,
     /// The cache's purge epoch when the request began (see `purges`).
     pub(super) epoch: PurgeEpoch,
+    /// A background refresh counts as a write under way from the start (see `pending`).
+    pub(super) pending: Option<crate::pending::PendingTask>,
 }
 
 impl MissState {
@@ -97,6 +99,7 @@ impl MissState {
             whole: false,
             tags: Vec::new(),
             epoch,
+            pending: None,
         }
     }
 

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName};
 
 use super::tasks::spawn_or_warn;
 use crate::{
-    cache::CacheRoute,
+    cache::{Cache, CacheRoute},
     key::CacheKey,
     purges::Purge,
     request::{RequestHead, UriHead},
@@ -63,12 +63,12 @@ pub struct Invalidating(tokio::sync::oneshot::Receiver<()>);
 impl Invalidating {
     /// Runs `removal` on a task of its own, so that it completes even if the adapter does not
     /// wait for it; the returned future ends with it.
-    fn spawn(removal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+    fn spawn(cache: &Cache, removal: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
         let (done, completion) = tokio::sync::oneshot::channel();
-        spawn_or_warn(async move {
+        spawn_or_warn(cache.pending().start().run(async move {
             removal.await;
             let _ = done.send(());
-        });
+        }));
         Self(completion)
     }
 }
@@ -87,7 +87,7 @@ impl CacheRoute {
     /// client's response waits for it, so that its next request cannot find it.
     pub(super) fn remove_stored(&self, key: CacheKey) -> Invalidating {
         let route = self.clone();
-        Invalidating::spawn(async move {
+        Invalidating::spawn(&self.cache, async move {
             if let Err(error) = route.store().remove(&key).await {
                 route.record(Event::StoreError);
                 tracing::warn!(key = %key, %error, "removing a stored response its origin replaced failed");
@@ -128,7 +128,7 @@ impl CacheRoute {
         }
         let route = self.clone();
         let tags = invalidation.tags;
-        Invalidating::spawn(async move {
+        Invalidating::spawn(&self.cache, async move {
             for key in keys {
                 route.invalidate_uri(&key).await;
             }

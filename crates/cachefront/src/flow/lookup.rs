@@ -133,6 +133,7 @@ impl CacheRoute {
                             refresh.whole = ranged.is_some();
                             refresh.request_headers = Some(request.to_header_map());
                             refresh.tags = self.policy.resolve(&self.policy.tags, request.path());
+                            refresh.pending = Some(self.cache.pending().start());
                             hit.refresh = Some(Forward::miss(self.clone(), Box::new(refresh)));
                         }
                         return lookup;

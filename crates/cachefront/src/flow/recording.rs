@@ -137,6 +137,7 @@ impl Forward {
         Verdict::forwarded(
             status_member.stored(true),
             Some(Collector {
+                _pending: route.cache.pending().start(),
                 route,
                 guard: state.guard.take(),
                 store_lock: state.store_lock.take(),

@@ -241,6 +241,10 @@ impl Store for MemoryStore {
         })
     }
 
+    fn run_pending_tasks(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.cache.run_pending_tasks())
+    }
+
     fn usage(&self) -> StoreUsage {
         StoreUsage {
             entries: self.cache.entry_count(),

@@ -49,6 +49,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Entries, bytes and evictions, as far as the store knows them.
     fn usage(&self) -> StoreUsage;
 
+    /// Runs the store's pending maintenance (evictions, expirations, counts) now, so that
+    /// [`usage`](Self::usage) is exact; [`Cache::run_pending_tasks`](crate::Cache::run_pending_tasks)
+    /// calls it. The default does nothing: a store whose usage is always exact needs none.
+    fn run_pending_tasks(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
     /// Removes every entry whose [readable key](CacheKey::readable) starts with `prefix`
     /// (e.g. `"GET example.com/products/"`); returns how many went.
     ///

@@ -390,6 +390,13 @@ impl Store for TieredStore {
         self.inner.l1.usage()
     }
 
+    fn run_pending_tasks(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            Store::run_pending_tasks(&self.inner.l1).await;
+            Store::run_pending_tasks(&self.inner.l2).await;
+        })
+    }
+
     fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
         Box::pin(async move {
             let (_, shared) = self
