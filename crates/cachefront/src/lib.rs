@@ -204,6 +204,7 @@ mod route_names;
 mod rules;
 mod stats;
 pub mod store;
+mod strategy;
 
 pub use self::{
     admin::{Admin, AdminResponse},
@@ -215,6 +216,7 @@ pub use self::{
     policy::{Bypass, Credentials, Mode, NotStored, Policy, SetCookie},
     rules::CACHE_STATUS,
     stats::{RouteStats, Stats},
+    strategy::{Cacheable, TimeToLive},
 };
 
 /// Internals exposed for the fuzz targets and property tests; not part of the API, and not

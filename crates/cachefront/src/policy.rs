@@ -9,6 +9,7 @@ use crate::{
     pattern::{self, RoutePattern},
     request::RequestHead,
     rules::{self, CacheControl, HEURISTICALLY_CACHEABLE},
+    strategy::{Cacheable, Strategies, TimeToLive},
 };
 
 /// What a policy does with requests that carry a credential (`Authorization` or `Cookie`).
@@ -100,6 +101,7 @@ pub struct Policy {
     pub(crate) targeted: Vec<HeaderName>,
     pub(crate) pattern: Option<Arc<RoutePattern>>,
     pub(crate) invalidates: Vec<Arc<str>>,
+    pub(crate) strategies: Strategies,
     pub(crate) invalidates_paths: Vec<Arc<str>>,
     pub(crate) tag_headers: Vec<HeaderName>,
     pub(crate) expose_tag_headers: bool,
@@ -157,6 +159,7 @@ impl Policy {
             targeted: Vec::new(),
             pattern: None,
             invalidates: Vec::new(),
+            strategies: Strategies::default(),
             invalidates_paths: Vec::new(),
             tag_headers: vec![
                 HeaderName::from_static("cache-tag"),
@@ -402,6 +405,22 @@ impl Policy {
         &self.name
     }
 
+    /// Lets the application veto storing a response the HTTP rules and the status list allow:
+    /// a [`Cacheable`] predicate, e.g. a closure `|status, headers| ...`. A refused response
+    /// streams through with `detail=predicate`.
+    pub fn cacheable(mut self, predicate: impl Cacheable) -> Self {
+        self.strategies.cacheable = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Sets the freshness lifetime per response in application mode: a [`TimeToLive`], e.g. a
+    /// closure `|status, headers| Some(duration)`, `None` keeping [`Policy::ttl`]'s. Not asked in
+    /// shared mode, where the response's own freshness decides.
+    pub fn ttl_for(mut self, ttl: impl TimeToLive) -> Self {
+        self.strategies.time_to_live = Some(Arc::new(ttl));
+        self
+    }
+
     /// Replaces the set of statuses whose responses are stored.
     pub fn statuses<I: IntoIterator<Item = StatusCode>>(mut self, statuses: I) -> Self {
         self.statuses = StatusSet::from_codes(statuses.into_iter().map(|s| s.as_u16()));
@@ -606,7 +625,13 @@ impl Policy {
         if !self.stores_status(status, &cc, headers, understood) {
             return Err(NotStored::Status);
         }
-        if !shared && self.ttl.is_zero() {
+        // Application mode: the route's TTL, or the policy's `TimeToLive` for this response.
+        let app_ttl = if shared {
+            Duration::ZERO
+        } else {
+            self.strategies.lifetime(status, headers, self.ttl)
+        };
+        if !shared && app_ttl.is_zero() {
             return Err(NotStored::ZeroTtl);
         }
         if exchange.request_no_store {
@@ -648,6 +673,9 @@ impl Policy {
                 return Err(NotStored::TooLarge);
             }
         }
+        if !self.strategies.allows(status, headers) {
+            return Err(NotStored::Predicate);
+        }
         // RFC 9111 §4.2.4: must-revalidate, proxy-revalidate, s-maxage (this is a shared cache)
         // and no-cache forbid serving the response stale. The route's default stale windows are
         // then not applied; the origin's own RFC 5861 directives, its explicit permission, are.
@@ -687,7 +715,7 @@ impl Policy {
             Storable {
                 vary,
                 strip,
-                ttl: self.ttl,
+                ttl: app_ttl,
                 initial_age: Duration::ZERO,
                 // The route's TTL replaces the response's freshness, but not its ban on
                 // serving stale.
@@ -877,6 +905,8 @@ pub enum NotStored {
     /// go to the handler, and the stored response is removed (before the client has the 304),
     /// so that the next request fetches a full response.
     ValidatorMismatch,
+    /// The policy's [`Cacheable`] predicate refused it.
+    Predicate,
 }
 
 impl NotStored {
@@ -904,6 +934,7 @@ impl NotStored {
             Self::Authorization => "authorization",
             Self::Incomplete => "incomplete",
             Self::ValidatorMismatch => "validator-mismatch",
+            Self::Predicate => "predicate",
         }
     }
 }
