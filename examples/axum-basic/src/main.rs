@@ -73,9 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|error| format!("CACHEFRONT_LISTEN={listen}: {error}"))?;
     println!("cachefront axum example on http://{}", listener.local_addr()?);
-    let shutdown = async { tokio::signal::ctrl_c().await.unwrap_or_default() };
-    let server = axum::serve(listener, app(&cache));
-    server.with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app(&cache)).await?; // until Ctrl-C
     Ok(())
 }
 
