@@ -79,7 +79,7 @@ async fn discount(memo: Memo, shop: Data<Shop>, path: Path<(u64, u64)>) -> HttpR
 }
 
 /// The application, once per worker: `Memo` finds the cache in the app data.
-fn configure(cache: &Cache, shop: &web::Data<Shop>) -> impl FnOnce(&mut web::ServiceConfig) {
+fn configure(cache: &Cache, shop: &Data<Shop>) -> impl FnOnce(&mut web::ServiceConfig) {
     let (cache, shop) = (cache.clone(), shop.clone());
     move |config| {
         config
@@ -94,15 +94,12 @@ fn configure(cache: &Cache, shop: &web::Data<Shop>) -> impl FnOnce(&mut web::Ser
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let (cache, shop) = (Cache::from_env()?, web::Data::new(Shop::default()));
+    let (cache, shop) = (Cache::from_env()?, Data::new(Shop::default()));
     let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let server = HttpServer::new(move || App::new().configure(configure(&cache, &shop)))
         .bind(&listen)
         .map_err(|error| format!("CACHEFRONT_LISTEN={listen}: {error}"))?;
-    println!(
-        "cachefront actix-web memo example on http://{}",
-        server.addrs()[0]
-    );
+    println!("cachefront actix memo example on http://{}", server.addrs()[0]);
     server.run().await?; // until Ctrl-C
     Ok(())
 }
