@@ -43,7 +43,7 @@ start_redis() {
 }
 start_redis
 sleep 0.5
-REDIS_URL=redis://127.0.0.1:6391 CACHEFRONT_LISTEN=127.0.0.1:4201 RUST_LOG=error \
+CACHEFRONT_REDIS_URL=redis://127.0.0.1:6391 CACHEFRONT_LISTEN=127.0.0.1:4201 RUST_LOG=error \
     ./target/release/example-tiered-redis >"$work/app.log" 2>&1 &
 app_pid=$!
 for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:4201/stats && break; sleep 0.1; done

@@ -1,31 +1,23 @@
-//! An axum server with cachefront: three routes, three policies, one cache.
+//! An axum server with cachefront: a policy per route, one cache.
 //!
 //! ```text
-//! cargo run -p example-axum-basic
-//! CACHEFRONT_LISTEN=127.0.0.1:8080 cargo run -p example-axum-basic
+//! cargo run -p example-axum-basic        # CACHEFRONT_LISTEN=127.0.0.1:8080 to move it
+//! curl -i http://127.0.0.1:3000/slow/1   # 250 ms; Cache-Status: cachefront; fwd=uri-miss; ...
+//! curl -i http://127.0.0.1:3000/slow/1   # instant, same "computed"; Cache-Status: cachefront; hit
+//! curl -I http://127.0.0.1:3000/slow/1   # HEAD answered from the stored GET
+//! curl -i http://127.0.0.1:3000/fast/1   # cached for 5 s
+//! curl -i http://127.0.0.1:3000/uncached # never cached
+//! curl -s http://127.0.0.1:3000/stats    # hits, misses, bytes, per route
 //! ```
 //!
-//! - `GET /slow/{id}`: sleeps 250 ms, then answers JSON with the `id` and `computed` (how many
-//!   times a `/slow` handler has run in this process). Cached for 30 s per id: a second request
-//!   is instant and shows the same `computed`; requests to a cold id that arrive together share
-//!   one computation.
-//! - `GET /fast/{id}`: cached for 5 s.
-//! - `GET /uncached`: never cached.
-//! - `GET /stats`: the cache's counters as JSON (not cached).
-//! - `/admin/...`: purge, stats and Prometheus metrics, when `CACHEFRONT_ADMIN_TOKEN` is set
-//!   (at least 16 characters); `CACHEFRONT_MAX_BYTES` sets the cache's capacity.
+//! `computed` counts how often a handler really ran. The cache reads `CACHEFRONT_MAX_BYTES` and
+//! `CACHEFRONT_COALESCE_WAIT`; `RUST_LOG=info,cachefront=debug` logs every request's decision.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
+use std::time::{Duration, SystemTime};
 
 use axum::{Json, Router, extract::Path, extract::State, routing::get};
-use cachefront_axum::{Admin, Cache, CacheExt, Policy, admin};
+use cachefront_axum::{Cache, CacheExt, Policy};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -47,111 +39,97 @@ async fn fast(State(state): State<AppState>, Path(id): Path<String>) -> Json<Val
 }
 
 async fn uncached() -> Json<Value> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Json(json!({ "cached": false, "unix_millis": now.as_millis() as u64 }))
+    let millis = SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default().as_millis() as u64;
+    Json(json!({ "cached": false, "unix_millis": millis }))
 }
 
 async fn stats(State(state): State<AppState>) -> Json<Value> {
     Json(state.cache.stats().to_json())
 }
 
-/// The application: one cache, a policy per route; the admin endpoints when enabled.
-fn app(cache: Cache, admin_endpoints: Option<Admin>) -> Router {
+/// The application: one cache, a policy per route (named after the route's pattern).
+fn app(cache: &Cache) -> Router {
     let state = AppState {
         cache: cache.clone(),
         slow_runs: Arc::default(),
         fast_runs: Arc::default(),
     };
-    let router = Router::new()
-        .route(
-            "/slow/{id}",
-            get(slow).layer(cache.layer(Policy::ttl(Duration::from_secs(30)))),
-        )
-        .route(
-            "/fast/{id}",
-            get(fast).layer(cache.layer(Policy::ttl(Duration::from_secs(5)))),
-        )
-        .route("/uncached", get(uncached))
-        .route("/stats", get(stats));
-    let router = match admin_endpoints {
-        Some(endpoints) => router.nest_service("/admin", admin(endpoints)),
-        None => router,
-    };
-    router.with_state(state)
+    let cached = |seconds| cache.layer(Policy::ttl(Duration::from_secs(seconds)));
+    Router::new()
+        .route("/slow/{id}", get(slow).layer(cached(30)))
+        .route("/fast/{id}", get(fast).layer(cached(5)))
+        .route("/uncached", get(uncached)) // not layered: never cached
+        .route("/stats", get(stats))
+        .with_state(state)
 }
 
 #[tokio::main]
-async fn main() {
-    // `info` unless `RUST_LOG` says otherwise: `RUST_LOG=info,cachefront=debug` shows every
-    // request's decision (key, hit or miss, why not stored), at the price of two log lines
-    // per request, which halves the throughput under load.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-
-    let cache = match Cache::from_env() {
-        Ok(cache) => cache,
-        Err(error) => {
-            eprintln!("{error}");
-            std::process::exit(2);
-        }
-    };
-    let admin_endpoints = match Admin::from_env(cache.clone()) {
-        Ok(endpoints) => endpoints,
-        Err(error) => {
-            eprintln!("{error}");
-            std::process::exit(2);
-        }
-    };
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let cache = Cache::from_env()?;
     let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let addr: SocketAddr = match listen.parse() {
-        Ok(addr) => addr,
-        Err(error) => {
-            eprintln!("CACHEFRONT_LISTEN={listen:?}: expected an address like 127.0.0.1:3000 ({error})");
-            std::process::exit(2);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("cannot listen on {addr} (CACHEFRONT_LISTEN): {error}");
-            std::process::exit(1);
-        }
-    };
-    let addr = listener.local_addr().unwrap_or(addr);
-    println!("cachefront axum example listening on http://{addr}");
-    println!("try:");
-    println!(
-        "  curl -i http://{addr}/slow/1      # miss: 250 ms, Cache-Status: cachefront; fwd=uri-miss; ..."
-    );
-    println!(
-        "  curl -i http://{addr}/slow/1      # hit: instant, same \"computed\", Age and Cache-Status: cachefront; hit"
-    );
-    println!("  curl -I http://{addr}/slow/1      # HEAD answered from the stored GET");
-    println!("  curl -i http://{addr}/fast/1      # cached for 5 s");
-    println!("  curl -i http://{addr}/uncached    # never cached");
-    println!("  curl -i -H 'Authorization: Bearer x' http://{addr}/slow/1   # bypasses the cache");
-    println!("  curl -s http://{addr}/stats       # hits, misses, bytes, per route");
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|error| format!("CACHEFRONT_LISTEN={listen}: {error}"))?;
+    println!("cachefront axum example on http://{}", listener.local_addr()?);
+    axum::serve(listener, app(&cache)).await?; // until Ctrl-C
+    Ok(())
+}
 
-    if admin_endpoints.is_some() {
-        println!("dashboard: http://{addr}/admin  (the page asks for the admin token)");
-        println!("admin endpoints (Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN):");
-        println!("  curl -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/stats");
-        println!("  curl -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" http://{addr}/admin/metrics");
-        println!(
-            "  curl -X POST -H \"Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN\" -d '{{\"paths\":[\"/slow/1\"]}}' http://{addr}/admin/purge"
-        );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves `app` on an ephemeral port of 127.0.0.1; its base URL.
+    async fn serve(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
     }
-    let app = app(cache, admin_endpoints);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        eprintln!("server error: {error}");
-        std::process::exit(1);
+
+    /// A client whose every request gives up after 10 s.
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    fn cache_status(response: &reqwest::Response) -> Option<String> {
+        let value = response.headers().get("cache-status")?;
+        Some(value.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn slow_is_computed_once_then_served_from_the_cache() {
+        let (cache, client) = (Cache::new(), client());
+        let base = serve(app(&cache)).await;
+        for expected in [
+            "cachefront; fwd=uri-miss; fwd-status=200; stored",
+            "cachefront; hit; ttl=30",
+        ] {
+            let response = client.get(format!("{base}/slow/7")).send().await.unwrap();
+            assert_eq!(cache_status(&response).as_deref(), Some(expected));
+            let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(body["id"], "7");
+            assert_eq!(body["computed"], 1);
+        }
+        let head = client.head(format!("{base}/slow/7")).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(cache_status(&head).as_deref(), Some("cachefront; hit; ttl=30"));
+        let response = client.get(format!("{base}/uncached")).send().await.unwrap();
+        assert_eq!(cache_status(&response), None);
+        let stats: Value = client
+            .get(format!("{base}/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["routes"]["/slow/{id}"]["misses"], 1, "{stats}");
+        assert_eq!(stats["routes"]["/slow/{id}"]["hits"], 2, "{stats}");
     }
 }

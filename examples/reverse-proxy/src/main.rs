@@ -1,8 +1,15 @@
-//! A caching reverse proxy in front of `CACHEFRONT_ORIGIN`.
+//! A caching reverse proxy in front of `CACHEFRONT_ORIGIN`, in shared-cache mode (see the
+//! library's docs for what it forwards and stores).
 //!
 //! ```text
 //! CACHEFRONT_ORIGIN=http://127.0.0.1:8000 cargo run -p example-reverse-proxy
+//! curl -i http://127.0.0.1:3000/        # Cache-Status: cachefront; hit, or fwd=...
 //! ```
+//!
+//! Settings: `CACHEFRONT_ORIGIN` (default `http://127.0.0.1:8000`), `CACHEFRONT_ORIGIN_TIMEOUT`
+//! (seconds to wait for the origin's response head, default 30), `CACHEFRONT_LISTEN` (default
+//! `127.0.0.1:3000`), `CACHEFRONT_MAX_BYTES` and `CACHEFRONT_COALESCE_WAIT` (the cache), and
+//! `CACHEFRONT_CACHE=off` for the same proxy without the cache (a baseline for benchmarks).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -21,73 +28,32 @@ use example_reverse_proxy::{Origin, app, policy, uncached_app};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
-async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let origin_url =
         std::env::var("CACHEFRONT_ORIGIN").unwrap_or_else(|_| "http://127.0.0.1:8000".to_owned());
-    let origin = match Origin::new(&origin_url) {
-        Ok(origin) => origin,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
-    // How long to wait for the origin's response head, in seconds.
-    let origin = match std::env::var("CACHEFRONT_ORIGIN_TIMEOUT") {
-        Err(_) => origin,
-        Ok(text) => match text.parse::<f64>() {
-            Ok(seconds) if seconds > 0.0 && seconds.is_finite() => {
-                origin.timeout(Duration::from_secs_f64(seconds))
-            }
-            _ => {
-                eprintln!("CACHEFRONT_ORIGIN_TIMEOUT={text:?}: expected a number of seconds, like 30 or 2.5");
-                std::process::exit(2);
-            }
-        },
+    let mut origin = Origin::new(&origin_url)?;
+    if let Ok(text) = std::env::var("CACHEFRONT_ORIGIN_TIMEOUT") {
+        let seconds = text.parse::<f64>().ok().filter(|s| *s > 0.0 && s.is_finite());
+        let expected =
+            format!("CACHEFRONT_ORIGIN_TIMEOUT={text:?}: expected a number of seconds, like 30 or 2.5");
+        origin = origin.timeout(Duration::from_secs_f64(seconds.ok_or(expected)?));
+    }
+    let app = match std::env::var("CACHEFRONT_CACHE").as_deref() {
+        Err(_) | Ok("on") => app(origin, &Cache::from_env()?, policy()),
+        Ok("off") => uncached_app(origin),
+        Ok(other) => return Err(format!("CACHEFRONT_CACHE={other:?}: expected on or off").into()),
     };
     let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let addr: SocketAddr = match listen.parse() {
-        Ok(addr) => addr,
-        Err(error) => {
-            eprintln!("CACHEFRONT_LISTEN={listen:?}: expected an address like 127.0.0.1:3000 ({error})");
-            std::process::exit(2);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("cannot listen on {addr} (CACHEFRONT_LISTEN): {error}");
-            std::process::exit(1);
-        }
-    };
-    let addr = listener.local_addr().unwrap_or(addr);
-    println!("cachefront reverse proxy on http://{addr} -> {origin_url}");
-    println!("try: curl -i http://{addr}/   (Cache-Status shows hit or fwd=...)");
-    // CACHEFRONT_CACHE=off runs the same proxy without the cache (a baseline for benchmarks).
-    let caching = match std::env::var("CACHEFRONT_CACHE").as_deref() {
-        Err(_) | Ok("on") => true,
-        Ok("off") => false,
-        Ok(other) => {
-            eprintln!("CACHEFRONT_CACHE={other:?}: expected on or off");
-            std::process::exit(2);
-        }
-    };
-    let app = if caching {
-        app(origin, &Cache::new(), policy())
-    } else {
-        uncached_app(origin)
-    };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|error| format!("CACHEFRONT_LISTEN={listen}: {error}"))?;
+    println!(
+        "cachefront reverse proxy on http://{} -> {origin_url}",
+        listener.local_addr()?
+    );
     // The client's address becomes the origin's `X-Forwarded-For`.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        eprintln!("server error: {error}");
-        std::process::exit(1);
-    }
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
 }

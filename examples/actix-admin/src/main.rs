@@ -1,0 +1,146 @@
+//! cachefront's admin endpoints on an actix-web server: stats, Prometheus metrics, purge and a
+//! dashboard, behind the bearer token in `CACHEFRONT_ADMIN_TOKEN` (at least 16 characters).
+//!
+//! ```text
+//! export CACHEFRONT_ADMIN_TOKEN=change-me-0123456789      # any secret of 16+ characters
+//! cargo run -p example-actix-admin                    # CACHEFRONT_LISTEN=127.0.0.1:8080 to move it
+//! curl -s http://127.0.0.1:3000/slow/1                # 250 ms, then cached for 30 s, tagged slow:1
+//! curl -s -H "Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN" http://127.0.0.1:3000/admin/stats
+//! curl -s -H "Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN" http://127.0.0.1:3000/admin/metrics
+//! curl -s -H "Authorization: Bearer $CACHEFRONT_ADMIN_TOKEN" -d '{"tags": ["slow:1"]}' \
+//!      http://127.0.0.1:3000/admin/purge              # the next /slow/1 is computed again
+//! ```
+//!
+//! The dashboard is at <http://127.0.0.1:3000/admin>: the page asks for the token. Without the
+//! token the endpoints answer 401; with `CACHEFRONT_ADMIN_TOKEN` unset the server does not start.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use cachefront_actix::{Admin, Cache, CacheExt, Policy};
+use serde_json::json;
+
+async fn slow(runs: web::Data<AtomicU64>, id: web::Path<String>) -> HttpResponse {
+    actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+    let computed = runs.fetch_add(1, Ordering::SeqCst) + 1;
+    HttpResponse::Ok().json(json!({ "id": *id, "computed": computed, "ttl_seconds": 30 }))
+}
+
+/// The application, once per worker: a cached resource whose entries are tagged, and the
+/// admin endpoints (registered first, and not behind the cache).
+fn configure(
+    cache: &Cache,
+    admin: &Admin,
+    runs: &web::Data<AtomicU64>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    let (cache, admin, runs) = (cache.clone(), admin.clone(), runs.clone());
+    move |config| {
+        let policy = Policy::ttl(Duration::from_secs(30)).tag("slow:{id}");
+        let slow = web::resource("/slow/{id}")
+            .wrap(cache.middleware(policy))
+            .get(slow)
+            .head(slow);
+        config
+            .service(cachefront_actix::admin("/admin", admin))
+            .app_data(runs)
+            .service(slow);
+    }
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let cache = Cache::from_env()?;
+    let admin = Admin::from_env(cache.clone())?.ok_or("set CACHEFRONT_ADMIN_TOKEN (16+ characters)")?;
+    let runs = web::Data::new(AtomicU64::new(0));
+    let listen = std::env::var("CACHEFRONT_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let server = HttpServer::new(move || App::new().configure(configure(&cache, &admin, &runs)))
+        .bind(&listen)
+        .map_err(|error| format!("CACHEFRONT_LISTEN={listen}: {error}"))?;
+    println!(
+        "dashboard: http://{}/admin (it asks for the token)",
+        server.addrs()[0]
+    );
+    server.run().await?; // until Ctrl-C
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef";
+
+    /// Serves the app on an ephemeral port of 127.0.0.1 (one worker); its base URL.
+    fn serve(cache: &Cache) -> String {
+        let admin = Admin::new(cache.clone(), TOKEN).unwrap();
+        let (cache, runs) = (cache.clone(), web::Data::new(AtomicU64::new(0)));
+        let server = HttpServer::new(move || App::new().configure(configure(&cache, &admin, &runs)));
+        let server = server.workers(1).bind(("127.0.0.1", 0)).unwrap();
+        let addr = server.addrs()[0];
+        actix_web::rt::spawn(server.disable_signals().run());
+        format!("http://{addr}")
+    }
+
+    #[actix_web::test]
+    async fn the_admin_endpoints_are_mounted_at_admin_behind_the_token() {
+        let cache = Cache::new();
+        let base = serve(&cache);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let slow = |id: u32| {
+            let request = client.get(format!("{base}/slow/{id}"));
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        assert_eq!(slow(1).await["computed"], 1);
+        assert_eq!(slow(2).await["computed"], 2);
+        // The store runs in the background; it is done within moments.
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+
+        let response = client.get(format!("{base}/admin/stats")).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let wrong = client
+            .get(format!("{base}/admin/stats"))
+            .bearer_auth("wrong-token-wrong-token");
+        assert_eq!(wrong.send().await.unwrap().status(), 401);
+        let purge = |body: &'static str| {
+            let request = client
+                .post(format!("{base}/admin/purge"))
+                .bearer_auth(TOKEN)
+                .body(body);
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        assert_eq!(purge(r#"{"paths": ["/slow/1"]}"#).await["removed"], 1);
+        assert_eq!(purge(r#"{"tags": ["slow:2"]}"#).await["removed"], 1);
+        assert_eq!(slow(1).await["computed"], 3, "purged: computed again");
+        assert_eq!(slow(2).await["computed"], 4, "purged: computed again");
+
+        let stats = client
+            .get(format!("{base}/admin/stats"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let stats: Value = stats.json().await.unwrap();
+        assert_eq!(stats["routes"]["/slow/{id}"]["misses"], 4, "{stats}");
+        // An operator's purge belongs to no route: it is counted in the total.
+        assert!(stats["total"]["invalidations"].as_u64().unwrap() >= 2, "{stats}");
+        let metrics = client
+            .get(format!("{base}/admin/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.status(), 200);
+        assert!(
+            metrics.text().await.unwrap().contains("cachefront_"),
+            "Prometheus text"
+        );
+    }
+}
