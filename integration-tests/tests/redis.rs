@@ -57,8 +57,8 @@ async fn entry(path: &str, body: impl Into<Bytes>, ttl: Duration, tags: &[&str])
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", "text/plain".parse().unwrap());
-    let recording = forward.response(http::StatusCode::OK, &headers);
-    let mut collector = recording.collector.expect("a 200 is storable");
+    let verdict = forward.response(http::StatusCode::OK, &headers);
+    let mut collector = verdict.collector.expect("a 200 is storable");
     collector.push(&body.into());
     collector.finish();
     eventually(Duration::from_secs(2), || async {
@@ -1620,8 +1620,8 @@ async fn a_purge_on_one_instance_voids_a_miss_in_flight_on_another() {
     })
     .await;
     assert!(heard.is_some(), "A hears B's purge over pub/sub");
-    let recording = miss.response(http::StatusCode::OK, &http::HeaderMap::new());
-    let mut collector = recording.collector.expect("storable");
+    let verdict = miss.response(http::StatusCode::OK, &http::HeaderMap::new());
+    let mut collector = verdict.collector.expect("storable");
     collector.push(&Bytes::from_static(b"old"));
     collector.finish();
     tokio::task::yield_now().await;

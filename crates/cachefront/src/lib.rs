@@ -26,29 +26,31 @@
 //!   under it (built from `rules/`). `key.rs`: [`CacheKey`] and [`KeySpec`]. `pattern.rs`:
 //!   route patterns and tag templates. `config.rs`: settings from the environment.
 //! - `flow/`, the request flow an adapter runs:
-//!   - `mod.rs`: [`Lookup`] and the answers a lookup gives (hit, bypass, miss, `only-if-cached`);
+//!   - `mod.rs`: [`Lookup`](adapter::Lookup) and the answers a lookup gives (hit, bypass, miss, `only-if-cached`);
 //!   - `lookup.rs`: [`CacheRoute::lookup`], coalescing misses here and across instances;
 //!   - `find.rs`: finding the stored response, following `Vary` to the request's variant;
-//!   - `hit.rs`: [`Hit`], a response from the cache (`Age`, `Cache-Status`);
-//!   - `forward.rs`: [`Forward`], a request for the handler, and its conditional headers;
-//!   - `recording.rs`: [`Verdict`], the verdict on the handler's response (store, pass on,
+//!   - `hit.rs`: [`Hit`](adapter::Hit), a response from the cache (`Age`, `Cache-Status`);
+//!   - `forward.rs`: [`Forward`](adapter::Forward), a request for the handler, and its conditional headers;
+//!   - `verdict.rs`: [`Verdict`](adapter::Verdict), the verdict on the handler's response (store, pass on,
 //!     revalidated by a 304, freshened by a `HEAD`, contradicted, stale-if-error);
-//!   - `collector.rs`: [`Collector`], collecting a body and writing it to the store;
-//!   - `invalidating.rs`: [`Invalidating`], what a successful unsafe request removes;
+//!   - `collector.rs`: [`Collector`](adapter::Collector), collecting a body and writing it to the store;
+//!   - `invalidating.rs`: [`Invalidating`](adapter::Invalidating), what a successful unsafe request removes;
 //!   - `variants.rs`: the per-URI variant index and tags; `tasks.rs`: background store work.
 //! - `rules/`, RFC 9111, 9110, 5861, 9211 and 9213 and nothing else:
-//!   - `cache_control.rs`: [`CacheControl`] parsing, `Pragma`; `targeted.rs`: RFC 9213 fields;
+//!   - `cache_control.rs`: `CacheControl` parsing, `Pragma`; `targeted.rs`: RFC 9213 fields;
 //!   - `storability.rs`: which responses and fields may be stored; `freshness.rs`: lifetimes,
 //!     age, `Age`; `reuse.rs`: fresh, stale, must revalidate;
 //!   - `validation.rs`: entity-tags, client conditionals, 304 and `HEAD` updates;
 //!     `conditional.rs`: the cache's own conditional requests, preconditions;
 //!   - `methods.rs`: safe methods; `invalidation.rs`: what an unsafe request invalidates, tag
 //!     lists; `range.rs`: byte ranges; `date.rs`: HTTP-dates; `cache_status.rs`:
-//!     [`CacheStatus`].
+//!     [`CacheStatus`](adapter::CacheStatus).
 //! - `coalesce.rs`: single flight per key; `purges.rs`: invalidations that overtake misses in
-//!   flight; `entry.rs`: [`Entry`]; `request.rs`: [`RequestHead`]; `stats.rs`: [`Stats`];
-//!   `memo.rs`: [`Memo`], memoized values; `error.rs`: [`Error`].
-//! - `store/`: [`Store`], [`MemoryStore`], and with the feature `redis` the Redis and tiered
+//!   flight; `entry.rs`: [`Entry`](store::Entry); `request.rs`: [`RequestHead`](adapter::RequestHead); `stats.rs`: [`Stats`];
+//!   `memo.rs`: [`Memo`], memoized values; `error.rs`: [`Error`]; `pending.rs`: the writes under
+//!   way that [`Cache::run_pending_tasks`] waits for; `route_names.rs`: routes named after the
+//!   router's patterns; `strategy.rs`: [`Cacheable`] and [`TimeToLive`].
+//! - `store/`: [`Store`](store::Store), [`MemoryStore`](store::MemoryStore), and with the feature `redis` the Redis and tiered
 //!   stores. `adapter/`: the flow written once for adapters ([`adapter::serve`]). `admin/`:
 //!   the admin endpoints ([`Admin`]) and dashboard.
 //!

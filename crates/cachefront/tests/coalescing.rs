@@ -28,8 +28,8 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 
 /// Answers a forwarded request as the handler would, storing the body.
 fn answer(forward: cachefront::adapter::Forward, response: &HeaderMap) {
-    let recording = forward.response(StatusCode::OK, response);
-    if let Some(mut collector) = recording.collector {
+    let verdict = forward.response(StatusCode::OK, response);
+    if let Some(mut collector) = verdict.collector {
         collector.push(&Bytes::from_static(b"body"));
         collector.finish();
     }

@@ -90,8 +90,8 @@ async fn unique_urls_with_vary(query_len: usize, requests: usize) {
             .unwrap();
         match route.lookup(&request).await {
             Lookup::Forward(forward) => {
-                let recording = forward.response(StatusCode::OK, &response);
-                if let Some(mut collector) = recording.collector {
+                let verdict = forward.response(StatusCode::OK, &response);
+                if let Some(mut collector) = verdict.collector {
                     assert!(collector.push(&body));
                     collector.finish();
                     stored += 1;

@@ -385,8 +385,8 @@ mod decoding {
                     HeaderValue::from_static("accept-language, x-absent"),
                 );
             }
-            let recording = forward.response(StatusCode::OK, &map);
-            let mut collector = recording.collector.expect("storable");
+            let verdict = forward.response(StatusCode::OK, &map);
+            let mut collector = verdict.collector.expect("storable");
             collector.push(&Bytes::copy_from_slice(body));
             collector.finish();
             let Lookup::Hit(hit) = route.lookup(&request).await else {

@@ -211,8 +211,8 @@ pub async fn refresh<E: Exchange>(mut exchange: E, request: E::Request, refresh:
         tracing::debug!("background refresh failed; the stale response stays until it expires");
         return;
     };
-    let (recording, response) = judge::<E>(refresh, response);
-    let Some(mut collector) = recording.collector.filter(|_| recording.replacement.is_none()) else {
+    let (verdict, response) = judge::<E>(refresh, response);
+    let Some(mut collector) = verdict.collector.filter(|_| verdict.replacement.is_none()) else {
         return;
     };
     let mut body = std::pin::pin!(E::into_body(response));
@@ -267,33 +267,33 @@ fn apply_conditionals<E: Exchange>(forward: &Forward, request: &mut E::Request) 
 
 /// The service's response judged by the cache.
 fn judge<E: Exchange>(forward: Forward, response: E::Response) -> (Verdict, E::Response) {
-    let recording = forward
+    let verdict = forward
         .body_size(E::body_size(&response))
         .response(E::status(&response), &E::headers(&response));
-    (recording, response)
+    (verdict, response)
 }
 
 /// Hands the service's response to the cache: streamed and collected, or replaced by a
 /// response from the cache (a successful revalidation, or stale-if-error).
 fn record<E: Exchange>(forward: Forward, response: E::Response) -> (E::Output, Option<Invalidating>) {
-    let (recording, mut response) = judge::<E>(forward, response);
-    if let Some(hit) = recording.replacement {
-        return (E::replaced(response, Stored::new(&hit)), recording.invalidation);
+    let (verdict, mut response) = judge::<E>(forward, response);
+    if let Some(hit) = verdict.replacement {
+        return (E::replaced(response, Stored::new(&hit)), verdict.invalidation);
     }
-    for name in &recording.hide {
+    for name in &verdict.hide {
         E::remove_header(&mut response, name);
     }
     E::append_header(
         &mut response,
         CACHE_STATUS,
-        recording.cache_status.to_header_value(),
+        verdict.cache_status.to_header_value(),
     );
-    let collector = recording.collector;
+    let collector = verdict.collector;
     let output = E::with_body(response, |body| match collector {
         Some(collector) => collect::<E>(body, collector),
         None => ResponseBody::passthrough(body),
     });
-    (output, recording.invalidation)
+    (output, verdict.invalidation)
 }
 
 /// The service's body, fed to `collector` at the service's pace.
@@ -391,7 +391,7 @@ mod tests {
 
     type Output = (StatusCode, HeaderMap, ResponseBody<Chunks>);
 
-    /// A service answering with `respond()`, recording the request headers it saw.
+    /// A service answering with `respond()`, verdict the request headers it saw.
     struct Plain {
         respond: fn() -> Result<Response<Chunks>, &'static str>,
         seen: Arc<Mutex<Vec<HeaderMap>>>,

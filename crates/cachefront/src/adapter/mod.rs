@@ -25,9 +25,9 @@
 //!
 //! // First request: a miss; the handler runs and its body is collected.
 //! let Lookup::Forward(forward) = route.lookup(&request).await else { unreachable!() };
-//! let recording = forward.response(http::StatusCode::OK, &http::HeaderMap::new());
-//! assert_eq!(recording.cache_status.to_string(), "cachefront; fwd=uri-miss; fwd-status=200; stored");
-//! let mut collector = recording.collector.expect("a 200 without directives is storable");
+//! let verdict = forward.response(http::StatusCode::OK, &http::HeaderMap::new());
+//! assert_eq!(verdict.cache_status.to_string(), "cachefront; fwd=uri-miss; fwd-status=200; stored");
+//! let mut collector = verdict.collector.expect("a 200 without directives is storable");
 //! collector.push(&Bytes::from_static(b"hello"));
 //! collector.finish();
 //!

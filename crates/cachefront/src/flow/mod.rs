@@ -8,11 +8,11 @@ mod forward;
 mod hit;
 mod invalidating;
 mod lookup;
-mod recording;
 mod tasks;
 #[cfg(test)]
 mod tests;
 pub(crate) mod variants;
+mod verdict;
 
 use std::{
     sync::Arc,
@@ -23,8 +23,8 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
 pub use self::{
-    collector::Collector, forward::Forward, hit::Hit, invalidating::Invalidating, recording::Verdict,
-    tasks::poll_once,
+    collector::Collector, forward::Forward, hit::Hit, invalidating::Invalidating, tasks::poll_once,
+    verdict::Verdict,
 };
 use self::{forward::MissState, hit::HitKind, invalidating::Invalidation};
 use crate::{

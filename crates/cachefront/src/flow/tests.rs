@@ -67,11 +67,11 @@ fn store(lookup: Lookup, headers: &HeaderMap, body: &'static str) -> String {
         panic!("expected a forward");
     };
     assert!(forward.bypass_reason().is_none());
-    let recording = forward.response(StatusCode::OK, headers);
-    let mut collector = recording.collector.expect("storable");
+    let verdict = forward.response(StatusCode::OK, headers);
+    let mut collector = verdict.collector.expect("storable");
     assert!(collector.push(&Bytes::from_static(body.as_bytes())));
     collector.finish();
-    recording.cache_status.to_string()
+    verdict.cache_status.to_string()
 }
 
 #[tokio::test]
@@ -86,16 +86,16 @@ async fn a_miss_is_forwarded_collected_stored_and_then_hit() {
         forward.conditional_headers().is_empty(),
         "a plain miss goes as it came"
     );
-    let recording = forward.response(
+    let verdict = forward.response(
         StatusCode::OK,
         &response_headers(&[("content-type", "text/plain")]),
     );
     assert_eq!(
-        recording.cache_status.to_string(),
+        verdict.cache_status.to_string(),
         "cachefront; fwd=uri-miss; fwd-status=200; stored"
     );
-    assert!(recording.replacement.is_none() && recording.invalidation.is_none());
-    let mut collector = recording.collector.unwrap();
+    assert!(verdict.replacement.is_none() && verdict.invalidation.is_none());
+    let mut collector = verdict.collector.unwrap();
     assert!(collector.push(&Bytes::from_static(b"hel")));
     assert!(collector.push(&Bytes::from_static(b"lo")));
     collector.finish();
@@ -160,9 +160,9 @@ async fn each_variant_is_forwarded_once_and_stored_beside_the_others() {
     let Lookup::Forward(forward) = route.lookup(&de).await else {
         panic!("a third language is not stored");
     };
-    let recording = forward.response(StatusCode::OK, &vary);
-    assert!(recording.cache_status.to_string().contains("fwd=vary-miss"));
-    drop(recording);
+    let verdict = forward.response(StatusCode::OK, &vary);
+    assert!(verdict.cache_status.to_string().contains("fwd=vary-miss"));
+    drop(verdict);
 
     // An invalidation of the URI removes every variant.
     assert_eq!(
@@ -207,18 +207,18 @@ async fn a_304_revalidates_and_updates_the_stored_response() {
         ("etag", "\"v1\""),
         ("x-version", "2"),
     ]);
-    let recording = forward.response(StatusCode::NOT_MODIFIED, &not_modified);
+    let verdict = forward.response(StatusCode::NOT_MODIFIED, &not_modified);
     assert!(
-        recording.collector.is_none(),
+        verdict.collector.is_none(),
         "nothing to collect: the cache answers"
     );
-    let status = recording.cache_status.to_string();
+    let status = verdict.cache_status.to_string();
     assert!(
         status.starts_with("cachefront; fwd=stale; fwd-status=304"),
         "{status}"
     );
     assert!(status.ends_with("stored"), "{status}");
-    let hit = recording.replacement.expect("the stored response, revalidated");
+    let hit = verdict.replacement.expect("the stored response, revalidated");
     assert_eq!(hit.status(), StatusCode::OK);
     assert_eq!(hit.body(), "document");
     assert_eq!(
@@ -248,15 +248,15 @@ async fn a_304_revalidates_and_updates_the_stored_response() {
         panic!("no-cache");
     };
     let other = response_headers(&[("etag", "\"v2\"")]);
-    let recording = forward.response(StatusCode::NOT_MODIFIED, &other);
-    assert!(recording.replacement.is_none());
+    let verdict = forward.response(StatusCode::NOT_MODIFIED, &other);
+    assert!(verdict.replacement.is_none());
     assert!(
-        recording
+        verdict
             .cache_status
             .to_string()
             .contains("detail=validator-mismatch")
     );
-    recording
+    verdict
         .invalidation
         .expect("the contradicted response goes")
         .await;
@@ -283,17 +283,17 @@ async fn a_successful_unsafe_request_invalidates_its_uri_and_same_origin_locatio
     let Lookup::Forward(failing) = route.lookup(&post).await else {
         panic!("POST is forwarded");
     };
-    let recording = failing.response(StatusCode::CONFLICT, &HeaderMap::new());
-    assert!(recording.invalidation.is_none());
+    let verdict = failing.response(StatusCode::CONFLICT, &HeaderMap::new());
+    assert!(verdict.invalidation.is_none());
     assert!(matches!(route.lookup(&list).await, Lookup::Hit(_)));
 
     let created = response_headers(&[("location", "/orders/7")]);
-    let recording = forward.response(StatusCode::CREATED, &created);
+    let verdict = forward.response(StatusCode::CREATED, &created);
     assert_eq!(
-        recording.cache_status.to_string(),
+        verdict.cache_status.to_string(),
         "cachefront; fwd=method; fwd-status=201; detail=method"
     );
-    recording.invalidation.expect("a 201 invalidates").await;
+    verdict.invalidation.expect("a 201 invalidates").await;
     for request in [&list, &order] {
         assert!(
             matches!(route.lookup(request).await, Lookup::Forward(_)),

@@ -1,29 +1,4 @@
 //! The binary encoding of an [`Entry`], shared by every remote store.
-//!
-//! # Format (version 1)
-//!
-//! ```text
-//! version: u8 = 1
-//! flags:   u8            bit 0: the payload is LZ4-compressed (block format)
-//! [uncompressed length: varint]   only when compressed
-//! payload:
-//!   digest            32 bytes   the key's SHA-256, checked against the key asked for
-//!   readable key      bytes
-//!   status            u16 LE
-//!   stored_at         varint seconds + varint nanoseconds since the Unix epoch
-//!   ttl, initial_age, stale_while_revalidate, stale_if_error   each varint secs + varint nanos
-//!   flags             u8         bit 0: must_revalidate, bit 1: no_cache
-//!   headers           varint count, then (name bytes, value bytes) pairs
-//!   tags              varint count, then bytes each
-//!   vary              varint count, then (name bytes, u8 present, [value bytes]) each
-//!   variants          varint count (0; older values may list 32-byte digests, skipped)
-//!   body              bytes (the rest of the payload after its length)
-//! ```
-//!
-//! `bytes` is a varint length followed by that many bytes. Decoding checks every length
-//! against what is left, every header name and value, the status and the UTF-8 of strings: a
-//! corrupt or truncated value is an [`Error`] of kind [`Store`](crate::ErrorKind::Store),
-//! never a panic nor an unbounded allocation.
 
 use std::{
     fmt,
@@ -71,6 +46,31 @@ const MAX_VARY: usize = 1_000;
 /// let error = codec.decode(bytes, &CacheKey::from_parts(["k"])).unwrap_err();
 /// assert_eq!(error.kind(), cachefront::ErrorKind::Store);
 /// ```
+///
+/// # Format (version 1)
+///
+/// ```text
+/// version: u8 = 1
+/// flags:   u8            bit 0: the payload is LZ4-compressed (block format)
+/// [uncompressed length: varint]   only when compressed
+/// payload:
+///   digest            32 bytes   the key's SHA-256, checked against the key asked for
+///   readable key      bytes
+///   status            u16 LE
+///   stored_at         varint seconds + varint nanoseconds since the Unix epoch
+///   ttl, initial_age, stale_while_revalidate, stale_if_error   each varint secs + varint nanos
+///   flags             u8         bit 0: must_revalidate, bit 1: no_cache
+///   headers           varint count, then (name bytes, value bytes) pairs
+///   tags              varint count, then bytes each
+///   vary              varint count, then (name bytes, u8 present, [value bytes]) each
+///   variants          varint count (0; older values may list 32-byte digests, skipped)
+///   body              bytes (the rest of the payload after its length)
+/// ```
+///
+/// `bytes` is a varint length followed by that many bytes. Decoding checks every length
+/// against what is left, every header name and value, the status and the UTF-8 of strings: a
+/// corrupt or truncated value is an [`Error`] of kind [`Store`](crate::ErrorKind::Store),
+/// never a panic nor an unbounded allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct EntryCodec {

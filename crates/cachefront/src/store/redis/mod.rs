@@ -1,23 +1,5 @@
 //! The shared tier: Redis and Redis Cluster on redis-rs.
 //!
-//! # Layout in Redis
-//!
-//! Every key starts with the store's prefix (`cachefront:` by default). The digest of a cache
-//! key is written in hexadecimal inside a Redis Cluster *hash tag*, so an entry and its lock
-//! always live on the same slot:
-//!
-//! | key | type | what |
-//! | --- | --- | --- |
-//! | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key, `f`: until when it is fresh (ms since the Unix epoch, `0` when it must be revalidated); expires (`PEXPIRE`, ms) with the entry |
-//! | `{prefix}t:<tag>` | set | digests of the entries carrying the tag; expires with the longest-lived of them |
-//! | `{prefix}l:{<digest>}` | string | the lock on computing the key (`SET NX PX`) |
-//! | `{prefix}{index}:keys` | sorted set | `<readable key>\0<digest>` at score 0: a purge by prefix is one `ZRANGEBYLEX` range |
-//! | `{prefix}{index}:expiry` | sorted set | the same members scored by expiry, to trim the index as entries expire |
-//!
-//! Two pub/sub channels carry what instances tell each other: `{prefix}invalidate` (a key, a
-//! tag, a prefix or everything was removed: drop your memory copies) and `{prefix}ready` (a
-//! lock was released: stop waiting).
-//!
 //! This module holds [`RedisStore`] itself: its connection, the calls under the timeout and the
 //! circuit breaker, single-entry operations, cross-instance locks and the [`Store`]
 //! implementation. Building it, reading its settings from the environment, the breaker, the
@@ -103,6 +85,24 @@ const BATCH: usize = 512;
 /// let cache = Cache::builder().store(store).build()?;
 /// # Ok(()) }
 /// ```
+///
+/// # Layout in Redis
+///
+/// Every key starts with the store's prefix (`cachefront:` by default). The digest of a cache
+/// key is written in hexadecimal inside a Redis Cluster *hash tag*, so an entry and its lock
+/// always live on the same slot:
+///
+/// | key | type | what |
+/// | --- | --- | --- |
+/// | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key, `f`: until when it is fresh (ms since the Unix epoch, `0` when it must be revalidated); expires (`PEXPIRE`, ms) with the entry |
+/// | `{prefix}t:<tag>` | set | digests of the entries carrying the tag; expires with the longest-lived of them |
+/// | `{prefix}l:{<digest>}` | string | the lock on computing the key (`SET NX PX`) |
+/// | `{prefix}{index}:keys` | sorted set | `<readable key>\0<digest>` at score 0: a purge by prefix is one `ZRANGEBYLEX` range |
+/// | `{prefix}{index}:expiry` | sorted set | the same members scored by expiry, to trim the index as entries expire |
+///
+/// Two pub/sub channels carry what instances tell each other: `{prefix}invalidate` (a key, a
+/// tag, a prefix or everything was removed: drop your memory copies) and `{prefix}ready` (a
+/// lock was released: stop waiting).
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,

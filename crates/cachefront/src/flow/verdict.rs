@@ -48,15 +48,15 @@ impl Forward {
                 } else {
                     ForwardReason::Bypass
                 };
-                let mut recording = Verdict::forwarded(
+                let mut verdict = Verdict::forwarded(
                     CacheStatus::forward(fwd)
                         .fwd_status(status.as_u16())
                         .detail(reason.as_str()),
                     None,
                 )
                 .hiding(&route.policy, headers);
-                recording.invalidation = invalidating;
-                return recording;
+                verdict.invalidation = invalidating;
+                return verdict;
             }
             ForwardKind::Miss(state) => *state,
         };
@@ -223,7 +223,7 @@ impl CacheRoute {
         }
         let merged = rules::merge_not_modified(&stored.headers, headers);
         let (entry, refused) = self.updated(&state, stored, &merged, headers, response_time);
-        let mut recording =
+        let mut verdict =
             Verdict::forwarded(member.stored(refused.is_none()), None).hiding(&self.policy, headers);
         if refused.is_none() {
             self.record(Event::Revalidated);
@@ -232,9 +232,9 @@ impl CacheRoute {
             self.spawn_puts(vec![Arc::new(entry)], None, state.store_lock.take(), state.epoch);
         } else if refused.is_some_and(NotStored::forbids_keeping) {
             // The updated response must not be stored: the stored one ends with it.
-            recording.invalidation = Some(self.remove_stored(stored.key.clone()));
+            verdict.invalidation = Some(self.remove_stored(stored.key.clone()));
         }
-        recording
+        verdict
     }
 
     /// A response from the handler contradicts the stored `candidate` (its validators differ):
@@ -253,10 +253,10 @@ impl CacheRoute {
             guard.uncacheable();
         }
         let removal = self.remove_stored(candidate.key.clone());
-        let mut recording =
+        let mut verdict =
             Verdict::forwarded(member.detail(reason.as_str()), None).hiding(&self.policy, headers);
-        recording.invalidation = Some(removal);
-        recording
+        verdict.invalidation = Some(removal);
+        verdict
     }
 
     /// A 304 answered the cache's conditional request: refresh the stored response's headers
