@@ -52,8 +52,13 @@ impl Error {
     }
 }
 
+/// `{:?}` reads as the message (what `main` prints when it returns the error with `?`);
+/// `{:#?}` shows the fields.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return write!(f, "{self} ({:?} error)", self.kind);
+        }
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("message", &self.message)
@@ -75,5 +80,20 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|s| s as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_reads_as_the_message_and_alternate_debug_shows_the_fields() {
+        let error = Error::config("CACHEFRONT_MAX_BYTES", "expected a size such as `64MiB`");
+        assert_eq!(
+            format!("{error:?}"),
+            "invalid `CACHEFRONT_MAX_BYTES`: expected a size such as `64MiB` (Config error)"
+        );
+        assert!(format!("{error:#?}").contains("kind: Config"));
     }
 }
