@@ -383,3 +383,42 @@ async fn write_routes_invalidate_tags_filled_from_path_parameters() {
         "product-2-v2"
     );
 }
+
+/// actix-web routes a request by mutating it, and the client's stale response holds it until
+/// it is sent: a stale-while-revalidate refresh starts only once that body has been dropped
+/// (the refresh itself is in the parity table).
+#[actix_web::test]
+async fn the_refresh_starts_once_the_stale_body_is_dropped() {
+    let cache = Cache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = test::init_service(
+        App::new()
+            .wrap(cache.middleware(ttl(1).stale_while_revalidate(Duration::from_secs(30))))
+            .route("/r", web::get().to(counting(&calls))),
+    )
+    .await;
+    assert_eq!(
+        read(test::call_service(&app, get("/r").to_request()).await)
+            .await
+            .1,
+        "body-1"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let stale = test::call_service(&app, get("/r").to_request()).await;
+    assert!(
+        header(&stale, "cache-status").ends_with("detail=stale-while-revalidate"),
+        "{}",
+        header(&stale, "cache-status")
+    );
+    // While the client's response is held, no refresh runs.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(test::read_body(stale).await, "body-1");
+    // Sent and dropped: the refresh runs, and its response is served once stored.
+    cache.run_pending_tasks().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
+    assert_eq!(status, "cachefront; hit; ttl=1");
+    assert_eq!(body, "body-2");
+}
