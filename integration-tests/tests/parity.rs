@@ -60,6 +60,8 @@ struct Req {
     method: String,
     /// The `{id}` path parameter, if the route has one.
     id: Option<String>,
+    /// The request's `If-None-Match`, if any.
+    if_none_match: Option<String>,
 }
 
 /// A handler's answer, written by each framework in its own way.
@@ -185,6 +187,11 @@ impl AppSpec {
                 let req = Req {
                     method: request.method().to_string(),
                     id: param(pattern, request.uri().path()),
+                    if_none_match: request
+                        .headers()
+                        .get("if-none-match")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
                 };
                 let reply = handler(req);
                 async move { axum_response(reply.await) }
@@ -262,6 +269,11 @@ fn actix_app(
             let req = Req {
                 method: request.method().to_string(),
                 id: param(path, request.path()),
+                if_none_match: request
+                    .headers()
+                    .get("if-none-match")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
             };
             let reply = handler(req);
             async move { actix_response(reply.await) }
@@ -378,6 +390,25 @@ fn scripted(app: &AppSpec, script: &'static [u16]) -> Handler {
     handler(move |_| {
         let n = total.fetch_add(1, Ordering::SeqCst);
         let reply = Reply::text(script[n.min(script.len() - 1)], format!("body-{}", n + 1));
+        async move { reply }
+    })
+}
+
+/// Answers `body-N` with `ETag: "v1"`, or a bodiless 304 when the request's
+/// `If-None-Match` is `"v1"`.
+fn validating(app: &AppSpec) -> Handler {
+    let total = Arc::clone(&app.calls);
+    handler(move |req: Req| {
+        let n = total.fetch_add(1, Ordering::SeqCst) + 1;
+        let reply = if req.if_none_match.as_deref() == Some("\"v1\"") {
+            Reply {
+                status: 304,
+                headers: vec![("etag", "\"v1\"".to_owned())],
+                body: ReplyBody::Full(Bytes::new()),
+            }
+        } else {
+            Reply::text(200, format!("body-{n}")).header("etag", "\"v1\"")
+        };
         async move { reply }
     })
 }
@@ -936,6 +967,15 @@ fn cases() -> Vec<Case> {
             |t| Box::pin(failure_reaches_client(t)),
         ),
         case(
+            "a stale response is revalidated with the handler",
+            || {
+                let app = AppSpec::new(Cache::new());
+                let handler = validating(&app);
+                app.cached("/r", GET, ttl(1).stale_if_error(Duration::from_secs(30)), handler)
+            },
+            |t| Box::pin(revalidation(t)),
+        ),
+        case(
             "a successful unsafe request invalidates the stored response",
             || scripted_app(ttl(30), &[200]),
             |t| Box::pin(unsafe_request_invalidates(t)),
@@ -1075,13 +1115,18 @@ async fn miss_then_hit(t: Target) {
         "cachefront; fwd=uri-miss; fwd-status=200; stored"
     );
     assert!(first.headers.get("age").is_none(), "a miss carries no Age");
+    assert_eq!(first.header("content-type"), "text/plain");
 
     let second = t.get("/r").await;
     assert_eq!(second.status, 200);
-    assert!(second.cache_status().starts_with("cachefront; hit; ttl="));
+    assert_eq!(second.cache_status(), "cachefront; hit; ttl=30");
+    assert_eq!(second.header("age"), "0");
     for name in ["content-type", "x-custom", "content-length"] {
         assert_eq!(second.headers.get(name), first.headers.get(name), "{name}");
     }
+    assert_eq!(second.header("content-type"), "text/plain");
+    assert_eq!(second.header("x-custom"), "kept");
+    assert_eq!(second.header("content-length"), "6");
     assert_eq!(second.body, first.body);
     assert_eq!(first.text(), "body-1");
     assert_eq!(t.calls(), 1);
@@ -1133,6 +1178,19 @@ async fn authorization_bypasses(t: Target) {
     let bypasses = t.cache.stats().total.bypasses["authorization"];
     assert_eq!(bypasses, 2);
     t.note("calls, authorization bypasses", (t.calls(), bypasses));
+
+    // body-3 is stored now: a bypass skips a stored response, and does not replace it.
+    t.cache.run_pending_tasks().await;
+    for body in ["body-4", "body-5"] {
+        let response = t.get_with("/r", "authorization", "Bearer alice").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=bypass; fwd-status=200; detail=authorization"
+        );
+        assert_eq!(response.text(), body);
+    }
+    assert_eq!(t.bodies("/r", 1, None).await, ["body-3"]);
+    assert_eq!(t.calls(), 5);
 }
 
 async fn authorization_part_of_key(t: Target) {
@@ -1143,10 +1201,26 @@ async fn authorization_part_of_key(t: Target) {
 }
 
 async fn cookies(t: Target) {
-    assert_eq!(
-        t.bodies("/r", 2, Some(("cookie", "sid=1"))).await,
-        ["body-1", "body-2"]
-    );
+    for body in ["body-1", "body-2"] {
+        let response = t.get_with("/r", "cookie", "sid=1").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=bypass; fwd-status=200; detail=cookie"
+        );
+        assert_eq!(response.text(), body);
+    }
+    // A bypass skips a stored response too, and does not replace it.
+    assert_eq!(t.bodies("/r", 1, None).await, ["body-3"]);
+    t.cache.run_pending_tasks().await;
+    for body in ["body-4", "body-5"] {
+        let response = t.get_with("/r", "cookie", "sid=1").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=bypass; fwd-status=200; detail=cookie"
+        );
+        assert_eq!(response.text(), body);
+    }
+    assert_eq!(t.bodies("/r", 1, None).await, ["body-3"]);
     assert_eq!(
         t.bodies("/ignore", 1, Some(("cookie", "sid=1"))).await,
         ["body-1"]
@@ -1158,12 +1232,14 @@ async fn cookies(t: Target) {
 }
 
 async fn set_cookie(t: Target) {
-    let response = t.get("/r").await;
-    assert_eq!(
-        response.cache_status(),
-        "cachefront; fwd=uri-miss; fwd-status=200; detail=set-cookie"
-    );
-    assert_eq!(t.bodies("/r", 1, None).await, ["body-2"]);
+    for body in ["body-1", "body-2"] {
+        let response = t.get("/r").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=uri-miss; fwd-status=200; detail=set-cookie"
+        );
+        assert_eq!(response.text(), body);
+    }
 
     let miss = t.get("/allowed").await;
     assert_eq!(
@@ -1197,10 +1273,23 @@ async fn privacy_directives(t: Target) {
             "{directive} allowed"
         );
     }
+    let private = t.get("/private").await;
+    assert_eq!(
+        private.cache_status(),
+        "cachefront; fwd=uri-miss; fwd-status=200; detail=private"
+    );
+    assert_eq!(private.text(), "body-3");
 }
 
 async fn vary_star(t: Target) {
-    assert_eq!(t.bodies("/r", 2, None).await, ["body-1", "body-2"]);
+    for body in ["body-1", "body-2"] {
+        let response = t.get("/r").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=uri-miss; fwd-status=200; detail=vary-star"
+        );
+        assert_eq!(response.text(), body);
+    }
 }
 
 async fn vary_named(t: Target) {
@@ -1236,19 +1325,27 @@ async fn head_from_get(t: Target) {
 }
 
 async fn unsafe_methods(t: Target) {
-    for _ in 0..2 {
+    for body in ["body-1", "body-2"] {
         let response = t.send("POST /r", t.client.post(t.url("/r"))).await;
         assert_eq!(
             response.cache_status(),
             "cachefront; fwd=method; fwd-status=200; detail=method"
         );
+        assert_eq!(response.text(), body);
     }
     assert_eq!(t.calls(), 2);
     t.note("calls", t.calls());
 }
 
 async fn uncacheable_statuses(t: Target) {
-    assert_eq!(t.bodies("/500", 2, None).await, ["body-1", "body-2"]);
+    for body in ["body-1", "body-2"] {
+        let response = t.get("/500").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=uri-miss; fwd-status=500; detail=status"
+        );
+        assert_eq!(response.text(), body);
+    }
     assert_eq!(
         t.bodies("/404", 2, None).await,
         ["body-1", "body-1"],
@@ -1295,7 +1392,7 @@ async fn thousand_concurrent(t: Target) {
     let mut bodies = BTreeMap::<String, usize>::new();
     for task in tasks {
         let (status, body) = task.await.unwrap();
-        if status.contains("collapsed") {
+        if status == "cachefront; fwd=uri-miss; fwd-status=200; collapsed" {
             collapsed += 1;
         }
         *bodies.entry(body).or_default() += 1;
@@ -1383,12 +1480,21 @@ async fn big_stream(t: Target) {
         let response = t.client.get(t.url("/big")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let headers = response.headers().clone();
+        // `stored` is said with the head, before the body's size is known.
+        assert_eq!(
+            headers.get("cache-status").and_then(|v| v.to_str().ok()),
+            Some("cachefront; fwd=uri-miss; fwd-status=200; stored")
+        );
         let mut stream = response.bytes_stream();
         let mut received = 0;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.unwrap();
-            // Content is intact, chunk after chunk.
-            assert!(chunk.iter().all(|b| b.is_ascii_lowercase()));
+            // Content is intact and in order: the handler's n-th 64 KiB chunk is all of
+            // `b'a' + n % 26`.
+            for (i, byte) in chunk.iter().enumerate() {
+                let expected = b'a' + ((received + i) / CHUNK % 26) as u8;
+                assert_eq!(*byte, expected, "byte {}", received + i);
+            }
             received += chunk.len();
             if let (Some(before), Some(now)) = (before, rss_bytes()) {
                 peak_growth = peak_growth.max(now.saturating_sub(before));
@@ -1409,6 +1515,7 @@ async fn big_stream(t: Target) {
     let stats = t.cache.stats();
     assert_eq!(stats.total.stores, 0);
     assert_eq!(stats.total.not_stored, 2);
+    assert_eq!(stats.entries, 0);
     // The collector gives up at the 8 MiB limit; the whole 20 MiB is never held.
     assert!(peak_growth < 16 * 1024 * 1024, "RSS grew by {peak_growth} bytes");
     t.note(
@@ -1550,6 +1657,27 @@ async fn failure_reaches_client(t: Target) {
     assert_eq!(failed.text(), "body-2");
 }
 
+async fn revalidation(t: Target) {
+    assert_eq!(t.get("/r").await.text(), "body-1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The cache asks with the stored ETag; the handler's 304 refreshes the stored response.
+    let revalidated = t.get("/r").await;
+    assert_eq!(revalidated.status, 200);
+    let status = revalidated.cache_status();
+    assert!(
+        status.starts_with("cachefront; fwd=stale; fwd-status=304"),
+        "{status}"
+    );
+    assert_eq!(revalidated.text(), "body-1");
+    let hit = t.get("/r").await;
+    assert_eq!(hit.cache_status(), "cachefront; hit; ttl=1");
+    assert_eq!(hit.text(), "body-1");
+    assert_eq!(t.calls(), 2);
+    let revalidations = t.cache.stats().total.revalidations;
+    assert_eq!(revalidations, 1);
+    t.note("calls, revalidations", (t.calls(), revalidations));
+}
+
 async fn unsafe_request_invalidates(t: Target) {
     assert_eq!(t.get("/r").await.text(), "body-1");
     assert_eq!(t.get("/r").await.text(), "body-1");
@@ -1590,6 +1718,7 @@ async fn client_conditionals(t: Target) {
     assert_eq!(not_modified.status, 304);
     assert_eq!(not_modified.header("etag"), "\"v1\"");
     assert!(not_modified.cache_status().starts_with("cachefront; hit"));
+    assert!(not_modified.body.is_empty());
     let changed = t.get_with("/r", "if-none-match", "\"v0\"").await;
     assert_eq!(changed.status, 200);
     assert_eq!(changed.text(), "body-1");
@@ -1913,6 +2042,9 @@ async fn actix_middleware_on_a_scope_and_on_a_resource() {
             (status.to_owned(), body.to_owned())
         );
     }
+    // One cache: one store holds the three.
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.stats().total.stores, 3);
     for expected in ["plain-1", "plain-2"] {
         assert_eq!(
             get_text(&client, &server.url("/plain")).await,

@@ -1,5 +1,8 @@
-//! The middleware's flow through actix-web's own test harness: hits, misses, bypasses,
-//! `HEAD`, streaming, refresh and invalidation, as an actix-web application sees them.
+//! What is particular to actix-web, through its own test harness: declared body sizes
+//! (`BodySize`) and `Content-Length` on hits and `HEAD`, streamed and empty bodies, handler
+//! errors rendered by actix-web, bodies that fail or are dropped, and how the middleware is
+//! mounted (`App::wrap`, a scope). What both adapters do is stated once, in
+//! integration-tests' parity table, and not repeated here.
 
 use std::{
     convert::Infallible,
@@ -80,8 +83,10 @@ fn streaming(
     }
 }
 
+/// The stored body goes back to actix-web as a body of declared size, from which actix-web
+/// writes `Content-Length` (the flow itself is in the parity table).
 #[actix_web::test]
-async fn miss_then_hit_serves_the_same_response_with_age() {
+async fn a_hit_declares_its_length() {
     let cache = Cache::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let app = test::init_service(
@@ -92,96 +97,17 @@ async fn miss_then_hit_serves_the_same_response_with_age() {
         ),
     )
     .await;
-
-    let miss = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(miss.status(), 200);
     assert_eq!(
-        header(&miss, "cache-status"),
-        "cachefront; fwd=uri-miss; fwd-status=200; stored"
+        test::read_body(test::call_service(&app, get("/r").to_request()).await).await,
+        "body-1"
     );
-    assert!(miss.headers().get("age").is_none(), "a miss carries no Age");
-    assert_eq!(header(&miss, "content-type"), "text/plain");
-    assert_eq!(test::read_body(miss).await, "body-1");
 
     let hit = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(hit.status(), 200);
     assert_eq!(header(&hit, "cache-status"), "cachefront; hit; ttl=30");
-    assert_eq!(header(&hit, "age"), "0");
-    assert_eq!(header(&hit, "content-type"), "text/plain");
-    assert_eq!(header(&hit, "x-custom"), "kept");
     assert_eq!(header(&hit, "content-length"), "6");
     assert_eq!(hit.response().body().size(), BodySize::Sized(6));
     assert_eq!(test::read_body(hit).await, "body-1");
-
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    let stats = cache.stats();
-    assert_eq!(
-        (stats.total.hits, stats.total.misses, stats.total.stores),
-        (1, 1, 1)
-    );
 }
-
-#[actix_web::test]
-async fn authorization_and_cookie_bypass_the_cache() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new().service(
-            web::resource("/r")
-                .wrap(cache.middleware(ttl(30)))
-                .route(web::get().to(counting(&calls))),
-        ),
-    )
-    .await;
-    // Stored first, so a bypass is seen to skip a stored response too.
-    read(test::call_service(&app, get("/r").to_request()).await).await;
-
-    for (name, value, detail) in [
-        ("authorization", "Bearer secret", "authorization"),
-        ("cookie", "session=1", "cookie"),
-    ] {
-        for _ in 0..2 {
-            let request = TestRequest::get()
-                .uri("/r")
-                .insert_header((name, value))
-                .to_request();
-            let (status, _) = read(test::call_service(&app, request).await).await;
-            assert_eq!(
-                status,
-                format!("cachefront; fwd=bypass; fwd-status=200; detail={detail}")
-            );
-        }
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 5);
-    // The stored response was not replaced by a bypassed one.
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "body-1"
-    );
-}
-
-#[actix_web::test]
-async fn unsafe_methods_are_forwarded() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new().service(
-            web::resource("/r")
-                .wrap(cache.middleware(ttl(30)))
-                .route(web::post().to(counting(&calls))),
-        ),
-    )
-    .await;
-    for n in 1..=2 {
-        let request = TestRequest::post().uri("/r").to_request();
-        let (status, body) = read(test::call_service(&app, request).await).await;
-        assert_eq!(status, "cachefront; fwd=method; fwd-status=200; detail=method");
-        assert_eq!(body, format!("body-{n}"));
-    }
-}
-
 #[actix_web::test]
 async fn head_is_answered_from_the_stored_get() {
     let cache = Cache::new();
@@ -218,59 +144,6 @@ async fn head_is_answered_from_the_stored_get() {
     assert_eq!(header(&hit, "content-length"), "6");
     assert!(test::read_body(hit).await.is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-}
-
-#[actix_web::test]
-async fn scope_and_resource_middleware_keep_their_own_policies() {
-    let cache = Cache::new();
-    let scope_calls = Arc::new(AtomicUsize::new(0));
-    let resource_calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new()
-            .service(
-                web::scope("/scoped")
-                    .wrap(cache.middleware(ttl(60).name("scope")))
-                    .route("/a", web::get().to(counting(&scope_calls)))
-                    .route("/b", web::get().to(counting(&scope_calls))),
-            )
-            .service(
-                web::resource("/resource")
-                    .wrap(cache.middleware(ttl(5).name("resource")))
-                    .route(web::get().to(counting(&resource_calls))),
-            ),
-    )
-    .await;
-
-    for uri in ["/scoped/a", "/scoped/b", "/resource"] {
-        let (status, _) = read(test::call_service(&app, get(uri).to_request()).await).await;
-        assert!(status.ends_with("stored"), "{uri}: {status}");
-    }
-    assert_eq!(
-        read(test::call_service(&app, get("/scoped/a").to_request()).await)
-            .await
-            .0,
-        "cachefront; hit; ttl=60"
-    );
-    assert_eq!(
-        read(test::call_service(&app, get("/scoped/b").to_request()).await)
-            .await
-            .0,
-        "cachefront; hit; ttl=60"
-    );
-    assert_eq!(
-        read(test::call_service(&app, get("/resource").to_request()).await)
-            .await
-            .0,
-        "cachefront; hit; ttl=5"
-    );
-    assert_eq!(scope_calls.load(Ordering::SeqCst), 2);
-    assert_eq!(resource_calls.load(Ordering::SeqCst), 1);
-
-    // One cache: one store, stats per route.
-    let stats = cache.stats();
-    assert_eq!(stats.total.stores, 3);
-    assert_eq!(stats.routes["scope"].hits, 2);
-    assert_eq!(stats.routes["resource"].hits, 1);
 }
 
 #[actix_web::test]
@@ -323,56 +196,6 @@ async fn a_streamed_body_of_unknown_size_is_stored() {
 }
 
 #[actix_web::test]
-async fn a_streamed_body_over_the_limit_streams_through_uncached() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new().service(
-            web::resource("/big")
-                .wrap(cache.middleware(ttl(30).max_body_bytes(4096)))
-                .route(web::get().to(streaming(&calls, 64, 1024))),
-        ),
-    )
-    .await;
-    for _ in 0..2 {
-        let response = test::call_service(&app, get("/big").to_request()).await;
-        // `stored` is said with the head, before the body's size is known.
-        assert_eq!(
-            header(&response, "cache-status"),
-            "cachefront; fwd=uri-miss; fwd-status=200; stored"
-        );
-        let body = test::read_body(response).await;
-        assert_eq!(body.len(), 64 * 1024);
-        assert!(body.starts_with(&[b'a'; 1024]) && body.ends_with(&[b'l'; 1024]));
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-    let stats = cache.stats();
-    assert_eq!(
-        (stats.total.stores, stats.total.not_stored, stats.entries),
-        (0, 2, 0)
-    );
-}
-
-#[actix_web::test]
-async fn a_declared_length_over_the_limit_is_not_collected() {
-    let cache = Cache::new();
-    let app = test::init_service(
-        App::new().service(
-            web::resource("/r")
-                .wrap(cache.middleware(ttl(30).max_body_bytes(1024)))
-                .route(web::get().to(|| async { HttpResponse::Ok().body(vec![b'x'; 4096]) })),
-        ),
-    )
-    .await;
-    let response = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(
-        header(&response, "cache-status"),
-        "cachefront; fwd=uri-miss; fwd-status=200; detail=too-large"
-    );
-    assert_eq!(test::read_body(response).await.len(), 4096);
-}
-
-#[actix_web::test]
 async fn empty_bodies_are_stored_at_once() {
     let cache = Cache::new();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -410,108 +233,32 @@ async fn empty_bodies_are_stored_at_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+/// A handler's `Err` is rendered by actix-web (`ResponseError`) before the middleware sees
+/// it: a 500 response, forwarded every time (the other uncacheable responses are in the
+/// parity table).
 #[actix_web::test]
-async fn uncacheable_responses_are_forwarded_every_time() {
+async fn a_handler_error_is_an_uncacheable_500() {
     let cache = Cache::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     let app = test::init_service(App::new().wrap(cache.middleware(ttl(30))).route(
-        "/{what}",
-        web::get().to(move |what: web::Path<String>| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async move {
-                match what.as_str() {
-                    "error" => Err(actix_web::error::ErrorInternalServerError("boom")),
-                    "cookie" => Ok(HttpResponse::Ok().insert_header(("set-cookie", "a=1")).body("x")),
-                    "private" => Ok(HttpResponse::Ok()
-                        .insert_header(("cache-control", "private"))
-                        .body("x")),
-                    _ => Ok(HttpResponse::Ok().insert_header(("vary", "*")).body("x")),
-                }
-            }
-        }),
-    ))
-    .await;
-    for (uri, expected) in [
-        (
-            "/error",
-            "cachefront; fwd=uri-miss; fwd-status=500; detail=status",
-        ),
-        (
-            "/cookie",
-            "cachefront; fwd=uri-miss; fwd-status=200; detail=set-cookie",
-        ),
-        (
-            "/private",
-            "cachefront; fwd=uri-miss; fwd-status=200; detail=private",
-        ),
-        (
-            "/vary",
-            "cachefront; fwd=uri-miss; fwd-status=200; detail=vary-star",
-        ),
-    ] {
-        for _ in 0..2 {
-            assert_eq!(
-                read(test::call_service(&app, get(uri).to_request()).await)
-                    .await
-                    .0,
-                expected
-            );
-        }
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 8);
-}
-
-#[actix_web::test]
-async fn existing_cache_status_members_come_first() {
-    let cache = Cache::new();
-    let app = test::init_service(App::new().wrap(cache.middleware(ttl(30))).route(
-        "/r",
-        web::get().to(|| async {
-            HttpResponse::Ok()
-                .insert_header(("cache-status", "upstream; hit"))
-                .body("x")
-        }),
-    ))
-    .await;
-    let (status, _) = read(test::call_service(&app, get("/r").to_request()).await).await;
-    assert_eq!(
-        status,
-        "upstream; hit, cachefront; fwd=uri-miss; fwd-status=200; stored"
-    );
-    let (status, _) = read(test::call_service(&app, get("/r").to_request()).await).await;
-    assert_eq!(status, "upstream; hit, cachefront; hit; ttl=30");
-}
-
-#[actix_web::test]
-async fn concurrent_cold_requests_run_the_handler_once() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    let app = test::init_service(App::new().wrap(cache.middleware(ttl(30))).route(
-        "/slow",
+        "/error",
         web::get().to(move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                HttpResponse::Ok().body(format!("body-{n}"))
-            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Err::<HttpResponse, _>(actix_web::error::ErrorInternalServerError("boom")) }
         }),
     ))
     .await;
-    let responses = futures_util::future::join_all(
-        (0..20).map(|_| async { read(test::call_service(&app, get("/slow").to_request()).await).await }),
-    )
-    .await;
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert!(responses.iter().all(|(_, body)| body == "body-1"));
-    let collapsed = responses
-        .iter()
-        .filter(|(status, _)| status == "cachefront; fwd=uri-miss; fwd-status=200; collapsed")
-        .count();
-    assert_eq!(collapsed, 19);
+    for _ in 0..2 {
+        assert_eq!(
+            read(test::call_service(&app, get("/error").to_request()).await)
+                .await
+                .0,
+            "cachefront; fwd=uri-miss; fwd-status=500; detail=status"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
-
 #[actix_web::test]
 async fn a_failing_body_is_not_stored() {
     let cache = Cache::new();
@@ -583,250 +330,9 @@ async fn a_dropped_body_releases_the_requests_waiting_on_it() {
     );
 }
 
-/// A handler that answers the n-th call with `script[n]` (the last entry repeats) and
-/// `body-N`, with an `ETag`; a scripted success becomes a 304 when the request's
-/// `If-None-Match` matches that `ETag`.
-fn scripted(
-    calls: &Arc<AtomicUsize>,
-    script: &'static [u16],
-) -> impl Fn(actix_web::HttpRequest) -> std::future::Ready<HttpResponse> + Clone + 'static {
-    let calls = Arc::clone(calls);
-    move |request: actix_web::HttpRequest| {
-        let n = calls.fetch_add(1, Ordering::SeqCst);
-        let status = actix_web::http::StatusCode::from_u16(script[n.min(script.len() - 1)]).unwrap();
-        let matches = request
-            .headers()
-            .get("if-none-match")
-            .is_some_and(|v| v == "\"v1\"");
-        let response = if matches && status.is_success() {
-            HttpResponse::NotModified()
-                .insert_header(("etag", "\"v1\""))
-                .finish()
-        } else {
-            HttpResponse::build(status)
-                .insert_header(("etag", "\"v1\""))
-                .body(format!("body-{}", n + 1))
-        };
-        std::future::ready(response)
-    }
-}
-
-#[actix_web::test]
-async fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    // App-wide: the background refresh goes through actix-web's router.
-    let app = test::init_service(
-        App::new()
-            .wrap(cache.middleware(ttl(1).stale_while_revalidate(Duration::from_secs(30))))
-            .route(
-                "/r",
-                web::get().to(move || {
-                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                    async move {
-                        if n > 1 {
-                            tokio::time::sleep(Duration::from_millis(300)).await;
-                        }
-                        HttpResponse::Ok().body(format!("computed-{n}"))
-                    }
-                }),
-            ),
-    )
-    .await;
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "computed-1"
-    );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-
-    for _ in 0..3 {
-        let started = std::time::Instant::now();
-        let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
-        assert!(status.starts_with("cachefront; hit; ttl=-"), "{status}");
-        assert!(status.ends_with("detail=stale-while-revalidate"), "{status}");
-        assert_eq!(body, "computed-1");
-        assert!(started.elapsed() < Duration::from_millis(200), "served at once");
-    }
-    // One background refresh ran; its response is served once it is stored.
-    cache.run_pending_tasks().await;
-    let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
-    assert_eq!(status, "cachefront; hit; ttl=1");
-    assert_eq!(body, "computed-2");
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        2,
-        "one refresh for three stale hits"
-    );
-}
-
-#[actix_web::test]
-async fn stale_if_error_serves_the_stale_response_when_the_handler_fails() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new()
-            .wrap(cache.middleware(ttl(1).stale_if_error(Duration::from_secs(30))))
-            .route("/r", web::get().to(scripted(&calls, &[200, 503]))),
-    )
-    .await;
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "body-1"
-    );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let stale = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(stale.status(), 200);
-    let (status, body) = read(stale).await;
-    assert!(
-        status.starts_with("cachefront; fwd=stale; fwd-status=503; ttl=-"),
-        "{status}"
-    );
-    assert!(status.ends_with("detail=stale-if-error"), "{status}");
-    assert_eq!(body, "body-1");
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-}
-
-#[actix_web::test]
-async fn without_stale_if_error_a_failure_reaches_the_client() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new()
-            .wrap(cache.middleware(ttl(1)))
-            .route("/r", web::get().to(scripted(&calls, &[200, 503]))),
-    )
-    .await;
-    read(test::call_service(&app, get("/r").to_request()).await).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let failed = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(failed.status(), 503);
-    assert_eq!(read(failed).await.1, "body-2");
-}
-
-#[actix_web::test]
-async fn a_stale_response_is_revalidated_with_the_handler() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new()
-            .wrap(cache.middleware(ttl(1).stale_if_error(Duration::from_secs(30))))
-            .route("/r", web::get().to(scripted(&calls, &[200]))),
-    )
-    .await;
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "body-1"
-    );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    // The cache asks with the stored ETag; the handler's 304 refreshes the stored response.
-    let revalidated = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(revalidated.status(), 200);
-    let (status, body) = read(revalidated).await;
-    assert!(
-        status.starts_with("cachefront; fwd=stale; fwd-status=304"),
-        "{status}"
-    );
-    assert_eq!(body, "body-1");
-    let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
-    assert_eq!(status, "cachefront; hit; ttl=1");
-    assert_eq!(body, "body-1");
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert_eq!(cache.stats().total.revalidations, 1);
-}
-
-#[actix_web::test]
-async fn a_successful_unsafe_request_invalidates_the_stored_response() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new().service(
-            web::resource("/r")
-                .wrap(cache.middleware(ttl(30)))
-                .route(web::get().to(counting(&calls)))
-                .route(web::post().to(counting(&calls))),
-        ),
-    )
-    .await;
-    for _ in 0..2 {
-        assert_eq!(
-            read(test::call_service(&app, get("/r").to_request()).await)
-                .await
-                .1,
-            "body-1"
-        );
-    }
-    let post = TestRequest::post().uri("/r").to_request();
-    assert_eq!(read(test::call_service(&app, post).await).await.1, "body-2");
-    // The invalidation is done before the unsafe request's response is sent: no wait.
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "body-3"
-    );
-    assert_eq!(cache.stats().total.invalidations, 1);
-}
-
-#[actix_web::test]
-async fn a_failed_unsafe_request_invalidates_nothing() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new()
-            .wrap(cache.middleware(ttl(30)))
-            .route("/r", web::route().to(scripted(&calls, &[200, 500, 200]))),
-    )
-    .await;
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "body-1"
-    );
-    let post = test::call_service(&app, TestRequest::post().uri("/r").to_request()).await;
-    assert_eq!(post.status(), 500);
-    cache.run_pending_tasks().await;
-    assert_eq!(
-        read(test::call_service(&app, get("/r").to_request()).await)
-            .await
-            .1,
-        "body-1"
-    );
-}
-
-#[actix_web::test]
-async fn client_conditionals_are_answered_from_a_fresh_hit() {
-    let cache = Cache::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(
-        App::new()
-            .wrap(cache.middleware(ttl(30)))
-            .route("/r", web::get().to(scripted(&calls, &[200]))),
-    )
-    .await;
-    read(test::call_service(&app, get("/r").to_request()).await).await;
-    let request = get("/r")
-        .insert_header(("if-none-match", "W/\"v1\""))
-        .to_request();
-    let not_modified = test::call_service(&app, request).await;
-    assert_eq!(not_modified.status(), 304);
-    assert_eq!(header(&not_modified, "etag"), "\"v1\"");
-    assert!(header(&not_modified, "cache-status").starts_with("cachefront; hit"));
-    assert!(test::read_body(not_modified).await.is_empty());
-    let request = get("/r").insert_header(("if-none-match", "\"v0\"")).to_request();
-    let changed = test::call_service(&app, request).await;
-    assert_eq!(changed.status(), 200);
-    assert_eq!(read(changed).await.1, "body-1");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-}
-
+/// The invalidating middleware wraps a scope (`/admin`), not the resource: the `{id}` of its
+/// tags is filled from the policy's named pattern all the same (the parity case mounts it on
+/// the resource).
 #[actix_web::test]
 async fn write_routes_invalidate_tags_filled_from_path_parameters() {
     let cache = Cache::new();
@@ -878,43 +384,41 @@ async fn write_routes_invalidate_tags_filled_from_path_parameters() {
     );
 }
 
+/// actix-web routes a request by mutating it, and the client's stale response holds it until
+/// it is sent: a stale-while-revalidate refresh starts only once that body has been dropped
+/// (the refresh itself is in the parity table).
 #[actix_web::test]
-async fn handlers_tag_responses_with_a_header_the_client_never_sees() {
-    let tagged = |cache: &Cache, policy: Policy, calls: &Arc<AtomicUsize>| {
-        let counter = Arc::clone(calls);
-        App::new().wrap(cache.middleware(policy)).route(
-            "/r",
-            web::get().to(move || {
-                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    HttpResponse::Ok()
-                        .insert_header(("cache-tag", "news, front-page"))
-                        .body(format!("body-{n}"))
-                }
-            }),
-        )
-    };
+async fn the_refresh_starts_once_the_stale_body_is_dropped() {
     let cache = Cache::new();
     let calls = Arc::new(AtomicUsize::new(0));
-    let app = test::init_service(tagged(&cache, ttl(60), &calls)).await;
-    let miss = test::call_service(&app, get("/r").to_request()).await;
-    assert!(miss.headers().get("cache-tag").is_none(), "stripped on a miss");
-    read(miss).await;
-    let hit = test::call_service(&app, get("/r").to_request()).await;
-    assert!(hit.headers().get("cache-tag").is_none(), "not stored either");
-    assert_eq!(read(hit).await.1, "body-1");
-    cache.run_pending_tasks().await;
-    assert_eq!(cache.invalidate_tag("front-page").await.unwrap(), 1);
+    let app = test::init_service(
+        App::new()
+            .wrap(cache.middleware(ttl(1).stale_while_revalidate(Duration::from_secs(30))))
+            .route("/r", web::get().to(counting(&calls))),
+    )
+    .await;
     assert_eq!(
         read(test::call_service(&app, get("/r").to_request()).await)
             .await
             .1,
-        "body-2"
+        "body-1"
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let cache = Cache::new();
-    let app = test::init_service(tagged(&cache, ttl(60).expose_tag_headers(true), &calls)).await;
-    let miss = test::call_service(&app, get("/r").to_request()).await;
-    assert_eq!(header(&miss, "cache-tag"), "news, front-page");
+    let stale = test::call_service(&app, get("/r").to_request()).await;
+    assert!(
+        header(&stale, "cache-status").ends_with("detail=stale-while-revalidate"),
+        "{}",
+        header(&stale, "cache-status")
+    );
+    // While the client's response is held, no refresh runs.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(test::read_body(stale).await, "body-1");
+    // Sent and dropped: the refresh runs, and its response is served once stored.
+    cache.run_pending_tasks().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let (status, body) = read(test::call_service(&app, get("/r").to_request()).await).await;
+    assert_eq!(status, "cachefront; hit; ttl=1");
+    assert_eq!(body, "body-2");
 }
