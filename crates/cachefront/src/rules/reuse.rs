@@ -46,7 +46,12 @@ pub(crate) fn reuse(entry: &Entry, request: &CacheControl, now: SystemTime) -> R
             _ => {}
         }
     }
-    if staleness <= entry.stale_while_revalidate && request.max_age.is_none() {
+    // An entry whose age has just reached its lifetime is stale too (RFC 9111 §4.2: fresh while
+    // the lifetime exceeds the age): without a window it is revalidated, not served stale.
+    if !entry.stale_while_revalidate.is_zero()
+        && staleness <= entry.stale_while_revalidate
+        && request.max_age.is_none()
+    {
         return Reuse::StaleWhileRevalidate;
     }
     Reuse::Revalidate
@@ -114,6 +119,57 @@ mod tests {
             assert!(stale_if_error_allows(&entry, &CacheControl::default(), now));
             entry.stale_if_error = Duration::ZERO;
         }
+    }
+
+    /// An entry stored `age` seconds ago with a `ttl`-second lifetime.
+    fn aged(age: u64, ttl: u64) -> (Entry, SystemTime) {
+        let now = SystemTime::now();
+        let mut entry = Entry::for_tests();
+        entry.stored_at = now;
+        entry.initial_age = Duration::from_secs(age);
+        entry.ttl = Duration::from_secs(ttl);
+        (entry, now)
+    }
+
+    #[test]
+    fn a_requests_max_age_and_min_fresh_bound_reuse_at_their_edges() {
+        let (entry, now) = aged(10, 60);
+        // max-age: an age equal to it is still acceptable (RFC 9111 §5.2.1.1), one less is not.
+        assert_eq!(reuse(&entry, &cc("max-age=10"), now), Reuse::Fresh);
+        assert_eq!(reuse(&entry, &cc("max-age=9"), now), Reuse::Revalidate);
+        assert_eq!(reuse(&entry, &cc("max-age=11"), now), Reuse::Fresh);
+        // min-fresh: 50 s of freshness left satisfies 50, not 51 (§5.2.1.3).
+        assert_eq!(reuse(&entry, &cc("min-fresh=50"), now), Reuse::Fresh);
+        assert_eq!(reuse(&entry, &cc("min-fresh=51"), now), Reuse::Revalidate);
+    }
+
+    #[test]
+    fn freshness_ends_when_the_age_reaches_the_lifetime() {
+        let (mut entry, now) = aged(60, 60);
+        assert_eq!(
+            reuse(&entry, &CacheControl::default(), now),
+            Reuse::Revalidate,
+            "no window: revalidate"
+        );
+        entry.stale_while_revalidate = Duration::from_secs(5);
+        assert_eq!(
+            reuse(&entry, &CacheControl::default(), now),
+            Reuse::StaleWhileRevalidate
+        );
+        let (mut edge, now) = aged(65, 60);
+        edge.stale_while_revalidate = Duration::from_secs(5);
+        assert_eq!(
+            reuse(&edge, &CacheControl::default(), now),
+            Reuse::StaleWhileRevalidate,
+            "the window's last second"
+        );
+        let (mut past, now) = aged(66, 60);
+        past.stale_while_revalidate = Duration::from_secs(5);
+        assert_eq!(reuse(&past, &CacheControl::default(), now), Reuse::Revalidate);
+        // A request's max-stale accepts stale up to its limit, inclusive.
+        assert_eq!(reuse(&past, &cc("max-stale=6"), now), Reuse::StaleAccepted);
+        assert_eq!(reuse(&past, &cc("max-stale=5"), now), Reuse::Revalidate);
+        assert_eq!(reuse(&past, &cc("max-stale"), now), Reuse::StaleAccepted);
     }
 
     #[test]
