@@ -222,6 +222,16 @@ mod tests {
         assert!(r.only_if_cached);
         assert_eq!(r.stale_if_error, Some(30));
         assert_eq!(cc("max-stale=7").max_stale, Some(Some(7)));
+        // Recorded (a cache never transforms, so it only reports it), not confused with others.
+        let t = cc("no-transform, max-age=5");
+        assert!(t.no_transform && !t.no_store && !t.no_cache);
+        assert!(!cc("max-age=5").no_transform);
+        // A quoted value with a comma inside, then more directives.
+        let q = cc("private=\"a, b\", max-age=5, must-understand");
+        assert_eq!(
+            (q.private_fields.len(), q.max_age, q.must_understand),
+            (2, Some(Ok(5)), true)
+        );
     }
 
     #[test]
