@@ -61,7 +61,7 @@ struct Inner {
     stats: StatsRegistry,
     coalesce_wait: Duration,
     /// Memoized values' flights and counters (see `memo`).
-    memo: crate::memo::MemoRegistry,
+    memo: crate::memo::registry::MemoRegistry,
     variants: VariantIndex,
     /// Recent invalidations, so that misses already in flight do not store what they purged.
     purges: PurgeLog,
@@ -98,7 +98,7 @@ impl Cache {
                 coalescer: Coalescer::default(),
                 stats: StatsRegistry::default(),
                 coalesce_wait,
-                memo: crate::memo::MemoRegistry::default(),
+                memo: crate::memo::registry::MemoRegistry::default(),
                 variants,
                 purges: PurgeLog::default(),
             }),
@@ -125,7 +125,7 @@ impl Cache {
         &self.inner.store
     }
 
-    pub(crate) fn memo_registry(&self) -> &crate::memo::MemoRegistry {
+    pub(crate) fn memo_registry(&self) -> &crate::memo::registry::MemoRegistry {
         &self.inner.memo
     }
 
