@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) stats: StatsRegistry,
     pub(crate) coalesce_wait: Duration,
     /// Memoized values' flights and counters (see `memo`).
-    pub(crate) memo: crate::memo::MemoRegistry,
+    pub(crate) memo: crate::memo::registry::MemoRegistry,
     pub(crate) variants: VariantIndex,
     /// Recent invalidations, so that misses already in flight do not store what they purged.
     pub(crate) purges: PurgeLog,
@@ -86,7 +86,7 @@ impl Cache {
                 coalescer: Coalescer::default(),
                 stats: StatsRegistry::default(),
                 coalesce_wait,
-                memo: crate::memo::MemoRegistry::default(),
+                memo: crate::memo::registry::MemoRegistry::default(),
                 variants,
                 purges: PurgeLog::default(),
                 pending: Arc::default(),
@@ -119,11 +119,40 @@ impl Cache {
         &self.inner.store
     }
 
+    /// Waits until every store write, invalidation and memo write this cache has started has
+    /// finished, then runs the store's pending maintenance ([`Store::run_pending_tasks`]) so that
+    /// the entry and byte counts of [`stats`](Self::stats) are exact.
+    ///
+    /// Writes happen behind the response: a client can read a whole response before it is
+    /// stored. This is the point after which what it caused is visible — meant for tests (instead
+    /// of sleeping) and for a graceful shutdown. A response whose body is still being collected,
+    /// and a stale-while-revalidate refresh still waiting on its handler, count as writes under
+    /// way; requests arriving while it waits are counted too, so under constant traffic it may
+    /// not return.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = cachefront::Cache::new();
+    /// let memo = cache.memo("prices");
+    /// let price = memo.get_or_compute(&"apple", || async { Ok::<_, std::io::Error>(3) });
+    /// assert_eq!(price.await.unwrap(), 3);
+    /// cache.run_pending_tasks().await;
+    /// assert_eq!(cache.stats().entries, 1);
+    /// # }
+    /// ```
+    ///
+    /// [`Store::run_pending_tasks`]: crate::store::Store::run_pending_tasks
+    pub async fn run_pending_tasks(&self) {
+        self.pending().idle().await;
+        self.store().run_pending_tasks().await;
+    }
+
     pub(crate) fn pending(&self) -> &Arc<crate::pending::Pending> {
         &self.inner.pending
     }
 
-    pub(crate) fn memo_registry(&self) -> &crate::memo::MemoRegistry {
+    pub(crate) fn memo_registry(&self) -> &crate::memo::registry::MemoRegistry {
         &self.inner.memo
     }
 

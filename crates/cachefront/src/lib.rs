@@ -47,7 +47,8 @@
 //!     [`CacheStatus`](adapter::CacheStatus).
 //! - `coalesce.rs`: single flight per key; `purges.rs`: invalidations that overtake misses in
 //!   flight; `entry.rs`: [`Entry`](store::Entry); `request.rs`: [`RequestHead`](adapter::RequestHead); `stats.rs`: [`Stats`];
-//!   `memo.rs`: [`Memo`], memoized values; `error.rs`: [`Error`]; `pending.rs`: the writes under
+//!   `memo/`: [`Memo`] (`mod.rs`), [`GetOrCompute`], the memo flight, its store target, registry,
+//!   stats and readable keys (`key.rs`); `error.rs`: [`Error`]; `pending.rs`: the writes under
 //!   way that [`Cache::run_pending_tasks`] waits for; `route_names.rs`: routes named after the
 //!   router's patterns; `strategy.rs`: [`Cacheable`] and [`TimeToLive`].
 //! - `store/`: [`Store`](store::Store), [`MemoryStore`](store::MemoryStore), and with the feature `redis` the Redis and tiered

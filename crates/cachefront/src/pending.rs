@@ -17,8 +17,6 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::cache::Cache;
-
 /// The writes under way in one cache.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
@@ -34,7 +32,7 @@ impl Pending {
     }
 
     /// Waits until no write is under way.
-    async fn idle(&self) {
+    pub(crate) async fn idle(&self) {
         loop {
             let notified = self.idle.notified();
             let mut notified = std::pin::pin!(notified);
@@ -70,37 +68,6 @@ impl Drop for PendingTask {
     }
 }
 
-impl Cache {
-    /// Waits until every store write, invalidation and memo write this cache has started has
-    /// finished, then runs the store's pending maintenance ([`Store::run_pending_tasks`]) so that
-    /// the entry and byte counts of [`stats`](Self::stats) are exact.
-    ///
-    /// Writes happen behind the response: a client can read a whole response before it is
-    /// stored. This is the point after which what it caused is visible — meant for tests (instead
-    /// of sleeping) and for a graceful shutdown. A response whose body is still being collected,
-    /// and a stale-while-revalidate refresh still waiting on its handler, count as writes under
-    /// way; requests arriving while it waits are counted too, so under constant traffic it may
-    /// not return.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let cache = cachefront::Cache::new();
-    /// let memo = cache.memo("prices");
-    /// let price = memo.get_or_compute(&"apple", || async { Ok::<_, std::io::Error>(3) });
-    /// assert_eq!(price.await.unwrap(), 3);
-    /// cache.run_pending_tasks().await;
-    /// assert_eq!(cache.stats().entries, 1);
-    /// # }
-    /// ```
-    ///
-    /// [`Store::run_pending_tasks`]: crate::store::Store::run_pending_tasks
-    pub async fn run_pending_tasks(&self) {
-        self.pending().idle().await;
-        self.store().run_pending_tasks().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -110,7 +77,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        CacheKey, Error, Policy,
+        Cache, CacheKey, Error, Policy,
         flow::Lookup,
         store::{BoxFuture, Entry, MemoryStore, Store, StoreUsage},
     };
