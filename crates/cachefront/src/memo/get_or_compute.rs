@@ -82,7 +82,7 @@ where
         self
     }
 
-    /// Adds tags to the stored value, for [`Cache::invalidate_tag`].
+    /// Adds tags to the stored value, for [`Cache::invalidate_tag`](crate::Cache::invalidate_tag).
     pub fn tags<I>(mut self, tags: I) -> Self
     where
         I: IntoIterator,
@@ -92,7 +92,7 @@ where
         self
     }
 
-    /// Adds one tag to the stored value, for [`Cache::invalidate_tag`].
+    /// Adds one tag to the stored value, for [`Cache::invalidate_tag`](crate::Cache::invalidate_tag).
     pub fn tag(mut self, tag: impl Into<Arc<str>>) -> Self {
         self.options.tags.push(tag.into());
         self

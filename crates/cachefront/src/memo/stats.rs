@@ -36,7 +36,7 @@ impl MemoCounters {
     }
 }
 
-/// The counters of one memo namespace: from [`Memo::stats`] or [`Cache::memo_stats`].
+/// The counters of one memo namespace: from [`Memo::stats`](crate::Memo::stats) or [`Cache::memo_stats`](crate::Cache::memo_stats).
 ///
 /// ```
 /// let cache = cachefront::Cache::new();
