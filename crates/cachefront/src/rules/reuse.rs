@@ -173,6 +173,20 @@ mod tests {
     }
 
     #[test]
+    fn stale_if_error_needs_a_window_and_one_of_the_four_statuses() {
+        // Just stale (staleness 0) with no window anywhere: not served on error.
+        let (entry, now) = aged(60, 60);
+        assert!(!stale_if_error_allows(&entry, &CacheControl::default(), now));
+        assert!(stale_if_error_allows(&entry, &cc("stale-if-error=1"), now));
+        for status in [500, 502, 503, 504] {
+            assert!(is_stale_if_error_status(status), "{status}");
+        }
+        for status in [200, 404, 501, 505] {
+            assert!(!is_stale_if_error_status(status), "{status}");
+        }
+    }
+
+    #[test]
     fn revalidation_directives_forbid_serving_stale() {
         for line in ["must-revalidate", "proxy-revalidate", "s-maxage=10, max-age=60"] {
             assert!(must_revalidate(&cc(line)), "{line}");
