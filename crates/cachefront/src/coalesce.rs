@@ -1,17 +1,181 @@
 //! Single flight per key: one miss computes, concurrent requests for the same key wait for it.
+//!
+//! [`single_flight`] is the one driver of that loop, for responses (`flow::lookup`) and for
+//! memoized values (`memo::flight`): each says how to look in the store, what a handed-over
+//! entry means to it and how to compute ([`FlightTarget`]); the driver joins, leads, waits,
+//! retries after an abandoned flight and leads across the instances that share a store.
 
 use std::{
     collections::HashMap,
+    future::Future,
     pin::pin,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use tokio::sync::Notify;
 
-use crate::{entry::Entry, key::KeyDigest};
+use crate::{
+    entry::Entry,
+    error::Error,
+    key::{CacheKey, KeyDigest},
+    store::{Store, StoreLock},
+};
+
+/// How many times a caller whose flight was abandoned (its leader cancelled or failed) looks
+/// again before going to the origin by itself.
+pub(crate) const MAX_FLIGHT_ATTEMPTS: usize = 4;
+
+/// One caller of [`single_flight`]: a request for a response, or a memo lookup.
+pub(crate) trait FlightTarget: Sized {
+    /// What the caller ends with.
+    type Output;
+
+    /// The key computed, locked and waited for across instances.
+    fn key(&self) -> &CacheKey;
+    /// The flights this caller joins.
+    fn coalescer(&self) -> &Coalescer;
+    /// The store shared with other instances, if it is.
+    fn store(&self) -> &Arc<dyn Store>;
+    /// How long a caller waits for another's computation, in all.
+    fn coalesce_wait(&self) -> Duration;
+    /// Counts a wait for a computation in this process or in another instance.
+    fn count_wait(&self);
+    /// Counts a store error (the flight fails open).
+    fn count_store_error(&self);
+
+    /// Looks in the store: answers the caller, or names the flight to join.
+    fn look(self) -> impl Future<Output = Looked<Self>>;
+    /// What an entry computed by someone else gives this caller.
+    fn take(self, entry: Arc<Entry>, from: Handover) -> Taken<Self>;
+    /// Computes as the flight's leader, holding the store's lock if it gave one.
+    fn lead(self, guard: LeaderGuard, lock: Option<StoreLock>) -> impl Future<Output = Self::Output>;
+    /// Computes without leading a flight (nothing can be handed to waiters).
+    fn alone(self) -> impl Future<Output = Self::Output>;
+}
+
+/// What a look in the store gave.
+pub(crate) enum Looked<T: FlightTarget> {
+    /// The caller is answered (a hit, or a request that never joins a flight).
+    Answered(T::Output),
+    /// Join the flight on this digest.
+    Join(T, KeyDigest),
+}
+
+/// Where an entry handed to [`FlightTarget::take`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Handover {
+    /// A flight that had just finished when the caller joined it.
+    Finished,
+    /// The flight the caller waited for.
+    Waited,
+    /// Another instance that held the store's lock.
+    OtherInstance,
+}
+
+/// What an entry handed over gave.
+pub(crate) enum Taken<T: FlightTarget> {
+    /// It answers the caller.
+    Answered(T::Output),
+    /// It does not, but another look may (another variant's flight): look again.
+    LookAgain(T),
+    /// It does not: compute.
+    Compute(T),
+}
+
+/// Answers a caller once per key: looks in the store, joins the key's flight, and either leads
+/// it (across instances too) or waits for its leader up to the coalescing bound. A flight whose
+/// leader went away is looked at again, up to [`MAX_FLIGHT_ATTEMPTS`] times.
+pub(crate) async fn single_flight<T: FlightTarget>(mut target: T) -> T::Output {
+    // Computed at the first wait only: hits never read the clock for it.
+    let mut deadline = None;
+    for _ in 0..MAX_FLIGHT_ATTEMPTS {
+        let (caller, flight) = match target.look().await {
+            Looked::Answered(output) => return output,
+            Looked::Join(caller, flight) => (caller, flight),
+        };
+        let follower = match caller.coalescer().join(flight) {
+            Join::Leader(guard) => return lead_across_instances(caller, guard).await,
+            Join::Done(entry) => match caller.take(entry, Handover::Finished) {
+                Taken::Answered(output) => return output,
+                Taken::LookAgain(caller) => {
+                    target = caller;
+                    continue;
+                }
+                Taken::Compute(caller) => return caller.alone().await,
+            },
+            Join::Follower(follower) => follower,
+        };
+        caller.count_wait();
+        tracing::debug!(key = %caller.key(), decision = "wait", "waiting for a concurrent miss on the same key");
+        let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + caller.coalesce_wait());
+        // Boxed: only waiting callers pay for the timer's space, hits and leaders do not.
+        let settled =
+            Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await }).await;
+        match settled {
+            Ok(FlightState::Done(entry)) => match caller.take(entry, Handover::Waited) {
+                Taken::Answered(output) => return output,
+                Taken::LookAgain(caller) => target = caller,
+                Taken::Compute(caller) => return caller.alone().await,
+            },
+            // The leader's result cannot be stored: compute too.
+            Ok(FlightState::Uncacheable) => return caller.alone().await,
+            // The leader went away: look again, and perhaps lead.
+            Ok(FlightState::Abandoned | FlightState::Pending) => target = caller,
+            Err(_elapsed) => {
+                tracing::debug!(key = %caller.key(), "coalesced wait timed out; computing");
+                return caller.alone().await;
+            }
+        }
+    }
+    target.alone().await
+}
+
+/// The leader of this process also leads across the instances sharing the store
+/// ([`Store::try_lock`]); if another instance holds the key's lock, it waits for that
+/// instance's entry up to the coalescing bound. Fails open: a store error means computing here.
+async fn lead_across_instances<T: FlightTarget>(caller: T, guard: LeaderGuard) -> T::Output {
+    if !caller.store().is_shared() {
+        return caller.lead(guard, None).await;
+    }
+    // Only the store and the key are held across the awaits: the caller need not be `Sync`.
+    let (store, key) = (caller.store(), caller.key());
+    match store.try_lock(key).await {
+        Ok(Some(lock)) => return caller.lead(guard, Some(lock)).await,
+        Ok(None) => {}
+        Err(error) => return store_failed(caller, guard, &error, "cache store lock failed").await,
+    }
+    caller.count_wait();
+    tracing::debug!(key = %caller.key(), decision = "wait", "waiting for another instance's computation of the same key");
+    let (store, key) = (caller.store(), caller.key());
+    match store.wait_for(key, caller.coalesce_wait()).await {
+        Ok(Some(entry)) => match caller.take(Arc::clone(&entry), Handover::OtherInstance) {
+            Taken::Answered(output) => {
+                // This process's waiters get it too.
+                drop(guard.complete(entry));
+                output
+            }
+            Taken::LookAgain(caller) | Taken::Compute(caller) => caller.lead(guard, None).await,
+        },
+        // Released without an entry, or the wait is over.
+        Ok(None) => caller.lead(guard, None).await,
+        Err(error) => store_failed(caller, guard, &error, "waiting on another instance failed").await,
+    }
+}
+
+async fn store_failed<T: FlightTarget>(
+    caller: T,
+    guard: LeaderGuard,
+    error: &Error,
+    message: &'static str,
+) -> T::Output {
+    caller.count_store_error();
+    tracing::warn!(key = %caller.key(), %error, "{message}; computing here");
+    caller.lead(guard, None).await
+}
 
 /// The state of one flight, as followers see it.
 #[derive(Clone, Debug)]
@@ -236,8 +400,127 @@ fn unregister(flights: &Flights, digest: KeyDigest, flight: &Arc<Flight>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
-    use crate::key::CacheKey;
+    use crate::store::MemoryStore;
+
+    /// A caller of the driver that counts what it did; a leader computes once `gate` opens.
+    struct Probe {
+        coalescer: Arc<Coalescer>,
+        store: Arc<dyn Store>,
+        key: CacheKey,
+        waits: Arc<AtomicUsize>,
+        computed: Arc<AtomicUsize>,
+        gate: Arc<Notify>,
+    }
+
+    impl FlightTarget for Probe {
+        type Output = &'static str;
+        fn key(&self) -> &CacheKey {
+            &self.key
+        }
+        fn coalescer(&self) -> &Coalescer {
+            &self.coalescer
+        }
+        fn store(&self) -> &Arc<dyn Store> {
+            &self.store
+        }
+        fn coalesce_wait(&self) -> Duration {
+            Duration::from_secs(30)
+        }
+        fn count_wait(&self) {
+            self.waits.fetch_add(1, Ordering::SeqCst);
+        }
+        fn count_store_error(&self) {
+            unreachable!("a memory store does not fail")
+        }
+        async fn look(self) -> Looked<Self> {
+            let digest = *self.key.digest();
+            Looked::Join(self, digest)
+        }
+        fn take(self, _entry: Arc<Entry>, from: Handover) -> Taken<Self> {
+            assert_eq!(from, Handover::Waited);
+            Taken::Answered("followed")
+        }
+        async fn lead(self, guard: LeaderGuard, lock: Option<StoreLock>) -> &'static str {
+            assert!(lock.is_none(), "an unshared store is not locked");
+            self.computed.fetch_add(1, Ordering::SeqCst);
+            self.gate.notified().await;
+            drop(guard.complete(Arc::new(Entry::for_tests())));
+            "led"
+        }
+        async fn alone(self) -> &'static str {
+            "alone"
+        }
+    }
+
+    fn probes(n: usize) -> (Vec<Probe>, Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<Notify>) {
+        let (coalescer, store): (_, Arc<dyn Store>) = (Arc::default(), Arc::new(MemoryStore::new()));
+        let (waits, computed, gate) = (Arc::default(), Arc::default(), Arc::new(Notify::new()));
+        let probes = (0..n)
+            .map(|_| Probe {
+                coalescer: Arc::clone(&coalescer),
+                store: Arc::clone(&store),
+                key: CacheKey::from_parts(["k"]),
+                waits: Arc::clone(&waits),
+                computed: Arc::clone(&computed),
+                gate: Arc::clone(&gate),
+            })
+            .collect();
+        (probes, waits, computed, gate)
+    }
+
+    async fn until(counter: &AtomicUsize, n: usize) {
+        while counter.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_leads_once_and_hands_the_result_to_every_waiter() {
+        const N: usize = 64;
+        let (probes, waits, computed, gate) = probes(N);
+        let tasks: Vec<_> = probes
+            .into_iter()
+            .map(|p| tokio::spawn(single_flight(p)))
+            .collect();
+        // Every caller but the leader is waiting before the leader finishes.
+        until(&waits, N - 1).await;
+        gate.notify_one();
+        let mut outputs = Vec::new();
+        for task in tasks {
+            outputs.push(task.await.unwrap());
+        }
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+        assert_eq!(outputs.iter().filter(|o| **o == "led").count(), 1);
+        assert_eq!(outputs.iter().filter(|o| **o == "followed").count(), N - 1);
+    }
+
+    #[tokio::test]
+    async fn the_driver_hands_an_abandoned_flight_to_one_waiter() {
+        const N: usize = 8;
+        let (mut probes, waits, computed, gate) = probes(N);
+        let first = tokio::spawn(single_flight(probes.remove(0)));
+        until(&computed, 1).await;
+        let rest: Vec<_> = probes
+            .into_iter()
+            .map(|p| tokio::spawn(single_flight(p)))
+            .collect();
+        until(&waits, N - 1).await;
+        // The leader goes away: one waiter leads next, the others wait for it.
+        first.abort();
+        until(&computed, 2).await;
+        until(&waits, 2 * (N - 1) - 1).await;
+        gate.notify_one();
+        let mut outputs = Vec::new();
+        for task in rest {
+            outputs.push(task.await.unwrap());
+        }
+        assert_eq!(computed.load(Ordering::SeqCst), 2);
+        assert_eq!(outputs.iter().filter(|o| **o == "led").count(), 1);
+        assert_eq!(outputs.iter().filter(|o| **o == "followed").count(), N - 2);
+    }
 
     fn digest() -> KeyDigest {
         *CacheKey::from_parts(["k"]).digest()

@@ -2,10 +2,14 @@
 //! misses on one key coalesced into one handler call (per variant), here and across the
 //! instances sharing a store.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use super::{
     Lookup,
+    find::Found,
     forward::{Forward, MissState},
     hit::HitKind,
     invalidating::{AsGet, Invalidation},
@@ -13,9 +17,9 @@ use super::{
 };
 use crate::{
     cache::CacheRoute,
-    coalesce::{FlightState, Join},
+    coalesce::{Coalescer, FlightTarget, Handover, Join, LeaderGuard, Looked, Taken, single_flight},
     entry::Entry,
-    key::KeyDigest,
+    key::{CacheKey, KeyDigest},
     policy::{Bypass, NotStored, RequestAdmission},
     request::RequestHead,
     rules::{
@@ -23,10 +27,8 @@ use crate::{
         range::{self, Requested},
     },
     stats::Event,
+    store::{Store, StoreLock},
 };
-
-/// How many times a follower whose leader was cancelled retries before going to the handler.
-const MAX_FLIGHT_ATTEMPTS: usize = 4;
 
 impl CacheRoute {
     /// Decides how to answer a request: from the cache, or by forwarding it to the handler.
@@ -85,9 +87,8 @@ impl CacheRoute {
                 return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
             }
         }
-        let mut prefetched = Some(found);
         // Boxed: the lookup future stays small (it is moved into the adapter's boxed future).
-        let mut state = Box::new(MissState::new(
+        let state = Box::new(MissState::new(
             key,
             ForwardReason::UriMiss,
             directives,
@@ -95,173 +96,186 @@ impl CacheRoute {
             false,
             epoch,
         ));
-        // The flight this request joins: the URI's, until a response says what it varies on;
-        // then the request's variant's, so that each variant has one handler call.
-        let mut flight = *state.key.digest();
-        // Computed at the first wait only: hits never read the clock for it.
-        let mut deadline = None;
-        for _ in 0..MAX_FLIGHT_ATTEMPTS {
-            let found = match prefetched.take() {
-                Some(found) => found,
-                None => self.find(&state.key, request).await,
-            };
-            state.fwd = found.fwd;
-            if let Some(primary) = &found.varies {
-                flight = variant_flight(&state.key, primary, request);
-            }
-            if let Some(entry) = found.entry {
-                let now = SystemTime::now();
-                match rules::reuse(&entry, &state.directives, now) {
-                    Reuse::Fresh => return self.hit(request, entry, head, HitKind::Fresh, now),
-                    Reuse::StaleAccepted => return self.hit(request, entry, head, HitKind::Stale, now),
-                    Reuse::StaleWhileRevalidate => {
-                        let mut lookup =
-                            self.hit(request, entry.clone(), head, HitKind::StaleWhileRevalidate, now);
-                        // One background refresh per key: only the flight's leader runs it.
-                        if let (Lookup::Hit(hit), Join::Leader(guard)) = (
-                            &mut lookup,
-                            self.cache
-                                .inner
-                                .coalescer
-                                .join(variant_flight(&state.key, &entry, request)),
-                        ) {
-                            // A request of its own, beginning now.
-                            let mut refresh = state.clone_for_refresh(self.cache.purge_epoch());
-                            refresh.fwd = ForwardReason::Stale;
-                            refresh.guard = Some(guard);
-                            refresh.candidate = Some(entry);
-                            refresh.whole = ranged.is_some();
-                            refresh.request_headers = Some(request.to_header_map());
-                            refresh.tags = self.policy.resolve(&self.policy.tags, request.path());
-                            refresh.pending = Some(self.cache.pending().start());
-                            hit.refresh = Some(Forward::miss(self.clone(), Box::new(refresh)));
-                        }
-                        return lookup;
-                    }
-                    Reuse::Revalidate => {
-                        state.fwd = if entry.is_fresh(now) && !entry.no_cache {
-                            ForwardReason::Request
-                        } else {
-                            ForwardReason::Stale
-                        };
-                        flight = variant_flight(&state.key, &entry, request);
-                        state.candidate = Some(entry);
-                    }
-                }
-            }
-            if state.directives.only_if_cached {
-                return self.synthetic_gateway_timeout(request, head);
-            }
-            // Nothing stored to slice as it is: the handler is asked for the whole
-            // representation, which is stored (partial content never is).
-            state.whole = ranged.is_some();
-            if head {
-                // HEAD never stores, so it neither leads nor follows a flight; but a GET that
-                // just finished answers it while its store write runs.
-                if let Some(entry) = self.cache.inner.coalescer.finished(&flight) {
-                    if usable(&entry, request, &state.directives) {
-                        return self.hit(request, entry, true, HitKind::Fresh, SystemTime::now());
-                    }
-                }
-                state.not_stored = Some(NotStored::Head);
-                state.head_candidate = state.candidate.take();
-                return self.forward(request, state);
-            }
-            let follower = match self.cache.inner.coalescer.join(flight) {
-                Join::Leader(guard) => {
-                    state.guard = Some(guard);
-                    // Lead across the instances sharing the store too, or wait for the one
-                    // that does.
-                    if let Some(entry) = self.lead_across_instances(&mut state, request).await {
-                        return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
-                    }
-                    return self.forward(request, state);
-                }
-                Join::Done(entry) => match after_flight(&entry, request, &state, &mut flight) {
-                    AfterFlight::Use => {
-                        return self.hit(request, entry, false, HitKind::Fresh, SystemTime::now());
-                    }
-                    AfterFlight::JoinVariant => {
-                        state.fwd = ForwardReason::VaryMiss;
-                        continue;
-                    }
-                    AfterFlight::Forward => return self.forward(request, state),
-                },
-                Join::Follower(follower) => follower,
-            };
-            self.record(Event::CoalescedWait);
-            tracing::debug!(key = %state.key, decision = "wait", "waiting for a concurrent miss on the same key");
-            let deadline =
-                *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.cache.inner.coalesce_wait);
-            // Boxed: only waiting requests pay for the timer's space, hits and leaders do not.
-            let settled =
-                Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await }).await;
-            match settled {
-                Ok(FlightState::Done(entry)) => match after_flight(&entry, request, &state, &mut flight) {
-                    AfterFlight::Use => {
-                        return self.hit(request, entry, false, HitKind::Collapsed, SystemTime::now());
-                    }
-                    AfterFlight::JoinVariant => {
-                        state.fwd = ForwardReason::VaryMiss;
-                    }
-                    AfterFlight::Forward => return self.forward(request, state),
-                },
-                Ok(FlightState::Uncacheable) => return self.forward(request, state),
-                // The leader went away: look again, and perhaps lead.
-                Ok(FlightState::Abandoned | FlightState::Pending) => {}
-                Err(_elapsed) => {
-                    tracing::debug!(key = %state.key, "coalesced wait timed out; forwarding");
-                    return self.forward(request, state);
-                }
-            }
-        }
-        self.forward(request, state)
+        single_flight(ResponseFlight {
+            route: self,
+            request,
+            // The flight this request joins: the URI's, until a response says what it varies
+            // on; then the request's variant's, so that each variant has one handler call.
+            flight: *state.key.digest(),
+            state,
+            prefetched: Some(found),
+            ranged: ranged.is_some(),
+            head,
+        })
+        .await
+    }
+}
+
+/// A request's part in the single flight on its key (see [`single_flight`]).
+struct ResponseFlight<'a, R> {
+    route: &'a CacheRoute,
+    request: &'a R,
+    state: Box<MissState>,
+    /// The first look's result, taken before the flight was set up.
+    prefetched: Option<Found>,
+    flight: KeyDigest,
+    /// The client asked for a byte range.
+    ranged: bool,
+    head: bool,
+}
+
+impl<R: RequestHead> ResponseFlight<'_, R> {
+    fn hit(&self, entry: Arc<Entry>, kind: HitKind) -> Lookup {
+        self.route
+            .hit(self.request, entry, self.head, kind, SystemTime::now())
     }
 
-    /// Takes the store's cross-instance lock on the key, so that one instance computes a cold
-    /// key; when another instance holds it, waits for its entry up to the coalescing bound. Returns the entry to serve, or `None` to go to the handler. Fails
-    /// open: a store error means going to the handler.
-    async fn lead_across_instances<R: RequestHead>(
-        &self,
-        state: &mut MissState,
-        request: &R,
-    ) -> Option<Arc<Entry>> {
-        if !self.store().is_shared() {
-            return None;
+    fn forward(self) -> Lookup {
+        self.route.forward(self.request, self.state)
+    }
+
+    /// Serves a stale response while one background request (the flight's leader) refreshes
+    /// it.
+    fn stale_while_revalidate(&self, entry: Arc<Entry>, now: SystemTime) -> Lookup {
+        let (route, state, request) = (self.route, &self.state, self.request);
+        let mut lookup = route.hit(
+            request,
+            entry.clone(),
+            self.head,
+            HitKind::StaleWhileRevalidate,
+            now,
+        );
+        // One background refresh per key: only the flight's leader runs it.
+        if let (Lookup::Hit(hit), Join::Leader(guard)) = (
+            &mut lookup,
+            route
+                .cache
+                .inner
+                .coalescer
+                .join(variant_flight(&state.key, &entry, request)),
+        ) {
+            // A request of its own, beginning now.
+            let mut refresh = state.clone_for_refresh(route.cache.purge_epoch());
+            refresh.fwd = ForwardReason::Stale;
+            refresh.guard = Some(guard);
+            refresh.candidate = Some(entry);
+            refresh.whole = self.ranged;
+            refresh.request_headers = Some(request.to_header_map());
+            refresh.tags = route.policy.resolve(&route.policy.tags, request.path());
+            refresh.pending = Some(route.cache.pending().start());
+            hit.refresh = Some(Forward::miss(route.clone(), Box::new(refresh)));
         }
-        match self.store().try_lock(&state.key).await {
-            Ok(Some(lock)) => {
-                state.store_lock = Some(lock);
-                return None;
-            }
-            Ok(None) => {}
-            Err(error) => {
-                self.record(Event::StoreError);
-                tracing::warn!(key = %state.key, %error, "cache store lock failed; forwarding");
-                return None;
-            }
+        lookup
+    }
+}
+
+impl<R: RequestHead> FlightTarget for ResponseFlight<'_, R> {
+    type Output = Lookup;
+
+    fn key(&self) -> &CacheKey {
+        &self.state.key
+    }
+
+    fn coalescer(&self) -> &Coalescer {
+        &self.route.cache.inner.coalescer
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        self.route.store()
+    }
+
+    fn coalesce_wait(&self) -> Duration {
+        self.route.cache.inner.coalesce_wait
+    }
+
+    fn count_wait(&self) {
+        self.route.record(Event::CoalescedWait);
+    }
+
+    fn count_store_error(&self) {
+        self.route.record(Event::StoreError);
+    }
+
+    async fn look(mut self) -> Looked<Self> {
+        let found = match self.prefetched.take() {
+            Some(found) => found,
+            None => self.route.find(&self.state.key, self.request).await,
+        };
+        self.state.fwd = found.fwd;
+        if let Some(primary) = &found.varies {
+            self.flight = variant_flight(&self.state.key, primary, self.request);
         }
-        self.record(Event::CoalescedWait);
-        tracing::debug!(key = %state.key, decision = "wait", "waiting for another instance's response to the same key");
-        match self
-            .store()
-            .wait_for(&state.key, self.cache.inner.coalesce_wait)
-            .await
-        {
-            Ok(Some(entry)) if usable(&entry, request, &state.directives) => {
-                // This instance's own waiters get it too.
-                if let Some(guard) = state.guard.take() {
-                    drop(guard.complete(Arc::clone(&entry)));
+        if let Some(entry) = found.entry {
+            let now = SystemTime::now();
+            match rules::reuse(&entry, &self.state.directives, now) {
+                Reuse::Fresh => return Looked::Answered(self.hit(entry, HitKind::Fresh)),
+                Reuse::StaleAccepted => return Looked::Answered(self.hit(entry, HitKind::Stale)),
+                Reuse::StaleWhileRevalidate => {
+                    return Looked::Answered(self.stale_while_revalidate(entry, now));
                 }
-                Some(entry)
-            }
-            Ok(_) => None,
-            Err(error) => {
-                self.record(Event::StoreError);
-                tracing::warn!(key = %state.key, %error, "waiting on another instance failed; forwarding");
-                None
+                Reuse::Revalidate => {
+                    self.state.fwd = if entry.is_fresh(now) && !entry.no_cache {
+                        ForwardReason::Request
+                    } else {
+                        ForwardReason::Stale
+                    };
+                    self.flight = variant_flight(&self.state.key, &entry, self.request);
+                    self.state.candidate = Some(entry);
+                }
             }
         }
+        if self.state.directives.only_if_cached {
+            return Looked::Answered(self.route.synthetic_gateway_timeout(self.request, self.head));
+        }
+        // Nothing stored to slice as it is: the handler is asked for the whole representation,
+        // which is stored (partial content never is).
+        self.state.whole = self.ranged;
+        if self.head {
+            // HEAD never stores, so it neither leads nor follows a flight; but a GET that just
+            // finished answers it while its store write runs.
+            if let Some(entry) = self.coalescer().finished(&self.flight) {
+                if usable(&entry, self.request, &self.state.directives) {
+                    return Looked::Answered(self.hit(entry, HitKind::Fresh));
+                }
+            }
+            self.state.not_stored = Some(NotStored::Head);
+            self.state.head_candidate = self.state.candidate.take();
+            return Looked::Answered(self.forward());
+        }
+        let flight = self.flight;
+        Looked::Join(self, flight)
+    }
+
+    fn take(mut self, entry: Arc<Entry>, from: Handover) -> Taken<Self> {
+        let kind = match from {
+            Handover::Finished => HitKind::Fresh,
+            Handover::Waited | Handover::OtherInstance => HitKind::Collapsed,
+        };
+        if usable(&entry, self.request, &self.state.directives) {
+            return Taken::Answered(self.hit(entry, kind));
+        }
+        if from != Handover::OtherInstance && !entry.matches_vary(self.request) {
+            // The response names what it varies on: this request's variant has a flight of
+            // its own, led by the first request for it.
+            let variant = variant_flight(&self.state.key, &entry, self.request);
+            if variant != self.flight {
+                self.flight = variant;
+                self.state.fwd = ForwardReason::VaryMiss;
+                return Taken::LookAgain(self);
+            }
+        }
+        // The response needs validation, or another try found nothing.
+        Taken::Compute(self)
+    }
+
+    async fn lead(mut self, guard: LeaderGuard, lock: Option<StoreLock>) -> Lookup {
+        self.state.guard = Some(guard);
+        self.state.store_lock = lock;
+        self.forward()
+    }
+
+    async fn alone(self) -> Lookup {
+        self.forward()
     }
 }
 
@@ -270,36 +284,4 @@ impl CacheRoute {
 /// stale response handed over by a flight is validated like any other).
 fn usable<R: RequestHead>(entry: &Entry, request: &R, directives: &CacheControl) -> bool {
     entry.matches_vary(request) && rules::reuse(entry, directives, SystemTime::now()) == Reuse::Fresh
-}
-
-/// What a request does with the response a flight it joined produced.
-fn after_flight<R: RequestHead>(
-    entry: &Entry,
-    request: &R,
-    state: &MissState,
-    flight: &mut KeyDigest,
-) -> AfterFlight {
-    if usable(entry, request, &state.directives) {
-        return AfterFlight::Use;
-    }
-    if !entry.matches_vary(request) {
-        // The response names what it varies on: this request's variant has a flight of
-        // its own, led by the first request for it.
-        let variant = variant_flight(&state.key, entry, request);
-        if variant != *flight {
-            *flight = variant;
-            return AfterFlight::JoinVariant;
-        }
-    }
-    AfterFlight::Forward
-}
-
-/// What a request does with the response of a flight it joined.
-enum AfterFlight {
-    /// It answers the request.
-    Use,
-    /// The response varies and this request is another variant: join that variant's flight.
-    JoinVariant,
-    /// Go to the handler (the response needs validation, or another try found nothing).
-    Forward,
 }

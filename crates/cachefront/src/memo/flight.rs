@@ -15,21 +15,11 @@ use super::{
     target::Target,
 };
 use crate::{
-    coalesce::{FlightState, Join, LeaderGuard},
+    coalesce::{Coalescer, FlightTarget, Handover, Join, LeaderGuard, Looked, Taken, single_flight},
     entry::Entry,
-    store::StoreLock,
+    key::CacheKey,
+    store::{Store, StoreLock},
 };
-
-/// How many times a caller whose leader went away looks again before computing by itself.
-const MAX_FLIGHT_ATTEMPTS: usize = 3;
-
-/// What leading a computation across instances gave.
-enum Lead<T, E> {
-    /// Compute here (holding the store's lock, if it gave one).
-    Compute(LeaderGuard, Option<StoreLock>),
-    /// Another instance computed it.
-    Answered(Result<T, Arc<E>>),
-}
 
 /// What a stored or handed-off entry holds for this caller.
 enum Read<T, E> {
@@ -45,6 +35,14 @@ pub(super) struct Flow<F, E> {
     pub(super) stale_if_error: Option<Duration>,
 }
 
+/// A memo lookup's part in the single flight on its key (see [`single_flight`]).
+struct Caller<F, E> {
+    flow: Flow<F, E>,
+    compute: F,
+    /// A stale value to serve if the computation fails (stale-if-error).
+    fallback: Option<Arc<Entry>>,
+}
+
 impl<F, Fut, T, E> Flow<F, E>
 where
     F: FnOnce() -> Fut + Send,
@@ -53,102 +51,12 @@ where
     E: Send + Sync + 'static,
 {
     pub(super) async fn run(self, compute: F) -> Result<T, Arc<E>> {
-        let memo = &self.target.memo;
-        let registry = memo.cache.memo_registry();
-        let digest = *self.target.key.digest();
-        let deadline = tokio::time::Instant::now() + memo.coalesce_wait;
-        // A stale value to serve if the computation fails (stale-if-error).
-        let mut fallback: Option<Arc<Entry>> = None;
-        for _ in 0..MAX_FLIGHT_ATTEMPTS {
-            match memo.cache.store().get(&self.target.key).await {
-                Ok(Some(entry)) => {
-                    let now = SystemTime::now();
-                    let age = entry.age(now);
-                    if entry.retention(now).is_zero() {
-                        // Expired, though the store still had it.
-                    } else if entry.is_fresh(now) {
-                        match self.read(&entry, false) {
-                            Read::Value(value) => {
-                                memo.record(|c| &c.hits);
-                                tracing::debug!(key = %self.target.key, decision = "hit");
-                                return Ok(value);
-                            }
-                            Read::Error(error) => {
-                                memo.record(|c| &c.negative_hits);
-                                tracing::debug!(key = %self.target.key, decision = "negative-hit");
-                                return Err(error);
-                            }
-                            Read::Unusable => {}
-                        }
-                    } else if entry.status == VALUE {
-                        let stale_by = age.saturating_sub(entry.ttl);
-                        let revalidate = self
-                            .stale_while_revalidate
-                            .filter(|(window, _)| stale_by < *window)
-                            .filter(|_| tokio::runtime::Handle::try_current().is_ok());
-                        if let Some((_, spawner)) = revalidate {
-                            if let Read::Value(value) = self.read(&entry, false) {
-                                memo.record(|c| &c.stale_hits);
-                                match registry.coalescer.join(digest) {
-                                    Join::Leader(guard) => {
-                                        memo.record(|c| &c.refreshes);
-                                        tracing::debug!(key = %self.target.key, decision = "stale", "serving a stale value while one task refreshes it");
-                                        spawner(compute, self.target, guard);
-                                    }
-                                    // Someone is computing already.
-                                    Join::Follower(_) | Join::Done(_) => {
-                                        tracing::debug!(key = %self.target.key, decision = "stale", "serving a stale value while it is being refreshed");
-                                    }
-                                }
-                                return Ok(value);
-                            }
-                        }
-                        if self.stale_if_error.is_some_and(|window| stale_by < window) {
-                            fallback = Some(entry);
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    memo.record(|c| &c.store_errors);
-                    tracing::warn!(key = %self.target.key, %error, "memo store lookup failed; computing");
-                }
-            }
-            let follower = match registry.coalescer.join(digest) {
-                Join::Leader(guard) => return self.compute(compute, Some(guard), fallback).await,
-                Join::Done(entry) => match self.read(&entry, true) {
-                    Read::Value(value) => {
-                        memo.record(|c| &c.hits);
-                        return Ok(value);
-                    }
-                    Read::Error(error) => return Err(error),
-                    Read::Unusable => return self.compute(compute, None, fallback).await,
-                },
-                Join::Follower(follower) => follower,
-            };
-            memo.record(|c| &c.coalesced_waits);
-            tracing::debug!(key = %self.target.key, decision = "wait", "waiting for a concurrent computation of the same key");
-            let state = tokio::time::timeout_at(deadline, follower.settled()).await;
-            match state {
-                Ok(FlightState::Done(entry)) => match self.read(&entry, true) {
-                    Read::Value(value) => {
-                        memo.record(|c| &c.hits);
-                        return Ok(value);
-                    }
-                    Read::Error(error) => return Err(error),
-                    Read::Unusable => return self.compute(compute, None, fallback).await,
-                },
-                // The value could not be stored: compute it here too.
-                Ok(FlightState::Uncacheable) => return self.compute(compute, None, fallback).await,
-                // The computing caller went away: look again, and perhaps compute.
-                Ok(FlightState::Abandoned | FlightState::Pending) => continue,
-                Err(_elapsed) => {
-                    tracing::debug!(key = %self.target.key, "coalesced wait timed out; computing");
-                    return self.compute(compute, None, fallback).await;
-                }
-            }
-        }
-        self.compute(compute, None, fallback).await
+        single_flight(Caller {
+            flow: self,
+            compute,
+            fallback: None,
+        })
+        .await
     }
 
     /// What `entry` holds for this caller. A stored error counts only with negative caching;
@@ -201,22 +109,16 @@ where
         }
     }
 
-    /// Runs the computation here, leading the flight if `guard` is given, and stores what it
-    /// gives.
+    /// Runs the computation here, leading the flight if `guard` is given (and holding the
+    /// store's `lock` across instances, if it gave one), and stores what it gives.
     async fn compute(
         &self,
         compute: F,
         guard: Option<LeaderGuard>,
+        lock: Option<StoreLock>,
         fallback: Option<Arc<Entry>>,
     ) -> Result<T, Arc<E>> {
         let target = &self.target;
-        let (guard, lock) = match guard {
-            Some(guard) => match self.lead_across_instances(guard).await {
-                Lead::Compute(guard, lock) => (Some(guard), lock),
-                Lead::Answered(result) => return result,
-            },
-            None => (None, None),
-        };
         target.memo.record(|c| &c.misses);
         tracing::debug!(key = %target.key, decision = "miss", leader = guard.is_some());
         // Dropped with this future (the caller went away) or on panic, the guard tells the
@@ -252,48 +154,6 @@ where
         result
     }
 
-    /// The leader of this process also leads across the instances that share the store
-    /// ([`Store::try_lock`](crate::store::Store::try_lock)); if another instance is computing the key,
-    /// waits for its value instead. Fails open: a store error means computing here.
-    async fn lead_across_instances(&self, guard: LeaderGuard) -> Lead<T, E> {
-        let target = &self.target;
-        let store = target.memo.cache.store();
-        match store.try_lock(&target.key).await {
-            Ok(Some(lock)) => return Lead::Compute(guard, Some(lock)),
-            Ok(None) => {}
-            Err(error) => {
-                target.memo.record(|c| &c.store_errors);
-                tracing::warn!(key = %target.key, %error, "memo store lock failed; computing");
-                return Lead::Compute(guard, None);
-            }
-        }
-        target.memo.record(|c| &c.coalesced_waits);
-        tracing::debug!(key = %target.key, decision = "wait", "waiting for another instance's computation of the same key");
-        match store.wait_for(&target.key, target.memo.coalesce_wait).await {
-            // This process's waiters get the same entry.
-            Ok(Some(entry)) => match self.read(&entry, false) {
-                Read::Value(value) => {
-                    target.memo.record(|c| &c.hits);
-                    drop(guard.complete(entry));
-                    Lead::Answered(Ok(value))
-                }
-                Read::Error(error) => {
-                    target.memo.record(|c| &c.negative_hits);
-                    drop(guard.complete(entry));
-                    Lead::Answered(Err(error))
-                }
-                Read::Unusable => Lead::Compute(guard, None),
-            },
-            // Released without a value, or the wait is over: compute here.
-            Ok(None) => Lead::Compute(guard, None),
-            Err(error) => {
-                target.memo.record(|c| &c.store_errors);
-                tracing::warn!(key = %target.key, %error, "waiting on another instance failed; computing");
-                Lead::Compute(guard, None)
-            }
-        }
-    }
-
     /// Hands the error to the waiters, and stores it if negative caching was asked for.
     async fn settle_error(&self, error: &Arc<E>, guard: Option<LeaderGuard>) {
         let target = &self.target;
@@ -322,6 +182,129 @@ where
         }
         // Unregisters the flight: the next caller computes (or finds the stored error).
         drop(cleanup);
+    }
+}
+
+impl<F, Fut, T, E> FlightTarget for Caller<F, E>
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = Result<T, E>> + Send,
+    T: Serialize + DeserializeOwned + Send,
+    E: Send + Sync + 'static,
+{
+    type Output = Result<T, Arc<E>>;
+
+    fn key(&self) -> &CacheKey {
+        &self.flow.target.key
+    }
+
+    fn coalescer(&self) -> &Coalescer {
+        &self.flow.target.memo.cache.memo_registry().coalescer
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        self.flow.target.memo.cache.store()
+    }
+
+    fn coalesce_wait(&self) -> Duration {
+        self.flow.target.memo.coalesce_wait
+    }
+
+    fn count_wait(&self) {
+        self.flow.target.memo.record(|c| &c.coalesced_waits);
+    }
+
+    fn count_store_error(&self) {
+        self.flow.target.memo.record(|c| &c.store_errors);
+    }
+
+    async fn look(mut self) -> Looked<Self> {
+        let flow = &self.flow;
+        let memo = &flow.target.memo;
+        let key = &flow.target.key;
+        match memo.cache.store().get(key).await {
+            Ok(Some(entry)) => {
+                let now = SystemTime::now();
+                let age = entry.age(now);
+                if entry.retention(now).is_zero() {
+                    // Expired, though the store still had it.
+                } else if entry.is_fresh(now) {
+                    match flow.read(&entry, false) {
+                        Read::Value(value) => {
+                            memo.record(|c| &c.hits);
+                            tracing::debug!(%key, decision = "hit");
+                            return Looked::Answered(Ok(value));
+                        }
+                        Read::Error(error) => {
+                            memo.record(|c| &c.negative_hits);
+                            tracing::debug!(%key, decision = "negative-hit");
+                            return Looked::Answered(Err(error));
+                        }
+                        Read::Unusable => {}
+                    }
+                } else if entry.status == VALUE {
+                    let stale_by = age.saturating_sub(entry.ttl);
+                    let revalidate = flow
+                        .stale_while_revalidate
+                        .filter(|(window, _)| stale_by < *window)
+                        .filter(|_| tokio::runtime::Handle::try_current().is_ok());
+                    if let Some((_, spawner)) = revalidate {
+                        if let Read::Value(value) = flow.read(&entry, false) {
+                            memo.record(|c| &c.stale_hits);
+                            match self.coalescer().join(*key.digest()) {
+                                Join::Leader(guard) => {
+                                    memo.record(|c| &c.refreshes);
+                                    tracing::debug!(%key, decision = "stale", "serving a stale value while one task refreshes it");
+                                    spawner(self.compute, self.flow.target, guard);
+                                }
+                                // Someone is computing already.
+                                Join::Follower(_) | Join::Done(_) => {
+                                    tracing::debug!(%key, decision = "stale", "serving a stale value while it is being refreshed");
+                                }
+                            }
+                            return Looked::Answered(Ok(value));
+                        }
+                    }
+                    if flow.stale_if_error.is_some_and(|window| stale_by < window) {
+                        self.fallback = Some(entry);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                memo.record(|c| &c.store_errors);
+                tracing::warn!(%key, %error, "memo store lookup failed; computing");
+            }
+        }
+        let digest = *self.key().digest();
+        Looked::Join(self, digest)
+    }
+
+    fn take(self, entry: Arc<Entry>, from: Handover) -> Taken<Self> {
+        let memo = &self.flow.target.memo;
+        match self.flow.read(&entry, from != Handover::OtherInstance) {
+            Read::Value(value) => {
+                memo.record(|c| &c.hits);
+                Taken::Answered(Ok(value))
+            }
+            Read::Error(error) => {
+                if from == Handover::OtherInstance {
+                    memo.record(|c| &c.negative_hits);
+                }
+                Taken::Answered(Err(error))
+            }
+            Read::Unusable => Taken::Compute(self),
+        }
+    }
+
+    async fn lead(self, guard: LeaderGuard, lock: Option<StoreLock>) -> Self::Output {
+        self.flow
+            .compute(self.compute, Some(guard), lock, self.fallback)
+            .await
+    }
+
+    async fn alone(self) -> Self::Output {
+        self.flow.compute(self.compute, None, None, self.fallback).await
     }
 }
 
@@ -625,6 +608,9 @@ mod tests {
         }
         fn usage(&self) -> crate::store::StoreUsage {
             self.inner.usage()
+        }
+        fn is_shared(&self) -> bool {
+            true
         }
         fn try_lock<'a>(
             &'a self,
