@@ -43,10 +43,11 @@ start_redis() {
 }
 start_redis
 sleep 0.5
+token=soak-token-0123456789
 CACHEFRONT_REDIS_URL=redis://127.0.0.1:6391 CACHEFRONT_LISTEN=127.0.0.1:4201 RUST_LOG=error \
-    ./target/release/example-tiered-redis >"$work/app.log" 2>&1 &
+    CACHEFRONT_ADMIN_TOKEN=$token ./target/release/example-tiered-redis >"$work/app.log" 2>&1 &
 app_pid=$!
-for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:4201/stats && break; sleep 0.1; done
+for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:4201/slow/0 && break; sleep 0.1; done
 cat >"$work/mix.lua" <<'LUA'
 -- Mostly a hot set (hits), with a long tail of cold ids (misses, 250 ms each).
 request = function()
@@ -65,7 +66,8 @@ for ((t = 10; t <= duration; t += 10)); do
     ((rss > rss_max)) && rss_max=$rss
     event=""
     if ((t % 20 == 0)); then
-        curl -sf -o /dev/null -X POST "http://127.0.0.1:4201/purge/slow:$((RANDOM % 100))" && event="purge"
+        curl -sf -o /dev/null -H "Authorization: Bearer $token" -d "{\"tags\": [\"slow:$((RANDOM % 100))\"]}" \
+            http://127.0.0.1:4201/admin/purge && event="purge"
     fi
     if ((t % 60 == 0)); then
         kill "$redis_pid" 2>/dev/null || true

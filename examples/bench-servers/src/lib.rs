@@ -118,10 +118,7 @@ impl Workload {
     pub fn hot(&self, id: &str) -> Bytes {
         let call = self.count(Scenario::Hot);
         let digest = spin(fnv1a(id.as_bytes()), self.hot_iterations);
-        padded(
-            Scenario::Hot.body_bytes(),
-            format_args!("hot {id} digest {digest:016x} call {call}"),
-        )
+        padded(Scenario::Hot.body_bytes(), format_args!("hot {id} digest {digest:016x} call {call}"))
     }
 
     /// The miss handler: cheap, a body that depends on `id`.
@@ -133,19 +130,13 @@ impl Workload {
     /// The burst handler's body; the server awaits [`BURST_DELAY`] on its own runtime first.
     pub fn burst(&self, id: &str) -> Bytes {
         let call = self.count(Scenario::Burst);
-        padded(
-            Scenario::Burst.body_bytes(),
-            format_args!("burst {id} call {call}"),
-        )
+        padded(Scenario::Burst.body_bytes(), format_args!("burst {id} call {call}"))
     }
 
     /// The large handler: a freshly built 1 MiB body.
     pub fn large(&self, id: &str) -> Bytes {
         let call = self.count(Scenario::Large);
-        padded(
-            Scenario::Large.body_bytes(),
-            format_args!("large {id} call {call}"),
-        )
+        padded(Scenario::Large.body_bytes(), format_args!("large {id} call {call}"))
     }
 
     /// How many times each real handler ran, one `scenario=count` line each.
@@ -240,11 +231,9 @@ impl Config {
             match argument.as_str() {
                 "--calibrate" => calibrate_only = true,
                 "-h" | "--help" => {
-                    return Err(
-                        "usage: bench-{axum,actix} [ADDR] [--calibrate]  (env: BENCH_LISTEN, \
+                    return Err("usage: bench-{axum,actix} [ADDR] [--calibrate]  (env: BENCH_LISTEN, \
                                 BENCH_HOT_ITERATIONS)"
-                            .to_owned(),
-                    );
+                        .to_owned());
                 }
                 _ if listen.is_none() => listen = Some(argument),
                 _ => return Err(format!("unexpected argument {argument:?}")),
@@ -257,16 +246,10 @@ impl Config {
             format!("listen address {listen:?}: expected like {DEFAULT_LISTEN} ({error})")
         })?;
         let hot_iterations = match std::env::var("BENCH_HOT_ITERATIONS") {
-            Ok(value) => value
-                .parse()
-                .map_err(|error| format!("BENCH_HOT_ITERATIONS={value:?}: {error}"))?,
+            Ok(value) => value.parse().map_err(|error| format!("BENCH_HOT_ITERATIONS={value:?}: {error}"))?,
             Err(_) => calibrate(),
         };
-        Ok(Self {
-            listen,
-            hot_iterations,
-            calibrate_only,
-        })
+        Ok(Self { listen, hot_iterations, calibrate_only })
     }
 }
 
@@ -283,9 +266,9 @@ fn padded(len: usize, head: std::fmt::Arguments<'_>) -> Bytes {
 
 /// FNV-1a: a seed for [`spin`] that depends on the key.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3)
-    })
+    bytes
+        .iter()
+        .fold(0xCBF2_9CE4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3))
 }
 
 #[cfg(test)]
@@ -299,10 +282,7 @@ mod tests {
             assert_eq!(workload.static_body(scenario).len(), scenario.body_bytes());
         }
         assert_eq!(workload.hot("7").len(), Scenario::Hot.body_bytes());
-        assert_eq!(
-            workload.miss("a-very-long-key").len(),
-            Scenario::Miss.body_bytes()
-        );
+        assert_eq!(workload.miss("a-very-long-key").len(), Scenario::Miss.body_bytes());
         assert_eq!(workload.burst("1").len(), Scenario::Burst.body_bytes());
         assert_eq!(workload.large("1").len(), Scenario::Large.body_bytes());
         assert!(workload.miss(&"k".repeat(1000)).ends_with(b"\n"));

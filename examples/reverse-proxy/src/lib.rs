@@ -93,14 +93,9 @@ impl Origin {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        Ok(Self {
-            base,
-            client,
-            timeout: DEFAULT_ORIGIN_TIMEOUT,
-        })
+        let client =
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        Ok(Self { base, client, timeout: DEFAULT_ORIGIN_TIMEOUT })
     }
 
     /// How long to wait for the origin's response head (connecting included) before answering
@@ -116,10 +111,8 @@ impl Origin {
     /// origin's base path (without its trailing `/`) and the target's path and query. A base
     /// without a path shares the target's bytes rather than copying them (a URL can be long).
     fn target(&self, target: &Uri) -> Result<Uri, http::Error> {
-        let path_and_query = target
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let path_and_query =
+            target.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         let base_path = self.base.path().trim_end_matches('/');
         let path_and_query = if base_path.is_empty() {
             path_and_query
@@ -146,10 +139,7 @@ pub fn policy() -> Policy {
 
 /// The proxy: every path and method forwarded to `origin`, through `cache` under `policy`.
 pub fn app(origin: Origin, cache: &Cache, policy: Policy) -> Router {
-    Router::new()
-        .fallback(forward)
-        .with_state(origin)
-        .layer(cache.layer(policy))
+    Router::new().fallback(forward).with_state(origin).layer(cache.layer(policy))
 }
 
 /// The same proxy without a cache: every request goes to the origin (a baseline).
@@ -169,15 +159,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for name in
+        ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]
+    {
         headers.remove(name);
     }
 }
@@ -199,11 +183,8 @@ const CLIENT_FORWARDING: [&str; 9] = [
 /// Replaces what the client said about forwarding with what the proxy knows: the host the
 /// cache keyed the request on, the scheme it was served on and the client's address.
 fn set_forwarding(headers: &mut HeaderMap, keyed_host: Option<HeaderValue>, client: Option<SocketAddr>) {
-    let forwarded: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("x-forwarded-"))
-        .cloned()
-        .collect();
+    let forwarded: Vec<HeaderName> =
+        headers.keys().filter(|name| name.as_str().starts_with("x-forwarded-")).cloned().collect();
     for name in forwarded {
         headers.remove(name);
     }
@@ -225,17 +206,11 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     // Exactly the host the cache key uses (the target's authority, else `Host`).
     let keyed_host = RequestHead::host(&parts).and_then(|host| HeaderValue::from_str(host).ok());
-    let client = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
+    let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
     let uri = match origin.target(&parts.uri) {
         Ok(uri) => uri,
         Err(error) => {
-            return error_response(
-                StatusCode::BAD_GATEWAY,
-                format!("cannot build the origin URL: {error}"),
-            );
+            return error_response(StatusCode::BAD_GATEWAY, format!("cannot build the origin URL: {error}"));
         }
     };
     strip_hop_by_hop(&mut parts.headers);
@@ -262,10 +237,7 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
         ),
         Err(_) => error_response(
             StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "the origin {} sent no response within {:?}",
-                origin.base, origin.timeout
-            ),
+            format!("the origin {} sent no response within {:?}", origin.base, origin.timeout),
         ),
     }
 }
@@ -273,10 +245,6 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
 /// The proxy's own error response: the status, and a line saying why. An origin that gives
 /// no response gets a 504 (RFC 9111 §5.2.2.2: a disconnected cache's error).
 fn error_response(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{status}: {message}\n"),
-    )
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{status}: {message}\n"))
         .into_response()
 }

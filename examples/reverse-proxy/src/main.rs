@@ -49,10 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|error| format!("CACHEFRONT_LISTEN={listen}: {error}"))?;
-    println!(
-        "cachefront reverse proxy on http://{} -> {origin_url}",
-        listener.local_addr()?
-    );
+    println!("cachefront reverse proxy on http://{} -> {origin_url}", listener.local_addr()?);
     // The client's address becomes the origin's `X-Forwarded-For`.
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())

@@ -52,15 +52,10 @@ fn configure(workload: web::Data<Workload>, cache: Cache) -> impl FnOnce(&mut we
             fixed_scope = fixed_scope.route(&within, web::get().to(fixed));
             plain_scope = plain_scope.route(&within, web::get().to(real));
             cached_scope = cached_scope.service(
-                web::resource(within)
-                    .wrap(cache.middleware(policy(scenario)))
-                    .route(web::get().to(real)),
+                web::resource(within).wrap(cache.middleware(policy(scenario))).route(web::get().to(real)),
             );
         }
-        config
-            .service(fixed_scope)
-            .service(plain_scope)
-            .service(cached_scope);
+        config.service(fixed_scope).service(plain_scope).service(cached_scope);
         config
             .route(
                 "/calls",

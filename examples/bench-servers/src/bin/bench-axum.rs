@@ -48,17 +48,11 @@ fn app(workload: Arc<Workload>, cache: &cachefront_tower::Cache) -> Router {
         router = router
             .route(&scenario.route("static"), get(fixed))
             .route(&scenario.route("plain"), get(real))
-            .route(
-                &scenario.route("cached"),
-                get(real).layer(cache.layer(policy(scenario))),
-            );
+            .route(&scenario.route("cached"), get(real).layer(cache.layer(policy(scenario))));
     }
     let cache = cache.clone();
     router
-        .route(
-            "/calls",
-            get(|State(workload): State<Arc<Workload>>| async move { workload.calls_text() }),
-        )
+        .route("/calls", get(|State(workload): State<Arc<Workload>>| async move { workload.calls_text() }))
         .route("/stats", get(move || async move { stats_text(&cache) }))
         // An origin for `bench/proxy.sh`: the hot body, fresh for an hour to a shared cache.
         .route(
