@@ -27,7 +27,7 @@
 //!   route patterns and tag templates. `config.rs`: settings from the environment.
 //! - `flow/`, the request flow an adapter runs:
 //!   - `mod.rs`: [`Lookup`](adapter::Lookup) and the answers a lookup gives (hit, bypass, miss, `only-if-cached`);
-//!   - `lookup.rs`: [`CacheRoute::lookup`], coalescing misses here and across instances;
+//!   - `lookup.rs`: [`CacheRoute::lookup`] and the request's part in the single flight;
 //!   - `find.rs`: finding the stored response, following `Vary` to the request's variant;
 //!   - `hit.rs`: [`Hit`](adapter::Hit), a response from the cache (`Age`, `Cache-Status`);
 //!   - `forward.rs`: [`Forward`](adapter::Forward), a request for the handler, and its conditional headers;
@@ -45,7 +45,8 @@
 //!   - `methods.rs`: safe methods; `invalidation.rs`: what an unsafe request invalidates, tag
 //!     lists; `range.rs`: byte ranges; `date.rs`: HTTP-dates; `cache_status.rs`:
 //!     [`CacheStatus`](adapter::CacheStatus).
-//! - `coalesce.rs`: single flight per key; `purges.rs`: invalidations that overtake misses in
+//! - `coalesce.rs`: single flight per key, with the one driver of it (`single_flight`) that
+//!   both `flow/lookup.rs` and `memo/flight.rs` call; `purges.rs`: invalidations that overtake misses in
 //!   flight; `entry.rs`: [`Entry`](store::Entry); `request.rs`: [`RequestHead`](adapter::RequestHead); `stats.rs`: [`Stats`];
 //!   `memo/`: [`Memo`] (`mod.rs`), [`GetOrCompute`], the memo flight, its store target, registry,
 //!   stats and readable keys (`key.rs`); `error.rs`: [`Error`]; `pending.rs`: the writes under

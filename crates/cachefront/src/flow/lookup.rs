@@ -87,7 +87,6 @@ impl CacheRoute {
                 return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
             }
         }
-        // Boxed: the lookup future stays small (it is moved into the adapter's boxed future).
         let state = Box::new(MissState::new(
             key,
             ForwardReason::UriMiss,
@@ -96,7 +95,9 @@ impl CacheRoute {
             false,
             epoch,
         ));
-        single_flight(ResponseFlight {
+        // Boxed: a fresh hit (above) never builds the flight's state; the lookup future stays
+        // small, and is cheap to move into the adapter's boxed future.
+        Box::pin(single_flight(ResponseFlight {
             route: self,
             request,
             // The flight this request joins: the URI's, until a response says what it varies
@@ -106,7 +107,7 @@ impl CacheRoute {
             prefetched: Some(found),
             ranged: ranged.is_some(),
             head,
-        })
+        }))
         .await
     }
 }
