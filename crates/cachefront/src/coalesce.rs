@@ -97,38 +97,39 @@ pub(crate) async fn single_flight<T: FlightTarget>(mut target: T) -> T::Output {
             Looked::Answered(output) => return output,
             Looked::Join(caller, flight) => (caller, flight),
         };
-        let follower = match caller.coalescer().join(flight) {
+        // The entry someone else computed, or what else the flight said.
+        let (caller, entry, from) = match caller.coalescer().join(flight) {
             Join::Leader(guard) => return lead_across_instances(caller, guard).await,
-            Join::Done(entry) => match caller.take(entry, Handover::Finished) {
-                Taken::Answered(output) => return output,
-                Taken::LookAgain(caller) => {
-                    target = caller;
-                    continue;
+            Join::Done(entry) => (caller, entry, Handover::Finished),
+            Join::Follower(follower) => {
+                caller.count_wait();
+                tracing::debug!(key = %caller.key(), decision = "wait", "waiting for a concurrent miss on the same key");
+                let deadline =
+                    *deadline.get_or_insert_with(|| tokio::time::Instant::now() + caller.coalesce_wait());
+                // Boxed: only waiting callers pay for the timer's space, hits and leaders do not.
+                let settled =
+                    Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await })
+                        .await;
+                match settled {
+                    Ok(FlightState::Done(entry)) => (caller, entry, Handover::Waited),
+                    // The leader's result cannot be stored: compute too.
+                    Ok(FlightState::Uncacheable) => return caller.alone().await,
+                    // The leader went away: look again, and perhaps lead.
+                    Ok(FlightState::Abandoned | FlightState::Pending) => {
+                        target = caller;
+                        continue;
+                    }
+                    Err(_elapsed) => {
+                        tracing::debug!(key = %caller.key(), "coalesced wait timed out; computing");
+                        return caller.alone().await;
+                    }
                 }
-                Taken::Compute(caller) => return caller.alone().await,
-            },
-            Join::Follower(follower) => follower,
-        };
-        caller.count_wait();
-        tracing::debug!(key = %caller.key(), decision = "wait", "waiting for a concurrent miss on the same key");
-        let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + caller.coalesce_wait());
-        // Boxed: only waiting callers pay for the timer's space, hits and leaders do not.
-        let settled =
-            Box::pin(async move { tokio::time::timeout_at(deadline, follower.settled()).await }).await;
-        match settled {
-            Ok(FlightState::Done(entry)) => match caller.take(entry, Handover::Waited) {
-                Taken::Answered(output) => return output,
-                Taken::LookAgain(caller) => target = caller,
-                Taken::Compute(caller) => return caller.alone().await,
-            },
-            // The leader's result cannot be stored: compute too.
-            Ok(FlightState::Uncacheable) => return caller.alone().await,
-            // The leader went away: look again, and perhaps lead.
-            Ok(FlightState::Abandoned | FlightState::Pending) => target = caller,
-            Err(_elapsed) => {
-                tracing::debug!(key = %caller.key(), "coalesced wait timed out; computing");
-                return caller.alone().await;
             }
+        };
+        match caller.take(entry, from) {
+            Taken::Answered(output) => return output,
+            Taken::LookAgain(caller) => target = caller,
+            Taken::Compute(caller) => return caller.alone().await,
         }
     }
     target.alone().await
@@ -149,8 +150,7 @@ async fn lead_across_instances<T: FlightTarget>(caller: T, guard: LeaderGuard) -
         Err(error) => return store_failed(caller, guard, &error, "cache store lock failed").await,
     }
     caller.count_wait();
-    tracing::debug!(key = %caller.key(), decision = "wait", "waiting for another instance's computation of the same key");
-    let (store, key) = (caller.store(), caller.key());
+    tracing::debug!(%key, decision = "wait", "waiting for another instance's computation of the same key");
     match store.wait_for(key, caller.coalesce_wait()).await {
         Ok(Some(entry)) => match caller.take(Arc::clone(&entry), Handover::OtherInstance) {
             Taken::Answered(output) => {
@@ -471,6 +471,15 @@ mod tests {
         (probes, waits, computed, gate)
     }
 
+    /// What each caller ended with, in order.
+    async fn outputs(tasks: Vec<tokio::task::JoinHandle<&'static str>>) -> Vec<&'static str> {
+        let mut outputs = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outputs.push(task.await.unwrap());
+        }
+        outputs
+    }
+
     async fn until(counter: &AtomicUsize, n: usize) {
         while counter.load(Ordering::SeqCst) < n {
             tokio::task::yield_now().await;
@@ -488,10 +497,7 @@ mod tests {
         // Every caller but the leader is waiting before the leader finishes.
         until(&waits, N - 1).await;
         gate.notify_one();
-        let mut outputs = Vec::new();
-        for task in tasks {
-            outputs.push(task.await.unwrap());
-        }
+        let outputs = outputs(tasks).await;
         assert_eq!(computed.load(Ordering::SeqCst), 1);
         assert_eq!(outputs.iter().filter(|o| **o == "led").count(), 1);
         assert_eq!(outputs.iter().filter(|o| **o == "followed").count(), N - 1);
@@ -513,10 +519,7 @@ mod tests {
         until(&computed, 2).await;
         until(&waits, 2 * (N - 1) - 1).await;
         gate.notify_one();
-        let mut outputs = Vec::new();
-        for task in rest {
-            outputs.push(task.await.unwrap());
-        }
+        let outputs = outputs(rest).await;
         assert_eq!(computed.load(Ordering::SeqCst), 2);
         assert_eq!(outputs.iter().filter(|o| **o == "led").count(), 1);
         assert_eq!(outputs.iter().filter(|o| **o == "followed").count(), N - 2);
