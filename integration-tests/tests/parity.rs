@@ -790,8 +790,10 @@ fn cases() -> Vec<Case> {
             || {
                 let app = AppSpec::new(Cache::new());
                 let (error, not_found) = (counting(&app, 500, &[]), counting(&app, 404, &[]));
+                let gone = counting(&app, 410, &[]);
                 app.cached("/500", GET, ttl(30), error)
                     .cached("/404", GET, ttl(30), not_found)
+                    .cached("/410", GET, ttl(30).negative_ttl(Duration::from_secs(5)), gone)
             },
             |t| Box::pin(uncacheable_statuses(t)),
         ),
@@ -1346,11 +1348,23 @@ async fn uncacheable_statuses(t: Target) {
         );
         assert_eq!(response.text(), body);
     }
+    // 404 is not stored by default (`Policy::DEFAULT_STATUSES`)...
+    for body in ["body-1", "body-2"] {
+        let response = t.get("/404").await;
+        assert_eq!(
+            response.cache_status(),
+            "cachefront; fwd=uri-miss; fwd-status=404; detail=status"
+        );
+        assert_eq!(response.text(), body);
+    }
+    // ...and negative caching stores 404 and 410 for their own, shorter time.
     assert_eq!(
-        t.bodies("/404", 2, None).await,
-        ["body-1", "body-1"],
-        "404 is cacheable"
+        t.get("/410").await.cache_status(),
+        "cachefront; fwd=uri-miss; fwd-status=410; stored"
     );
+    let hit = t.get("/410").await;
+    assert_eq!(hit.cache_status(), "cachefront; hit; ttl=5");
+    assert_eq!(hit.text(), "body-1");
 }
 
 async fn existing_cache_status(t: Target) {
@@ -2006,7 +2020,7 @@ async fn actix_middleware_on_a_scope_and_on_a_resource() {
                     // One middleware for every route of the scope, and for what the scope
                     // answers itself (its 404s).
                     web::scope("/scoped")
-                        .wrap(cache.middleware(ttl(60).name("scope")))
+                        .wrap(cache.middleware(ttl(60).negative_ttl(Duration::from_secs(10)).name("scope")))
                         .route("/a", web::get().to(actix_counting("a", &scope_calls)))
                         .route("/b", web::get().to(actix_counting("b", &scope_calls))),
                 )
@@ -2051,7 +2065,7 @@ async fn actix_middleware_on_a_scope_and_on_a_resource() {
             (String::new(), expected.to_owned())
         );
     }
-    // The scope's own 404 passes through its middleware (and a 404 is cacheable); the app's
+    // The scope's own 404 passes through its middleware (stored: the scope caches 404s); the app's
     // 404 for a path outside any wrapped service does not.
     let missing = client.get(server.url("/scoped/missing")).send().await.unwrap();
     assert_eq!(missing.status(), 404);

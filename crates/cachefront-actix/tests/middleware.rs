@@ -152,7 +152,7 @@ async fn app_wrap_caches_every_route_under_one_policy() {
     let calls = Arc::new(AtomicUsize::new(0));
     let app = test::init_service(
         App::new()
-            .wrap(cache.middleware(ttl(10)))
+            .wrap(cache.middleware(ttl(10).negative_ttl(std::time::Duration::from_secs(2))))
             .route("/a", web::get().to(counting(&calls)))
             .route("/b", web::get().to(counting(&calls))),
     )
@@ -161,7 +161,8 @@ async fn app_wrap_caches_every_route_under_one_policy() {
         read(test::call_service(&app, get(uri).to_request()).await).await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    // Responses the app makes itself (here a 404 for an unknown path) are cacheable too.
+    // Responses the app makes itself (here a 404 for an unknown path) pass through the
+    // middleware too, and are stored under negative caching.
     let (status, _) = read(test::call_service(&app, get("/nowhere").to_request()).await).await;
     assert_eq!(status, "cachefront; fwd=uri-miss; fwd-status=404; stored");
 }

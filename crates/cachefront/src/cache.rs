@@ -13,6 +13,7 @@ use crate::{
     policy::Policy,
     purges::{Purge, PurgeEpoch, PurgeLog},
     route_names::RouteNames,
+    rules::CacheStatus,
     stats::{Counters, Event, Stats, StatsRegistry},
     store::{MemoryStore, Store},
 };
@@ -53,12 +54,14 @@ pub(crate) struct Inner {
     pub(crate) purges: PurgeLog,
     /// Store writes and invalidations under way (see `pending`).
     pub(crate) pending: Arc<crate::pending::Pending>,
+    /// The cache's name in `Cache-Status`, when not the default (`cachefront`).
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Cache {
     /// A cache on a [`MemoryStore`] of 64 MiB, with default settings.
     pub fn new() -> Self {
-        Self::from_parts(Arc::new(MemoryStore::new()), DEFAULT_COALESCE_WAIT)
+        Self::from_parts(Arc::new(MemoryStore::new()), DEFAULT_COALESCE_WAIT, None)
     }
 
     /// A builder to choose the store and settings.
@@ -78,7 +81,7 @@ impl Cache {
         Self::builder().from_env().build()
     }
 
-    fn from_parts(store: Arc<dyn Store>, coalesce_wait: Duration) -> Self {
+    fn from_parts(store: Arc<dyn Store>, coalesce_wait: Duration, name: Option<Arc<str>>) -> Self {
         let variants = VariantIndex::for_capacity(store.usage().capacity_bytes);
         Self {
             inner: Arc::new(Inner {
@@ -90,6 +93,7 @@ impl Cache {
                 variants,
                 purges: PurgeLog::default(),
                 pending: Arc::default(),
+                name,
             }),
         }
     }
@@ -238,11 +242,13 @@ pub struct CacheBuilder {
     store: Option<Arc<dyn Store>>,
     max_bytes: Option<u64>,
     coalesce_wait: Option<Duration>,
+    name: Option<String>,
     from_env: bool,
 }
 
 const ENV_MAX_BYTES: &str = "CACHEFRONT_MAX_BYTES";
 const ENV_COALESCE_WAIT: &str = "CACHEFRONT_COALESCE_WAIT";
+const ENV_NAME: &str = "CACHEFRONT_CACHE_NAME";
 
 impl CacheBuilder {
     /// The default bound on how long a request waits for another request's response to the
@@ -283,6 +289,20 @@ impl CacheBuilder {
         self
     }
 
+    /// The cache's name in the `Cache-Status` response field (RFC 9211), default `cachefront`:
+    /// give each tier or instance its own (`edge`, `app-3`) to tell them apart in a response
+    /// that passed several caches. The name is an RFC 8941 token: a letter or `*`, then
+    /// letters, digits and any of ``:/!#$%&'*+-.^_`|~``. Environment: `CACHEFRONT_CACHE_NAME`.
+    ///
+    /// ```
+    /// let cache = cachefront::Cache::builder().name("edge-1").build()?;
+    /// # Ok::<(), cachefront::Error>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Builds the cache, or says which setting cannot work.
     pub fn build(mut self) -> Result<Cache, Error> {
         if self.from_env {
@@ -291,6 +311,19 @@ impl CacheBuilder {
                 if let Some(value) = config::var(ENV_MAX_BYTES)? {
                     self.max_bytes = Some(config::parse_bytes(ENV_MAX_BYTES, &value)?);
                 }
+            }
+            if self.name.is_none() {
+                self.name = config::var(ENV_NAME)?;
+            }
+            // A Redis URL in a build that cannot use it is a mistake to report, not to ignore.
+            #[cfg(not(feature = "redis"))]
+            if self.store.is_none() && config::var("CACHEFRONT_REDIS_URL")?.is_some() {
+                return Err(Error::config(
+                    "CACHEFRONT_REDIS_URL",
+                    "is set, but this build has no Redis support: enable the `redis` feature \
+                     (of cachefront-axum, cachefront-actix, cachefront-tower or cachefront), \
+                     or unset the variable",
+                ));
             }
             // With `CACHEFRONT_REDIS_URL`: memory in front of Redis, for many instances.
             #[cfg(feature = "redis")]
@@ -327,9 +360,24 @@ impl CacheBuilder {
                 self.max_bytes.unwrap_or(MemoryStore::DEFAULT_MAX_BYTES),
             ))
         });
+        let name = match self.name {
+            Some(name) if name == CacheStatus::NAME => None,
+            Some(name) if CacheStatus::is_valid_name(&name) => Some(Arc::from(name)),
+            Some(name) => {
+                let setting = if self.from_env { ENV_NAME } else { "name" };
+                return Err(Error::config(
+                    setting,
+                    format!(
+                        "expected a token (a letter or `*`, then letters, digits or `:/!#$%&'*+-.^_`|~`), got `{name}`"
+                    ),
+                ));
+            }
+            None => None,
+        };
         Ok(Cache::from_parts(
             store,
             self.coalesce_wait.unwrap_or(DEFAULT_COALESCE_WAIT),
+            name,
         ))
     }
 }

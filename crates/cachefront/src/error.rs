@@ -50,14 +50,31 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
+
+    /// The message and its causes on one line (`message: cause: cause`), for logs.
+    pub(crate) fn report(&self) -> impl fmt::Display + '_ {
+        struct Report<'a>(&'a Error);
+        impl fmt::Display for Report<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0.message)?;
+                let mut cause = std::error::Error::source(self.0);
+                while let Some(error) = cause {
+                    write!(f, ": {error}")?;
+                    cause = error.source();
+                }
+                Ok(())
+            }
+        }
+        Report(self)
+    }
 }
 
-/// `{:?}` reads as the message (what `main` prints when it returns the error with `?`);
-/// `{:#?}` shows the fields.
+/// `{:?}` reads as the message followed by its causes (what `main` prints when it returns the
+/// error with `?`); `{:#?}` shows the fields.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !f.alternate() {
-            return write!(f, "{self} ({:?} error)", self.kind);
+            return write!(f, "{} ({:?} error)", self.report(), self.kind);
         }
         f.debug_struct("Error")
             .field("kind", &self.kind)
@@ -67,13 +84,11 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The message alone: the cause is [`source`](std::error::Error::source), so that error
+/// reporters (`anyhow`, `eyre`, `tracing`'s error fields) print each cause once.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
     }
 }
 
@@ -95,5 +110,19 @@ mod tests {
             "invalid `CACHEFRONT_MAX_BYTES`: expected a size such as `64MiB` (Config error)"
         );
         assert!(format!("{error:#?}").contains("kind: Config"));
+    }
+
+    #[test]
+    fn display_does_not_repeat_the_source_and_debug_lists_the_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "read timed out");
+        let error = Error::store("Redis GET failed", io);
+        assert_eq!(error.to_string(), "Redis GET failed");
+        let source = std::error::Error::source(&error).expect("the cause is the source");
+        assert_eq!(source.to_string(), "read timed out");
+        assert_eq!(
+            format!("{error:?}"),
+            "Redis GET failed: read timed out (Store error)"
+        );
+        assert_eq!(error.report().to_string(), "Redis GET failed: read timed out");
     }
 }

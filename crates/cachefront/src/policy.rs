@@ -50,8 +50,9 @@ pub enum SetCookie {
 /// The defaults follow docs/HTTP-CACHING-RULES.md rules 1 to 4 for an application cache:
 ///
 /// - only `GET` is stored, and `HEAD` is answered from the stored `GET`;
-/// - only the heuristically cacheable statuses of RFC 9110 §15.1 are stored (see
-///   [`HEURISTICALLY_CACHEABLE`]);
+/// - only successful responses are stored: 200, 203, 204, 300, 301 and 308
+///   ([`Policy::DEFAULT_STATUSES`]); 404 and 410 only with [`Policy::negative_ttl`], for a time
+///   of their own; [`Policy::statuses`] replaces the list;
 /// - requests with `Authorization` or `Cookie` bypass the cache ([`Credentials`]), as do requests
 ///   with a `Range` the cache does not answer from a stored `200` (see the crate docs);
 /// - responses with `Set-Cookie` ([`SetCookie`]), `Cache-Control: private`, `no-store` or
@@ -73,13 +74,16 @@ pub enum SetCookie {
 /// assert_eq!(policy.time_to_live(), Duration::from_secs(60));
 /// ```
 ///
-/// In application mode (the only mode so far) the route's TTL is the freshness lifetime: the
+/// In application mode ([`Policy::ttl`]) the route's TTL is the freshness lifetime: the
 /// response's own `max-age` or `Expires` do not change it, but its privacy directives are obeyed.
+/// In shared-cache mode ([`Policy::shared`]) the response's own headers set its lifetime, as
+/// RFC 9111 describes for a shared cache.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Policy {
     pub(crate) ttl: Duration,
     pub(crate) statuses: StatusSet,
+    pub(crate) negative_ttl: Option<Duration>,
     pub(crate) head_from_get: bool,
     pub(crate) max_body_bytes: usize,
     pub(crate) key: KeySpec,
@@ -131,6 +135,23 @@ impl Policy {
 
     /// The default body size limit: 8 MiB.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+    /// The statuses an application-mode policy stores by default: the successful ones,
+    /// 200 OK, 203 Non-Authoritative Information, 204 No Content, 300 Multiple Choices,
+    /// 301 Moved Permanently and 308 Permanent Redirect. Errors are not stored unless a route
+    /// asks for it: 404 and 410 with [`Policy::negative_ttl`], any list with
+    /// [`Policy::statuses`].
+    pub const DEFAULT_STATUSES: [StatusCode; 6] = [
+        StatusCode::OK,
+        StatusCode::NON_AUTHORITATIVE_INFORMATION,
+        StatusCode::NO_CONTENT,
+        StatusCode::MULTIPLE_CHOICES,
+        StatusCode::MOVED_PERMANENTLY,
+        StatusCode::PERMANENT_REDIRECT,
+    ];
+
+    /// The statuses [`Policy::negative_ttl`] stores: 404 Not Found and 410 Gone.
+    pub const NEGATIVE_STATUSES: [StatusCode; 2] = [StatusCode::NOT_FOUND, StatusCode::GONE];
 }
 
 impl Policy {
@@ -138,7 +159,8 @@ impl Policy {
     pub fn ttl(ttl: Duration) -> Self {
         Self {
             ttl,
-            statuses: StatusSet::from_codes(HEURISTICALLY_CACHEABLE),
+            statuses: StatusSet::from_codes(Policy::DEFAULT_STATUSES.map(|s| s.as_u16())),
+            negative_ttl: None,
             head_from_get: true,
             max_body_bytes: Policy::DEFAULT_MAX_BODY_BYTES,
             key: KeySpec::default(),
@@ -269,6 +291,9 @@ impl Policy {
     pub fn shared() -> Self {
         Self {
             mode: Mode::Shared,
+            // RFC 9111 §4.2.2: the heuristically cacheable statuses (RFC 9110 §15.1), which
+            // include 404, 405, 410, 414 and 501, are stored with their own freshness.
+            statuses: StatusSet::from_codes(HEURISTICALLY_CACHEABLE),
             client_directives: true,
             keep_stale: Policy::DEFAULT_KEEP_STALE,
             ..Self::ttl(Duration::ZERO)
@@ -421,9 +446,34 @@ impl Policy {
         self
     }
 
-    /// Replaces the set of statuses whose responses are stored.
+    /// Replaces the set of statuses whose responses are stored (default
+    /// [`Policy::DEFAULT_STATUSES`] for [`Policy::ttl`], the heuristically cacheable statuses of
+    /// RFC 9110 §15.1 for [`Policy::shared`]). A listed status is stored for the route's full
+    /// TTL; for 404 and 410 with a shorter time of their own, use [`Policy::negative_ttl`].
     pub fn statuses<I: IntoIterator<Item = StatusCode>>(mut self, statuses: I) -> Self {
         self.statuses = StatusSet::from_codes(statuses.into_iter().map(|s| s.as_u16()));
+        self
+    }
+
+    /// Negative caching: also store 404 Not Found and 410 Gone responses
+    /// ([`Policy::NEGATIVE_STATUSES`]), for `ttl` instead of the route's TTL. Off by default, so
+    /// that a page that did not exist yet is not hidden for the route's full TTL once it does.
+    /// Application mode only: in shared mode a 404's own freshness (or heuristic freshness)
+    /// decides, as for any status.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cachefront::Policy;
+    /// use http::{HeaderMap, StatusCode};
+    ///
+    /// let policy = Policy::ttl(Duration::from_secs(300)).negative_ttl(Duration::from_secs(5));
+    /// let headers = HeaderMap::new();
+    /// assert_eq!(policy.check_response(StatusCode::OK, &headers), Ok(Duration::from_secs(300)));
+    /// assert_eq!(policy.check_response(StatusCode::NOT_FOUND, &headers), Ok(Duration::from_secs(5)));
+    /// assert!(Policy::ttl(Duration::from_secs(300)).check_response(StatusCode::NOT_FOUND, &headers).is_err());
+    /// ```
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = Some(ttl);
         self
     }
 
@@ -625,11 +675,13 @@ impl Policy {
         if !self.stores_status(status, &cc, headers, understood) {
             return Err(NotStored::Status);
         }
-        // Application mode: the route's TTL, or the policy's `TimeToLive` for this response.
+        // Application mode: the route's TTL (a negative response's own, with `negative_ttl`),
+        // or the policy's `TimeToLive` for this response.
         let app_ttl = if shared {
             Duration::ZERO
         } else {
-            self.strategies.lifetime(status, headers, self.ttl)
+            let ttl = self.negative_lifetime(status).unwrap_or(self.ttl);
+            self.strategies.lifetime(status, headers, ttl)
         };
         if !shared && app_ttl.is_zero() {
             return Err(NotStored::ZeroTtl);
@@ -730,6 +782,12 @@ impl Policy {
 }
 
 impl Policy {
+    /// The lifetime [`Policy::negative_ttl`] gives this status in application mode, if any.
+    fn negative_lifetime(&self, status: StatusCode) -> Option<Duration> {
+        let ttl = self.negative_ttl.filter(|_| self.mode == Mode::Application)?;
+        Policy::NEGATIVE_STATUSES.contains(&status).then_some(ttl)
+    }
+
     /// Whether a response's status allows storing it (RFC 9111 §3): a status of the policy's
     /// list, or, in shared mode, any final status (including codes this cache does not know,
     /// such as 299 or 599) when the response has explicit freshness or is marked `public`.
@@ -743,7 +801,7 @@ impl Policy {
         understood: bool,
     ) -> bool {
         let code = status.as_u16();
-        if self.statuses.contains(code) {
+        if self.statuses.contains(code) || self.negative_lifetime(status).is_some() {
             return true;
         }
         self.mode == Mode::Shared
@@ -1125,44 +1183,58 @@ mod tests {
     }
 
     #[test]
-    fn statuses_default_to_heuristically_cacheable() {
+    fn application_mode_stores_successful_statuses_and_negative_ones_only_when_asked() {
+        let admit = |p: &Policy, code: u16| {
+            p.admit_response(
+                StatusCode::from_u16(code).unwrap(),
+                &HeaderMap::new(),
+                None,
+                &Exchange::now(),
+            )
+            .map(|storable| storable.ttl.as_secs())
+        };
         let p = policy();
-        for ok in [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501] {
-            assert!(
-                p.admit_response(
-                    StatusCode::from_u16(ok).unwrap(),
-                    &HeaderMap::new(),
-                    None,
-                    &Exchange::now()
-                )
-                .is_ok(),
-                "{ok}"
-            );
+        for ok in [200, 203, 204, 300, 301, 308] {
+            assert_eq!(admit(&p, ok), Ok(30), "{ok}");
         }
-        for no in [201, 206, 302, 304, 400, 500, 503] {
-            assert_eq!(
-                p.admit_response(
-                    StatusCode::from_u16(no).unwrap(),
-                    &HeaderMap::new(),
-                    None,
-                    &Exchange::now()
-                )
-                .unwrap_err(),
-                NotStored::Status,
-                "{no}"
-            );
+        for no in [201, 206, 302, 304, 400, 404, 405, 410, 414, 500, 501, 503] {
+            assert_eq!(admit(&p, no), Err(NotStored::Status), "{no}");
         }
+        // Negative caching: 404 and 410 for their own time, nothing else added.
+        let negative = policy().negative_ttl(Duration::from_secs(5));
+        assert_eq!(admit(&negative, 404), Ok(5));
+        assert_eq!(admit(&negative, 410), Ok(5));
+        assert_eq!(admit(&negative, 200), Ok(30));
+        for no in [405, 414, 500, 501] {
+            assert_eq!(admit(&negative, no), Err(NotStored::Status), "{no}");
+        }
+        // A zero negative TTL stores nothing, as a zero route TTL does.
+        assert_eq!(
+            admit(&policy().negative_ttl(Duration::ZERO), 404),
+            Err(NotStored::ZeroTtl)
+        );
+        // An explicit list replaces the default; negative_ttl still times a listed 404.
         let only_ok = policy().statuses([StatusCode::OK, StatusCode::CREATED]);
-        assert!(
-            only_ok
-                .admit_response(StatusCode::CREATED, &HeaderMap::new(), None, &Exchange::now())
-                .is_ok()
-        );
-        assert!(
-            only_ok
-                .admit_response(StatusCode::NOT_FOUND, &HeaderMap::new(), None, &Exchange::now())
-                .is_err()
-        );
+        assert_eq!(admit(&only_ok, 201), Ok(30));
+        assert_eq!(admit(&only_ok, 404), Err(NotStored::Status));
+        let listed = policy()
+            .statuses([StatusCode::NOT_FOUND])
+            .negative_ttl(Duration::from_secs(7));
+        assert_eq!(admit(&listed, 404), Ok(7));
+        // Shared mode keeps RFC 9111's heuristically cacheable statuses, negative_ttl or not.
+        let shared = Policy::shared()
+            .heuristic_freshness(Duration::from_secs(60))
+            .negative_ttl(Duration::from_secs(5));
+        let last_modified = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(100));
+        let fresh = shared
+            .admit_response(
+                StatusCode::NOT_FOUND,
+                &resp(&[("last-modified", &last_modified)]),
+                None,
+                &Exchange::now(),
+            )
+            .map(|s| s.ttl.as_secs());
+        assert!(matches!(fresh, Ok(9 | 10)), "{fresh:?}");
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Hit {
     pub(super) refresh: Option<Forward>,
     /// Set when the hit answers a forwarded request (a revalidation): its member says so.
     pub(super) cache_status: Option<CacheStatus>,
+    /// The cache's name in `Cache-Status`, when not the default.
+    pub(super) cache_name: Option<Arc<str>>,
 }
 
 impl Hit {
@@ -82,6 +84,10 @@ impl Hit {
 
     /// The `Cache-Status` member for this response.
     pub fn cache_status(&self) -> CacheStatus {
+        self.unnamed_cache_status().named(self.cache_name.clone())
+    }
+
+    fn unnamed_cache_status(&self) -> CacheStatus {
         if let Some(status) = &self.cache_status {
             return status.clone();
         }

@@ -87,6 +87,7 @@ impl CacheRoute {
             now,
             refresh: None,
             cache_status: None,
+            cache_name: self.cache.inner.name.clone(),
         })
     }
 
@@ -133,6 +134,7 @@ impl CacheRoute {
             now: SystemTime::now(),
             refresh: None,
             cache_status: None,
+            cache_name: self.cache.inner.name.clone(),
         })
     }
 

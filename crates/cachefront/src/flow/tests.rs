@@ -302,3 +302,32 @@ async fn a_successful_unsafe_request_invalidates_its_uri_and_same_origin_locatio
         );
     }
 }
+
+#[tokio::test]
+async fn a_named_cache_names_its_misses_and_hits_in_cache_status() {
+    let cache = Cache::builder().name("edge-1").build().unwrap();
+    let route = cache.route(Policy::ttl(Duration::from_secs(30)).name("/n"));
+    let request = get("http://example.com/n", &[]);
+    let miss = store(route.lookup(&request).await, &HeaderMap::new(), "body");
+    assert_eq!(miss, "edge-1; fwd=uri-miss; fwd-status=200; stored");
+    cache.run_pending_tasks().await;
+    let Lookup::Hit(hit) = route.lookup(&request).await else {
+        panic!("stored");
+    };
+    assert_eq!(hit.headers()["cache-status"], "edge-1; hit; ttl=30");
+    // A bypass is named too.
+    let Lookup::Forward(bypass) = route
+        .lookup(&get("http://example.com/n", &[("cookie", "a=b")]))
+        .await
+    else {
+        panic!("a cookie bypasses");
+    };
+    let verdict = bypass.response(StatusCode::OK, &HeaderMap::new());
+    assert_eq!(
+        verdict.cache_status.to_string(),
+        "edge-1; fwd=bypass; fwd-status=200; detail=cookie"
+    );
+    // A name that is not a token is refused, naming the setting.
+    let error = Cache::builder().name("two words").build().unwrap_err();
+    assert!(error.to_string().contains("`name`"), "{error}");
+}

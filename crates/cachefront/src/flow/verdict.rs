@@ -37,6 +37,15 @@ impl Forward {
     /// the response may be stored, a [`Collector`] for its body — or a response from the cache
     /// to send instead (a successful revalidation, or stale-if-error).
     pub fn response(self, status: StatusCode, headers: &HeaderMap) -> Verdict {
+        let name = self.route.cache.inner.name.clone();
+        let mut verdict = self.judge(status, headers);
+        if name.is_some() {
+            verdict.cache_status = verdict.cache_status.named(name);
+        }
+        verdict
+    }
+
+    fn judge(self, status: StatusCode, headers: &HeaderMap) -> Verdict {
         let route = self.route;
         let mut state = match self.kind {
             ForwardKind::Bypass(reason, invalidation) => {
@@ -349,6 +358,7 @@ impl CacheRoute {
             now: SystemTime::now(),
             refresh: None,
             cache_status: Some(cache_status.clone()),
+            cache_name: self.cache.inner.name.clone(),
         };
         Verdict {
             cache_status,
@@ -379,6 +389,7 @@ impl CacheRoute {
             now,
             refresh: None,
             cache_status: None,
+            cache_name: self.cache.inner.name.clone(),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! This cache's member of the `Cache-Status` field (RFC 9211 §2): the [`CacheStatus`] and
 //! [`ForwardReason`] types and their header values.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// How the request was forwarded, for `Cache-Status`'s `fwd` parameter (RFC 9211 §2.2).
@@ -65,6 +67,8 @@ impl ForwardReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct CacheStatus {
+    /// The cache's name, when not [`CacheStatus::NAME`].
+    name: Option<Arc<str>>,
     hit: bool,
     fwd: Option<ForwardReason>,
     fwd_status: Option<u16>,
@@ -81,6 +85,7 @@ impl CacheStatus {
     /// A hit with `ttl` seconds of freshness left.
     pub fn hit(ttl: i64) -> Self {
         Self {
+            name: None,
             hit: true,
             fwd: None,
             fwd_status: None,
@@ -94,6 +99,7 @@ impl CacheStatus {
     /// A forwarded request.
     pub fn forward(fwd: ForwardReason) -> Self {
         Self {
+            name: None,
             hit: false,
             fwd: Some(fwd),
             fwd_status: None,
@@ -102,6 +108,22 @@ impl CacheStatus {
             collapsed: false,
             detail: None,
         }
+    }
+
+    /// The cache's name in the member, instead of [`CacheStatus::NAME`] (see
+    /// `CacheBuilder::name`).
+    pub(crate) fn named(mut self, name: Option<Arc<str>>) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Whether `name` can name a cache in `Cache-Status`: an RFC 8941 token (RFC 9211 §2).
+    pub(crate) fn is_valid_name(name: &str) -> bool {
+        let mut bytes = name.bytes();
+        bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'*')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b":/!#$%&'*+-.^_`|~".contains(&b))
     }
 
     /// The status the next hop answered with.
@@ -143,6 +165,9 @@ impl CacheStatus {
     pub fn to_header_value(&self) -> HeaderValue {
         // The most common member, a plain fresh hit, comes from a table: no formatting, no
         // allocation on the hot path.
+        if self.name.is_some() {
+            return HeaderValue::try_from(self.to_string()).expect("a cache name is a token");
+        }
         if self.hit && !self.collapsed && !self.stored && self.detail.is_none() && self.fwd_status.is_none() {
             if let Some(value) = self.ttl.and_then(|ttl| u64::try_from(ttl).ok()).and_then(|ttl| {
                 prerendered(&HIT_MEMBERS, ttl, |ttl| format!("{}; hit; ttl={ttl}", Self::NAME))
@@ -178,7 +203,7 @@ impl CacheStatus {
 
 impl std::fmt::Display for CacheStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(Self::NAME)?;
+        f.write_str(self.name.as_deref().unwrap_or(Self::NAME))?;
         if self.hit {
             f.write_str("; hit")?;
         }
@@ -242,6 +267,30 @@ pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_name_replaces_the_default_in_every_member() {
+        let edge = || Some(Arc::from("edge-1"));
+        assert_eq!(
+            CacheStatus::hit(7).named(edge()).to_header_value(),
+            "edge-1; hit; ttl=7"
+        );
+        let miss = CacheStatus::forward(ForwardReason::UriMiss)
+            .fwd_status(200)
+            .stored(true);
+        assert_eq!(
+            miss.named(edge()).to_header_value(),
+            "edge-1; fwd=uri-miss; fwd-status=200; stored"
+        );
+        // The pre-rendered members stay the default's.
+        assert_eq!(CacheStatus::hit(7).to_header_value(), "cachefront; hit; ttl=7");
+        for name in ["edge-1", "a", "*", "tier:2/eu.west", "x_y~z"] {
+            assert!(CacheStatus::is_valid_name(name), "{name}");
+        }
+        for name in ["", "1edge", "two words", "q\"uote", "semi;colon", "é"] {
+            assert!(!CacheStatus::is_valid_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn cache_status_formats() {

@@ -611,7 +611,7 @@ mod tests {
         let codec = EntryCodec::new();
         let bytes = codec.encode(&entry(b"x"));
         let error = codec.decode(bytes, &CacheKey::from_parts(["other"])).unwrap_err();
-        assert!(error.to_string().contains("another key"), "{error}");
+        assert!(error.report().to_string().contains("another key"), "{error:?}");
     }
 
     #[test]
