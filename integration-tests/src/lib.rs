@@ -1,6 +1,12 @@
 //! Shared harness for cachefront's end-to-end tests: real servers on 127.0.0.1, stopped by the
 //! test that started them.
 
+/// The README's code blocks, compiled (and those not marked `no_run`, run) as doc tests, so
+/// that its tours and recipes build as they are written.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod actix;
 pub mod origin;
 pub mod redis;

@@ -129,6 +129,7 @@
 //! [actix-web]: https://docs.rs/actix-web
 //! [cachefront]: https://docs.rs/cachefront
 #![doc = include_str!("../behaviour.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
 mod body;
@@ -151,3 +152,8 @@ pub use cachefront::{
     self, Admin, Cache, CacheBuilder, CacheKey, CacheRoute, Error, Invalidator, KeyPart, KeySpec, Policy,
     QueryKey, Stats,
 };
+
+/// This crate's README, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

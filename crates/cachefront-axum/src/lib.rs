@@ -68,6 +68,7 @@
 //!
 //! [axum]: https://docs.rs/axum
 //! [cachefront]: https://docs.rs/cachefront
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
 mod memo;
@@ -81,3 +82,8 @@ pub use cachefront::{
     QueryKey, Stats,
 };
 pub use cachefront_tower::{CacheExt, CacheLayer, CacheService, ResponseBody, ResponseFuture};
+
+/// This crate's README, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

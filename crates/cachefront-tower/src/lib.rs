@@ -48,6 +48,7 @@
 //! [Tower]: https://docs.rs/tower
 //! [cachefront]: https://docs.rs/cachefront
 #![doc = include_str!("../behaviour.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod exchange;
@@ -66,3 +67,8 @@ pub use cachefront::{
     self, Admin, Cache, CacheBuilder, CacheKey, CacheRoute, Error, Invalidator, KeyPart, KeySpec, Policy,
     QueryKey, Stats,
 };
+
+/// This crate's README, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

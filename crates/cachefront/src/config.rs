@@ -1,4 +1,5 @@
-//! Settings read from the environment (`CACHEFRONT_*`), validated.
+//! Settings read from the environment (`CACHEFRONT_*`), validated; [`duration`] and [`bytes`]
+//! read an application's own variables in the same formats.
 //!
 //! | variable | setting | accepted form |
 //! | --- | --- | --- |
@@ -21,6 +22,24 @@ pub(crate) fn var(name: &str) -> Result<Option<String>, Error> {
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(Error::config(name, "the value is not valid UTF-8")),
     }
+}
+
+/// Reads a duration variable (`250ms`, `10s`, `2m`, `1h`): `Ok(None)` when unset, an error
+/// naming the variable when set but malformed.
+///
+/// ```
+/// let timeout = cachefront::config::duration("MY_APP_TIMEOUT")?.unwrap_or(std::time::Duration::from_secs(30));
+/// # Ok::<(), cachefront::Error>(())
+/// ```
+pub fn duration(name: &str) -> Result<Option<Duration>, Error> {
+    var(name)?.map(|value| parse_duration(name, &value)).transpose()
+}
+
+/// Reads a size variable (`1048576`, `512KB`, `64MiB`, `1GiB`; `KB`, `MB`, `GB` are powers of
+/// 1000, `KiB`, `MiB`, `GiB` of 1024): `Ok(None)` when unset, an error naming the variable
+/// when set but malformed.
+pub fn bytes(name: &str) -> Result<Option<u64>, Error> {
+    var(name)?.map(|value| parse_bytes(name, &value)).transpose()
 }
 
 /// Parses a byte size: a number with an optional unit (`B`, `KB`, `KiB`, `MB`, `MiB`, `GB`,

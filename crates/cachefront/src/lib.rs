@@ -187,12 +187,13 @@
 //!
 //! The request flow is written once, in [`adapter::serve`]; an adapter for another framework
 //! implements [`adapter::Exchange`] for its types. The [`adapter`] module shows the flow by hand.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapter;
 mod admin;
 mod cache;
 mod coalesce;
-mod config;
+pub mod config;
 mod entry;
 mod error;
 mod flow;
@@ -229,3 +230,8 @@ pub use self::{
 pub mod fuzzing {
     pub use crate::rules::{CacheControl, HEURISTICALLY_CACHEABLE};
 }
+
+/// This crate's README, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

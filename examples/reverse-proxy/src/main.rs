@@ -7,11 +7,11 @@
 //! ```
 //!
 //! Settings: `CACHEFRONT_ORIGIN` (default `http://127.0.0.1:8000`), `CACHEFRONT_ORIGIN_TIMEOUT`
-//! (seconds to wait for the origin's response head, default 30), `CACHEFRONT_LISTEN` (default
+//! (how long to wait for the origin's response head: `30s`, the default, or `2500ms`), `CACHEFRONT_LISTEN` (default
 //! `127.0.0.1:3000`), `CACHEFRONT_MAX_BYTES` and `CACHEFRONT_COALESCE_WAIT` (the cache), and
 //! `CACHEFRONT_CACHE=off` for the same proxy without the cache (a baseline for benchmarks).
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use cachefront_tower::Cache;
 use example_reverse_proxy::{Origin, app, policy, uncached_app};
@@ -34,11 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let origin_url =
         std::env::var("CACHEFRONT_ORIGIN").unwrap_or_else(|_| "http://127.0.0.1:8000".to_owned());
     let mut origin = Origin::new(&origin_url)?;
-    if let Ok(text) = std::env::var("CACHEFRONT_ORIGIN_TIMEOUT") {
-        let seconds = text.parse::<f64>().ok().filter(|s| *s > 0.0 && s.is_finite());
-        let expected =
-            format!("CACHEFRONT_ORIGIN_TIMEOUT={text:?}: expected a number of seconds, like 30 or 2.5");
-        origin = origin.timeout(Duration::from_secs_f64(seconds.ok_or(expected)?));
+    if let Some(timeout) = cachefront_tower::cachefront::config::duration("CACHEFRONT_ORIGIN_TIMEOUT")? {
+        origin = origin.timeout(timeout);
     }
     let app = match std::env::var("CACHEFRONT_CACHE").as_deref() {
         Err(_) | Ok("on") => app(origin, &Cache::from_env()?, policy()),
