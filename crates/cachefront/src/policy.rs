@@ -47,7 +47,7 @@ pub enum SetCookie {
 /// Adapters do this for you: `cache.layer(policy)` for Tower, `cache.middleware(policy)` for
 /// actix-web.
 ///
-/// The defaults follow docs/HTTP-CACHING-RULES.md rules 1 to 4 for an application cache:
+/// The defaults follow rules 1 to 4 of the project's [HTTP caching rules](https://github.com/cachefront/cachefront/blob/main/docs/HTTP-CACHING-RULES.md) for an application cache:
 ///
 /// - only `GET` is stored, and `HEAD` is answered from the stored `GET`;
 /// - only successful responses are stored: 200, 203, 204, 300, 301 and 308
