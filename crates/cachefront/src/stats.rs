@@ -234,8 +234,9 @@ pub struct RouteStats {
     pub revalidations: u64,
     /// Successful unsafe requests that invalidated stored responses.
     pub invalidations: u64,
-    /// Requests that did not use the cache, by reason (`method`, `authorization`, `cookie`,
-    /// `range`).
+    /// Requests that did not use the cache, by reason: [`Bypass::as_str`](crate::Bypass::as_str)
+    /// of each of [`Bypass::ALL`](crate::Bypass::ALL) (`method`, `authorization`, `cookie`,
+    /// `range`, `precondition`). Only reasons seen at least once are listed.
     pub bypasses: BTreeMap<&'static str, u64>,
     /// Requests that waited for another request's response to the same key.
     pub coalesced_waits: u64,
