@@ -206,6 +206,7 @@ mod purges;
 mod request;
 mod route_names;
 mod rules;
+mod series;
 mod stats;
 pub mod store;
 mod strategy;

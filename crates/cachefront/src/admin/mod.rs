@@ -192,7 +192,7 @@ impl Admin {
             ("GET", "/metrics") => AdminResponse {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: prometheus_text(&self.cache.stats()),
+                body: prometheus_text(&self.cache.exposition()),
                 headers: Vec::new(),
             },
             (_, "/purge" | "/stats" | "/metrics" | "/history") => {

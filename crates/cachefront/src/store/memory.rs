@@ -269,6 +269,7 @@ impl Store for MemoryStore {
             capacity_bytes: Some(self.max_bytes),
             evictions: self.shared.evictions.load(Ordering::Relaxed),
             expirations: self.shared.expirations.load(Ordering::Relaxed),
+            ..StoreUsage::default()
         }
     }
 }

@@ -18,7 +18,7 @@ pub use self::{
     },
     tiered::{TieredStore, TieredStoreBuilder},
 };
-pub use crate::{entry::Entry, key::KeyDigest};
+pub use crate::{entry::Entry, key::KeyDigest, series::LatencyHistogram};
 use crate::{error::Error, key::CacheKey};
 
 /// A boxed, `Send` future, as returned by [`Store`] methods.
@@ -193,4 +193,16 @@ pub struct StoreUsage {
     pub evictions: u64,
     /// Entries removed because their lifetime ended.
     pub expirations: u64,
+    /// Reads answered by the memory tier, for a store in tiers (`TieredStore`); `None`
+    /// otherwise.
+    pub l1_hits: Option<u64>,
+    /// Reads answered by the Redis tier after a miss in memory, for a store in tiers
+    /// (`TieredStore`); `None` otherwise.
+    pub l2_hits: Option<u64>,
+    /// Whether the store's circuit breaker is open, so that its calls fail at once
+    /// (`RedisStore`, and `TieredStore` for its Redis tier); `None` for a store without one.
+    pub circuit_open: Option<bool>,
+    /// The round-trip times of the store's operations, for a remote store (`RedisStore`, and
+    /// `TieredStore` for its Redis tier); `None` for a store that does not measure them.
+    pub operation_latency: Option<LatencyHistogram>,
 }
