@@ -226,9 +226,12 @@ pub struct Stats {
     pub total: RouteStats,
     /// Counters per route name ([`Policy::name`](crate::Policy::name)).
     pub routes: BTreeMap<String, RouteStats>,
-    /// Entries held by the store.
+    /// Entries held by the store (the memory tier of a `TieredStore`). The memory store counts
+    /// them at each write and removal, so the count is exact at once, before its background
+    /// maintenance runs.
     pub entries: u64,
-    /// Bytes held by the store.
+    /// Bytes held by the store, by its own measure ([`Entry::weight`](crate::store::Entry::weight)
+    /// for the memory store), exact at once as `entries` is.
     pub bytes: u64,
     /// The store's capacity in bytes, if bounded.
     pub capacity_bytes: Option<u64>,
