@@ -113,8 +113,11 @@ mod parity_tests {
         counters: Mutex<BTreeMap<String, Arc<Cell>>>,
         gauges: Mutex<BTreeMap<String, Arc<Cell>>>,
         histograms: Mutex<BTreeMap<String, Arc<Cell>>>,
-        described: Mutex<BTreeMap<String, (&'static str, Option<Unit>, String)>>,
+        described: Mutex<BTreeMap<String, Description>>,
     }
+
+    /// A series' kind, unit and help, as described to the recorder.
+    type Description = (&'static str, Option<Unit>, String);
 
     #[derive(Default)]
     struct Cell(AtomicU64);
@@ -382,7 +385,7 @@ mod parity_tests {
         drop(bypass);
         let prices = cache.memo("prices");
         for _ in 0..3 {
-            let price = prices.get_or_compute(&"apple", || async { Ok::<_, std::io::Error>(3) });
+            let price = prices.get_or_compute("apple", || async { Ok::<_, std::io::Error>(3) });
             assert_eq!(price.await.unwrap(), 3);
         }
         cache.run_pending_tasks().await;
