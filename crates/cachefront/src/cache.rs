@@ -167,7 +167,7 @@ impl Cache {
     pub(crate) fn record_total(&self, event: Event) {
         self.inner.stats.record_total(event);
         // A purge changes what the store holds: the facade's gauges follow.
-        StatsRegistry::publish_usage(self.inner.store.usage());
+        StatsRegistry::publish_usage(&*self.inner.store);
     }
 
     /// Removes the entry under `key`; returns whether there was one.

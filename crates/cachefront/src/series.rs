@@ -18,7 +18,12 @@ use std::{
     time::Duration,
 };
 
-use crate::{memo::MemoStats, policy::Bypass, stats::RouteStats, store::StoreUsage};
+use crate::{
+    memo::MemoStats,
+    policy::Bypass,
+    stats::RouteStats,
+    store::{Store, StoreUsage},
+};
 
 /// What a series is, in Prometheus' and the `metrics` facade's terms alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -589,12 +594,13 @@ pub(crate) fn describe() {
 }
 
 /// Gives the `metrics` facade the store's gauges and counters ([`Source::Usage`]): after each
-/// stored response or memo value and each purge. A no-op without the feature `metrics`.
-pub(crate) fn publish_usage(usage: &StoreUsage) {
+/// stored response or memo value and each purge. A no-op without the feature `metrics`, which
+/// does not even read the usage.
+pub(crate) fn publish_usage(store: &dyn Store) {
     #[cfg(feature = "metrics")]
-    exported::publish_usage(usage);
+    exported::publish_usage(&store.usage());
     #[cfg(not(feature = "metrics"))]
-    let _ = usage;
+    let _ = store;
 }
 
 #[cfg(feature = "metrics")]

@@ -12,7 +12,7 @@ use crate::{
     memo::MemoStats,
     policy::Bypass,
     series::{self, Count, Exposition, Latency},
-    store::StoreUsage,
+    store::{Store, StoreUsage},
 };
 
 /// The counters of one route (or of the whole cache, or of the invalidations that belong to no
@@ -152,8 +152,8 @@ impl StatsRegistry {
     }
 
     /// Gives the `metrics` facade the store's usage (see [`series::publish_usage`]).
-    pub(crate) fn publish_usage(usage: StoreUsage) {
-        series::publish_usage(&usage);
+    pub(crate) fn publish_usage(store: &dyn Store) {
+        series::publish_usage(store);
     }
 
     /// Records an event that belongs to no route (an invalidation from an `Invalidator`).

@@ -93,7 +93,7 @@ impl Target {
             }
             Ok(()) => {
                 self.memo.record(|c| &c.stores);
-                crate::series::publish_usage(&cache.store().usage());
+                crate::series::publish_usage(&**cache.store());
             }
             Err(error) => {
                 self.memo.record(|c| &c.store_errors);

@@ -46,7 +46,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Removes every entry; returns how many went.
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>>;
 
-    /// Entries, bytes and evictions, as far as the store knows them.
+    /// Entries, bytes, evictions and, for the stores that know them, hits per tier, the
+    /// circuit's state and the operations' times: what [`Stats`](crate::Stats) and the metrics
+    /// series report of the store. Cheap: called after every write.
     fn usage(&self) -> StoreUsage;
 
     /// Runs the store's pending maintenance (evictions, expirations, counts) now, so that
@@ -179,7 +181,10 @@ impl fmt::Debug for StoreLock {
     }
 }
 
-/// What a store holds, as reported by [`Store::usage`].
+/// What a store holds and how it fares, as reported by [`Store::usage`].
+///
+/// A store of your own fills in what it knows, from [`StoreUsage::default`]; every `Option` left
+/// `None` is left out of the metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreUsage {
