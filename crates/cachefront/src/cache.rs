@@ -87,7 +87,7 @@ impl Cache {
             inner: Arc::new(Inner {
                 store,
                 coalescer: Coalescer::default(),
-                stats: StatsRegistry::default(),
+                stats: StatsRegistry::new(),
                 coalesce_wait,
                 memo: crate::memo::registry::MemoRegistry::default(),
                 variants,
@@ -116,6 +116,14 @@ impl Cache {
     /// A snapshot of the counters, in total and per route, with the store's usage.
     pub fn stats(&self) -> Stats {
         self.inner.stats.snapshot(self.inner.store.usage())
+    }
+
+    /// Everything the admin endpoint's Prometheus text renders: counters, handler times, memo
+    /// counters and the store's usage.
+    pub(crate) fn exposition(&self) -> crate::series::Exposition {
+        self.inner
+            .stats
+            .exposition(self.inner.store.usage(), self.memo_stats())
     }
 
     /// The store.
@@ -162,6 +170,8 @@ impl Cache {
 
     pub(crate) fn record_total(&self, event: Event) {
         self.inner.stats.record_total(event);
+        // A purge changes what the store holds: the facade's gauges follow.
+        StatsRegistry::publish_usage(&*self.inner.store);
     }
 
     /// Removes the entry under `key`; returns whether there was one.

@@ -13,7 +13,9 @@
 //! - [`CacheKey`] / [`KeySpec`]: method, host, path, sorted query (allow- or deny-listed),
 //!   selected headers and custom parts, hashed with SHA-256.
 //! - [`store::Store`] / [`store::MemoryStore`]: moka, bounded in bytes, per-entry expiry.
-//! - [`Stats`]: hits, misses, bypasses by reason, coalesced waits, stores, evictions, bytes.
+//! - [`Stats`]: hits, misses, bypasses by reason, coalesced waits, stores, evictions, bytes;
+//!   the same series, with memo, tier, circuit and latency ones, as Prometheus text
+//!   ([`Admin`]'s `GET /metrics`) and, with the feature `metrics`, through the `metrics` facade.
 //! - [`adapter::CacheStatus`]: the RFC 9211 `Cache-Status` member every response carries.
 //!
 //! # Structure
@@ -48,6 +50,8 @@
 //! - `coalesce.rs`: single flight per key, with the one driver of it (`single_flight`) that
 //!   both `flow/lookup.rs` and `memo/flight.rs` call; `purges.rs`: invalidations that overtake misses in
 //!   flight; `entry.rs`: [`Entry`](store::Entry); `request.rs`: [`RequestHead`](adapter::RequestHead); `stats.rs`: [`Stats`];
+//!   `series.rs`: the one table of metric series that the `metrics` facade and `GET /metrics` are
+//!   generated from;
 //!   `memo/`: [`Memo`] (`mod.rs`), [`GetOrCompute`], the memo flight, its store target, registry,
 //!   stats and readable keys (`key.rs`); `error.rs`: [`Error`]; `pending.rs`: the writes under
 //!   way that [`Cache::run_pending_tasks`] waits for; `route_names.rs`: routes named after the
@@ -207,6 +211,7 @@ mod purges;
 mod request;
 mod route_names;
 mod rules;
+mod series;
 mod stats;
 pub mod store;
 mod strategy;

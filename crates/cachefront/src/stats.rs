@@ -1,31 +1,36 @@
 //! Counters per cache and per route, and their snapshot.
+//!
+//! Each counter is a [`Count`] bound to its series in `series.rs`, the one table that the
+//! `metrics` facade and the admin endpoint's Prometheus text are generated from.
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError},
 };
 
-use crate::{policy::Bypass, store::StoreUsage};
+use crate::{
+    memo::MemoStats,
+    policy::Bypass,
+    series::{self, Count, Exposition, Latency},
+    store::{Store, StoreUsage},
+};
 
-/// Lock-free counters for one route (or the whole cache).
+/// The counters of one route (or of the whole cache, or of the invalidations that belong to no
+/// route).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    hits: AtomicU64,
-    stale_hits: AtomicU64,
-    misses: AtomicU64,
-    revalidations: AtomicU64,
-    invalidations: AtomicU64,
-    bypasses: [AtomicU64; Bypass::ALL.len()],
-    coalesced_waits: AtomicU64,
-    stores: AtomicU64,
-    not_stored: AtomicU64,
-    store_errors: AtomicU64,
-    /// Counters of the `metrics` facade for this route, registered once when the route is bound.
-    #[cfg(feature = "metrics")]
-    exported: Option<exported::RouteMetrics>,
+    hits: Count,
+    stale_hits: Count,
+    misses: Count,
+    revalidations: Count,
+    invalidations: Count,
+    bypasses: [Count; Bypass::ALL.len()],
+    coalesced_waits: Count,
+    stores: Count,
+    not_stored: Count,
+    store_errors: Count,
+    /// The handler's time answering misses (routes only).
+    handler: Latency,
 }
 
 /// One kind of event the cache counts.
@@ -44,6 +49,33 @@ pub(crate) enum Event {
 }
 
 impl Counters {
+    /// The counters of the route `name`, each bound to its series with the label `route`.
+    fn for_route(name: &str) -> Self {
+        let bound = |series| Count::bound(series, &[name]);
+        Self {
+            hits: bound(&series::HITS),
+            stale_hits: bound(&series::STALE_HITS),
+            misses: bound(&series::MISSES),
+            revalidations: bound(&series::REVALIDATIONS),
+            invalidations: bound(&series::INVALIDATIONS),
+            bypasses: Bypass::ALL.map(|reason| Count::bound(&series::BYPASSES, &[name, reason.as_str()])),
+            coalesced_waits: bound(&series::COALESCED_WAITS),
+            stores: bound(&series::STORES),
+            not_stored: bound(&series::NOT_STORED),
+            store_errors: bound(&series::STORE_ERRORS),
+            handler: Latency::bound(&series::HANDLER_SECONDS, &[name]),
+        }
+    }
+
+    /// The counters of the invalidations that belong to no route: purges and their errors.
+    fn for_purges() -> Self {
+        Self {
+            invalidations: Count::bound(&series::PURGES, &[]),
+            store_errors: Count::bound(&series::PURGE_ERRORS, &[]),
+            ..Self::default()
+        }
+    }
+
     fn record(&self, event: Event) {
         let counter = match event {
             Event::Hit => &self.hits,
@@ -57,79 +89,76 @@ impl Counters {
             Event::NotStored => &self.not_stored,
             Event::StoreError => &self.store_errors,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        if let Some(exported) = &self.exported {
-            exported.record(event);
-        }
+        counter.increment();
     }
 
     fn snapshot(&self) -> RouteStats {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut bypasses = BTreeMap::new();
         for reason in Bypass::ALL {
-            let n = load(&self.bypasses[reason.index()]);
+            let n = self.bypasses[reason.index()].get();
             if n > 0 {
                 bypasses.insert(reason.as_str(), n);
             }
         }
         RouteStats {
-            hits: load(&self.hits),
-            stale_hits: load(&self.stale_hits),
-            misses: load(&self.misses),
-            revalidations: load(&self.revalidations),
-            invalidations: load(&self.invalidations),
+            hits: self.hits.get(),
+            stale_hits: self.stale_hits.get(),
+            misses: self.misses.get(),
+            revalidations: self.revalidations.get(),
+            invalidations: self.invalidations.get(),
             bypasses,
-            coalesced_waits: load(&self.coalesced_waits),
-            stores: load(&self.stores),
-            not_stored: load(&self.not_stored),
-            store_errors: load(&self.store_errors),
+            coalesced_waits: self.coalesced_waits.get(),
+            stores: self.stores.get(),
+            not_stored: self.not_stored.get(),
+            store_errors: self.store_errors.get(),
         }
     }
 }
 
 /// The counters of every route, plus the totals.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StatsRegistry {
     total: Counters,
+    /// The invalidations through an `Invalidator`: in the total, and in series of their own.
+    purges: Counters,
     routes: Mutex<BTreeMap<Arc<str>, Arc<Counters>>>,
 }
 
 impl StatsRegistry {
+    /// The counters of a new cache; describes every series to the `metrics` recorder.
+    pub(crate) fn new() -> Self {
+        series::describe();
+        Self {
+            total: Counters::default(),
+            purges: Counters::for_purges(),
+            routes: Mutex::default(),
+        }
+    }
+
     /// The counters of a route, created on first use. Called when a policy is bound, not per
     /// request.
     pub(crate) fn route(&self, name: &Arc<str>) -> Arc<Counters> {
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(routes.entry(Arc::clone(name)).or_insert_with(|| {
-            Arc::new(Counters {
-                #[cfg(feature = "metrics")]
-                exported: Some(exported::RouteMetrics::new(name)),
-                ..Counters::default()
-            })
-        }))
+        Arc::clone(
+            routes
+                .entry(Arc::clone(name))
+                .or_insert_with(|| Arc::new(Counters::for_route(name))),
+        )
     }
 
-    /// Records how long the handler took to answer a miss (the `metrics` facade histogram).
+    /// Records how long the handler took to answer a miss.
     pub(crate) fn handler_time(route: &Counters, elapsed: std::time::Duration) {
-        #[cfg(feature = "metrics")]
-        if let Some(exported) = &route.exported {
-            exported.handler_seconds.record(elapsed.as_secs_f64());
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = (route, elapsed);
+        route.handler.record(elapsed);
     }
 
-    /// Publishes the store's usage as `metrics` gauges (bytes, entries) and counters
-    /// (evictions).
-    pub(crate) fn publish_usage(usage: StoreUsage) {
-        #[cfg(feature = "metrics")]
-        exported::publish_usage(usage);
-        #[cfg(not(feature = "metrics"))]
-        let _ = usage;
+    /// Gives the `metrics` facade the store's usage (see [`series::publish_usage`]).
+    pub(crate) fn publish_usage(store: &dyn Store) {
+        series::publish_usage(store);
     }
 
     /// Records an event that belongs to no route (an invalidation from an `Invalidator`).
     pub(crate) fn record_total(&self, event: Event) {
+        self.purges.record(event);
         self.total.record(event);
     }
 
@@ -156,6 +185,28 @@ impl StatsRegistry {
             expirations: usage.expirations,
         }
     }
+
+    /// What the admin endpoint's Prometheus text renders.
+    pub(crate) fn exposition(&self, usage: StoreUsage, memo: BTreeMap<String, MemoStats>) -> Exposition {
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, counters)| {
+                (
+                    name.to_string(),
+                    (counters.snapshot(), counters.handler.snapshot()),
+                )
+            })
+            .collect();
+        Exposition {
+            routes,
+            purges: self.purges.snapshot(),
+            memo,
+            usage,
+        }
+    }
 }
 
 /// A snapshot of the cache's counters, in total and per route.
@@ -175,9 +226,12 @@ pub struct Stats {
     pub total: RouteStats,
     /// Counters per route name ([`Policy::name`](crate::Policy::name)).
     pub routes: BTreeMap<String, RouteStats>,
-    /// Entries held by the store.
+    /// Entries held by the store (the memory tier of a `TieredStore`). The memory store counts
+    /// them at each write and removal, so the count is exact at once, before its background
+    /// maintenance runs.
     pub entries: u64,
-    /// Bytes held by the store.
+    /// Bytes held by the store, by its own measure ([`Entry::weight`](crate::store::Entry::weight)
+    /// for the memory store), exact at once as `entries` is.
     pub bytes: u64,
     /// The store's capacity in bytes, if bounded.
     pub capacity_bytes: Option<u64>,
@@ -234,8 +288,9 @@ pub struct RouteStats {
     pub revalidations: u64,
     /// Successful unsafe requests that invalidated stored responses.
     pub invalidations: u64,
-    /// Requests that did not use the cache, by reason (`method`, `authorization`, `cookie`,
-    /// `range`).
+    /// Requests that did not use the cache, by reason: [`Bypass::as_str`](crate::Bypass::as_str)
+    /// of each of [`Bypass::ALL`](crate::Bypass::ALL) (`method`, `authorization`, `cookie`,
+    /// `range`, `precondition`). Only reasons seen at least once are listed.
     pub bypasses: BTreeMap<&'static str, u64>,
     /// Requests that waited for another request's response to the same key.
     pub coalesced_waits: u64,
@@ -274,144 +329,5 @@ impl RouteStats {
     /// Bypasses of every reason.
     pub fn total_bypasses(&self) -> u64 {
         self.bypasses.values().sum()
-    }
-}
-
-/// Output through the `metrics` facade: counters labelled by route name (a route pattern, never
-/// a raw path, so cardinality stays bounded), a handler-time histogram, store gauges.
-#[cfg(feature = "metrics")]
-mod exported {
-    use std::sync::Arc;
-
-    use metrics::{Counter, Histogram, counter, gauge, histogram};
-
-    use super::Event;
-    use crate::{policy::Bypass, store::StoreUsage};
-
-    #[derive(Debug)]
-    pub(super) struct RouteMetrics {
-        hits: Counter,
-        stale_hits: Counter,
-        misses: Counter,
-        revalidations: Counter,
-        invalidations: Counter,
-        bypasses: [Counter; Bypass::ALL.len()],
-        coalesced_waits: Counter,
-        stores: Counter,
-        not_stored: Counter,
-        store_errors: Counter,
-        pub(super) handler_seconds: Histogram,
-    }
-
-    impl RouteMetrics {
-        pub(super) fn new(route: &Arc<str>) -> Self {
-            let route = route.to_string();
-            let c = |name: &'static str| counter!(name, "route" => route.clone());
-            Self {
-                hits: c("cachefront_hits_total"),
-                stale_hits: c("cachefront_stale_hits_total"),
-                misses: c("cachefront_misses_total"),
-                revalidations: c("cachefront_revalidations_total"),
-                invalidations: c("cachefront_invalidations_total"),
-                bypasses: Bypass::ALL.map(|reason| {
-                    counter!("cachefront_bypasses_total", "route" => route.clone(), "reason" => reason.as_str())
-                }),
-                coalesced_waits: c("cachefront_coalesced_waits_total"),
-                stores: c("cachefront_stores_total"),
-                not_stored: c("cachefront_not_stored_total"),
-                store_errors: c("cachefront_store_errors_total"),
-                handler_seconds: histogram!("cachefront_handler_seconds", "route" => route.clone()),
-            }
-        }
-
-        pub(super) fn record(&self, event: Event) {
-            let counter = match event {
-                Event::Hit => &self.hits,
-                Event::StaleHit => &self.stale_hits,
-                Event::Miss => &self.misses,
-                Event::Revalidated => &self.revalidations,
-                Event::Invalidation => &self.invalidations,
-                Event::Bypass(reason) => &self.bypasses[reason.index()],
-                Event::CoalescedWait => &self.coalesced_waits,
-                Event::Store => &self.stores,
-                Event::NotStored => &self.not_stored,
-                Event::StoreError => &self.store_errors,
-            };
-            counter.increment(1);
-        }
-    }
-
-    pub(super) fn publish_usage(usage: StoreUsage) {
-        gauge!("cachefront_bytes").set(usage.bytes as f64);
-        gauge!("cachefront_entries").set(usage.entries as f64);
-        counter!("cachefront_evictions_total").absolute(usage.evictions);
-    }
-}
-
-#[cfg(all(test, feature = "metrics"))]
-mod metrics_tests {
-    use std::{
-        collections::BTreeMap,
-        sync::{Arc, Mutex, atomic::AtomicU64, atomic::Ordering},
-    };
-
-    use metrics::{
-        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-    };
-
-    use super::{Event, StatsRegistry};
-
-    #[derive(Default)]
-    struct Recorded(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-    struct Count(Arc<AtomicU64>);
-
-    impl CounterFn for Count {
-        fn increment(&self, value: u64) {
-            self.0.fetch_add(value, Ordering::Relaxed);
-        }
-        fn absolute(&self, value: u64) {
-            self.0.store(value, Ordering::Relaxed);
-        }
-    }
-
-    impl Recorder for &'static Recorded {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            let name = format!("{}{{{}}}", key.name(), labels.join(","));
-            let cell = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
-            Counter::from_arc(Arc::new(Count(cell)))
-        }
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
-        }
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
-        }
-    }
-
-    #[test]
-    fn events_reach_the_metrics_facade_labelled_by_route() {
-        let recorded: &'static Recorded = Box::leak(Box::default());
-        metrics::with_local_recorder(&recorded, || {
-            let registry = StatsRegistry::default();
-            let route = registry.route(&Arc::from("/products/{id}"));
-            registry.record(&route, Event::Hit);
-            registry.record(&route, Event::Hit);
-            registry.record(&route, Event::Bypass(crate::Bypass::Cookie));
-        });
-        let recorded = recorded.0.lock().unwrap();
-        let value = |name: &str| recorded.get(name).map(|c| c.load(Ordering::Relaxed));
-        assert_eq!(value("cachefront_hits_total{route=/products/{id}}"), Some(2));
-        assert_eq!(
-            value("cachefront_bypasses_total{route=/products/{id},reason=cookie}"),
-            Some(1)
-        );
     }
 }

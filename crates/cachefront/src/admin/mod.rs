@@ -34,12 +34,40 @@ use crate::{
 /// | --- | --- |
 /// | `POST /purge` | JSON `{"tags": [...], "paths": [...], "prefixes": [...], "keys": [...], "key_prefixes": [...], "all": true}` → `{"removed": N}` |
 /// | `GET /stats` | JSON snapshot, total and per route |
-/// | `GET /metrics` | Prometheus text format |
+/// | `GET /metrics` | Prometheus text format: the series listed below, the same as the `metrics` facade's |
 /// | `GET /history` | JSON array of stats samples, oldest first ([`Admin::history`]) |
 /// | `GET /` | the dashboard: one self-contained HTML page, no token needed to load it |
 ///
 /// Every request but the dashboard page needs `Authorization: Bearer <token>` (compared in
 /// constant time): 401 without it. Malformed JSON is a 400 with a message saying what is wrong.
+///
+/// # The metrics
+///
+/// `GET /metrics` and, with the feature `metrics`, the `metrics` facade export the same series,
+/// generated from one table: names start with `cachefront_`, counters end in `_total`, units
+/// are in the names (`_seconds`, `_bytes`). Labels stay bounded: `route` is a route's name or
+/// pattern, never a raw path; `namespace` a memo namespace; `tier` `l1` or `l2`.
+///
+/// | series | type | labels | meaning |
+/// | --- | --- | --- | --- |
+/// | `cachefront_hits_total`, `cachefront_stale_hits_total`, `cachefront_misses_total`, `cachefront_coalesced_waits_total`, `cachefront_stores_total`, `cachefront_not_stored_total`, `cachefront_revalidations_total`, `cachefront_invalidations_total`, `cachefront_store_errors_total` | counter | `route` | the [`RouteStats`](crate::RouteStats) of each route |
+/// | `cachefront_bypasses_total` | counter | `route`, `reason` | requests that did not use the cache, every reason of [`Bypass::ALL`](crate::Bypass::ALL) listed |
+/// | `cachefront_handler_seconds` | histogram | `route` | the handler's time answering a miss, until its response head |
+/// | `cachefront_purges_total`, `cachefront_purge_errors_total` | counter | | invalidations through an [`Invalidator`](crate::Invalidator) or `POST /purge`, and those the store failed |
+/// | `cachefront_memo_hits_total`, `cachefront_memo_stale_hits_total`, `cachefront_memo_negative_hits_total`, `cachefront_memo_misses_total`, `cachefront_memo_refreshes_total`, `cachefront_memo_coalesced_waits_total`, `cachefront_memo_stores_total`, `cachefront_memo_errors_total`, `cachefront_memo_decode_errors_total`, `cachefront_memo_encode_errors_total`, `cachefront_memo_store_errors_total` | counter | `namespace` | the [`MemoStats`](crate::MemoStats) of each namespace |
+/// | `cachefront_entries`, `cachefront_bytes`, `cachefront_capacity_bytes` | gauge | | what the store holds, and its bound (absent when unbounded) |
+/// | `cachefront_evictions_total`, `cachefront_expirations_total` | counter | | entries the store removed to make room, and at the end of their lifetime |
+/// | `cachefront_tier_hits_total` | counter | `tier` | reads a `TieredStore` answered from memory (`l1`) and from Redis (`l2`) |
+/// | `cachefront_store_circuit_open` | gauge | | 1 while the Redis store's circuit is open, else 0 |
+/// | `cachefront_store_operation_seconds` | histogram | | the Redis store's round trips, failed and timed-out ones included |
+///
+/// Histograms are rendered with the fixed buckets of
+/// [`LatencyHistogram::BOUNDS`](crate::store::LatencyHistogram::BOUNDS) (100 µs to 10 s); the
+/// facade is given each time as measured. The tier, circuit and round-trip series appear only
+/// with the Redis stores. The facade's store gauges and its eviction and expiration counters are
+/// refreshed after each stored response or memo value and each purge; every other series is
+/// counted as it happens. Install the `metrics` recorder before building the cache and its
+/// stores: their series are registered then.
 ///
 /// # The purge body
 ///
@@ -192,7 +220,7 @@ impl Admin {
             ("GET", "/metrics") => AdminResponse {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: prometheus_text(&self.cache.stats()),
+                body: prometheus_text(&self.cache.exposition()),
                 headers: Vec::new(),
             },
             (_, "/purge" | "/stats" | "/metrics" | "/history") => {
@@ -361,6 +389,22 @@ mod tests {
         assert_eq!(admin.handle("GET", "/nope", Some(TOKEN), b"").await.status, 404);
     }
 
+    /// The table of series in [`Admin`]'s docs names every series there is.
+    #[test]
+    fn the_documented_table_lists_every_series() {
+        let docs: String = include_str!("mod.rs")
+            .lines()
+            .filter(|line| line.starts_with("/// | `cachefront_"))
+            .collect();
+        for series in crate::series::SERIES {
+            assert!(
+                docs.contains(&format!("`{}`", series.name)),
+                "{} is not documented",
+                series.name
+            );
+        }
+    }
+
     #[tokio::test]
     async fn metrics_are_prometheus_text_by_route() {
         let admin = admin();
@@ -400,6 +444,32 @@ mod tests {
         while !stored(cache, uri).await {
             tokio::task::yield_now().await;
         }
+    }
+
+    /// A newcomer's first `/stats` after a few stores counts them: no maintenance run needed.
+    #[tokio::test]
+    async fn stats_count_stored_entries_at_once_and_forget_invalidated_ones() {
+        let admin = admin();
+        let cache = admin.cache().clone();
+        let stats = || async {
+            let response = admin.handle("GET", "/stats", Some(TOKEN), b"").await;
+            serde_json::from_str::<serde_json::Value>(&response.body).unwrap()
+        };
+        for uri in ["http://h/a", "http://h/b", "http://h/c"] {
+            store(&cache, uri).await;
+        }
+        let stored = stats().await;
+        assert_eq!(stored["entries"], 3, "{stored}");
+        assert!(stored["bytes"].as_u64().unwrap() > 0, "{stored}");
+        for key in ["GET /a host=h", "GET /b host=h", "GET /c host=h"] {
+            assert_eq!(cache.invalidator().readable_key(key).await.unwrap(), 1);
+        }
+        let purged = stats().await;
+        assert_eq!(
+            (&purged["entries"], &purged["bytes"]),
+            (&0.into(), &0.into()),
+            "{purged}"
+        );
     }
 
     /// Collects the `info` events' fields, as a log would show them.

@@ -237,7 +237,7 @@ impl CacheRoute {
                     tracing::warn!(%error, "cache store lock release failed; it expires by itself");
                 }
             }
-            StatsRegistry::publish_usage(route.store().usage());
+            StatsRegistry::publish_usage(&**route.store());
         }));
     }
 }

@@ -5,17 +5,7 @@
 //! status `200`, no headers, the encoded value as body, the call's TTL and stale windows, under
 //! a key hashed from the namespace and the memo key like every other [`CacheKey`].
 
-use std::{
-    collections::BTreeMap,
-    fmt,
-    future::Future,
-    marker::PhantomData,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, fmt, future::Future, marker::PhantomData, sync::Arc, time::Duration};
 
 use http::StatusCode;
 use serde::{Serialize, de::DeserializeOwned};
@@ -288,8 +278,8 @@ impl Memo {
         self.counters.snapshot()
     }
 
-    fn record(&self, counter: fn(&MemoCounters) -> &AtomicU64) {
-        counter(&self.counters).fetch_add(1, Ordering::Relaxed);
+    fn record(&self, counter: fn(&MemoCounters) -> &crate::series::Count) {
+        counter(&self.counters).increment();
     }
 }
 

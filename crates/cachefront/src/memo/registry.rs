@@ -35,7 +35,11 @@ impl fmt::Debug for MemoRegistry {
 impl MemoRegistry {
     pub(super) fn counters(&self, namespace: &Arc<str>) -> Arc<MemoCounters> {
         let mut namespaces = self.namespaces.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(namespaces.entry(Arc::clone(namespace)).or_default())
+        Arc::clone(
+            namespaces
+                .entry(Arc::clone(namespace))
+                .or_insert_with(|| Arc::new(MemoCounters::for_namespace(namespace))),
+        )
     }
 
     pub(super) fn hand_off(&self, entry: &Arc<Entry>, error: SharedError) {

@@ -1,37 +1,55 @@
 //! The counters of a memo namespace: `MemoCounters` inside, `MemoStats` outside.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::series::{self, Count};
 
+/// The counters of one namespace, each bound to its series in `series.rs` with the label
+/// `namespace`.
 #[derive(Debug, Default)]
 pub(crate) struct MemoCounters {
-    pub(super) hits: AtomicU64,
-    pub(super) stale_hits: AtomicU64,
-    pub(super) negative_hits: AtomicU64,
-    pub(super) misses: AtomicU64,
-    pub(super) refreshes: AtomicU64,
-    pub(super) coalesced_waits: AtomicU64,
-    pub(super) stores: AtomicU64,
-    pub(super) errors: AtomicU64,
-    pub(super) decode_errors: AtomicU64,
-    pub(super) encode_errors: AtomicU64,
-    pub(super) store_errors: AtomicU64,
+    pub(super) hits: Count,
+    pub(super) stale_hits: Count,
+    pub(super) negative_hits: Count,
+    pub(super) misses: Count,
+    pub(super) refreshes: Count,
+    pub(super) coalesced_waits: Count,
+    pub(super) stores: Count,
+    pub(super) errors: Count,
+    pub(super) decode_errors: Count,
+    pub(super) encode_errors: Count,
+    pub(super) store_errors: Count,
 }
 
 impl MemoCounters {
+    pub(super) fn for_namespace(namespace: &str) -> Self {
+        let bound = |series| Count::bound(series, &[namespace]);
+        Self {
+            hits: bound(&series::MEMO_HITS),
+            stale_hits: bound(&series::MEMO_STALE_HITS),
+            negative_hits: bound(&series::MEMO_NEGATIVE_HITS),
+            misses: bound(&series::MEMO_MISSES),
+            refreshes: bound(&series::MEMO_REFRESHES),
+            coalesced_waits: bound(&series::MEMO_COALESCED_WAITS),
+            stores: bound(&series::MEMO_STORES),
+            errors: bound(&series::MEMO_ERRORS),
+            decode_errors: bound(&series::MEMO_DECODE_ERRORS),
+            encode_errors: bound(&series::MEMO_ENCODE_ERRORS),
+            store_errors: bound(&series::MEMO_STORE_ERRORS),
+        }
+    }
+
     pub(super) fn snapshot(&self) -> MemoStats {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MemoStats {
-            hits: load(&self.hits),
-            stale_hits: load(&self.stale_hits),
-            negative_hits: load(&self.negative_hits),
-            misses: load(&self.misses),
-            refreshes: load(&self.refreshes),
-            coalesced_waits: load(&self.coalesced_waits),
-            stores: load(&self.stores),
-            errors: load(&self.errors),
-            decode_errors: load(&self.decode_errors),
-            encode_errors: load(&self.encode_errors),
-            store_errors: load(&self.store_errors),
+            hits: self.hits.get(),
+            stale_hits: self.stale_hits.get(),
+            negative_hits: self.negative_hits.get(),
+            misses: self.misses.get(),
+            refreshes: self.refreshes.get(),
+            coalesced_waits: self.coalesced_waits.get(),
+            stores: self.stores.get(),
+            errors: self.errors.get(),
+            decode_errors: self.decode_errors.get(),
+            encode_errors: self.encode_errors.get(),
+            store_errors: self.store_errors.get(),
         }
     }
 }

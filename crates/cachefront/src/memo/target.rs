@@ -91,7 +91,10 @@ impl Target {
             Ok(()) if cache.overtaken(self.epoch, &entry) => {
                 let _ = cache.store().remove(&entry.key).await;
             }
-            Ok(()) => self.memo.record(|c| &c.stores),
+            Ok(()) => {
+                self.memo.record(|c| &c.stores);
+                crate::series::publish_usage(&**cache.store());
+            }
             Err(error) => {
                 self.memo.record(|c| &c.store_errors);
                 tracing::warn!(key = %self.key, %error, "memo store write failed; the value was returned but not stored");

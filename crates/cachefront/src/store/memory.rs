@@ -45,6 +45,11 @@ struct Shared {
     tags: Mutex<HashMap<Arc<str>, HashSet<KeyDigest>>>,
     evictions: AtomicU64,
     expirations: AtomicU64,
+    /// Entries and weighted bytes held, counted at each insert and each removal (the eviction
+    /// listener sees every one, replacements included): exact at once, where moka's own counts
+    /// wait for its next maintenance.
+    entries: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Shared {
@@ -87,9 +92,13 @@ impl MemoryStore {
         let listener = Arc::clone(&shared);
         let cache = Moka::builder()
             .max_capacity(max_bytes)
-            .weigher(|_key: &KeyDigest, entry: &Arc<Entry>| u32::try_from(entry.weight()).unwrap_or(u32::MAX))
+            .weigher(|_key: &KeyDigest, entry: &Arc<Entry>| weight(entry))
             .expire_after(EntryExpiry)
             .eviction_listener(move |_key, entry: Arc<Entry>, cause| {
+                listener.entries.fetch_sub(1, Ordering::Relaxed);
+                listener
+                    .bytes
+                    .fetch_sub(u64::from(weight(&entry)), Ordering::Relaxed);
                 match cause {
                     RemovalCause::Size => {
                         listener.evictions.fetch_add(1, Ordering::Relaxed);
@@ -116,8 +125,10 @@ impl MemoryStore {
         self.max_bytes
     }
 
-    /// Runs moka's pending maintenance (evictions, expirations) now, so that
-    /// [`usage`](Store::usage) is exact. moka otherwise does this in small batches as it is used.
+    /// Runs moka's pending maintenance (evictions, expirations) now, so that the evictions and
+    /// expirations of [`usage`](Store::usage) are up to date. moka otherwise does this in small
+    /// batches as it is used. Entries and bytes need no maintenance: they are counted at each
+    /// write and removal.
     pub async fn run_pending_tasks(&self) {
         self.cache.run_pending_tasks().await;
     }
@@ -176,6 +187,12 @@ impl Store for MemoryStore {
                         .insert(*entry.key.digest());
                 }
             }
+            // Counted before moka holds it, so that the listener's decrement for this entry
+            // (replaced, evicted, refused admission) never finds the count without it.
+            self.shared.entries.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .bytes
+                .fetch_add(u64::from(weight(&entry)), Ordering::Relaxed);
             self.cache.insert(*entry.key.digest(), entry).await;
             Ok(())
         })
@@ -247,13 +264,19 @@ impl Store for MemoryStore {
 
     fn usage(&self) -> StoreUsage {
         StoreUsage {
-            entries: self.cache.entry_count(),
-            bytes: self.cache.weighted_size(),
+            entries: self.shared.entries.load(Ordering::Relaxed),
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
             capacity_bytes: Some(self.max_bytes),
             evictions: self.shared.evictions.load(Ordering::Relaxed),
             expirations: self.shared.expirations.load(Ordering::Relaxed),
+            ..StoreUsage::default()
         }
     }
+}
+
+/// What an entry weighs for the capacity (and the byte count): [`Entry::weight`], saturated.
+fn weight(entry: &Entry) -> u32 {
+    u32::try_from(entry.weight()).unwrap_or(u32::MAX)
 }
 
 /// Each entry lives for its own remaining lifetime, or until it has been idle too long.
@@ -361,6 +384,35 @@ mod tests {
         );
         entry.tags = tags.iter().map(|t| Arc::from(*t)).collect();
         Arc::new(entry)
+    }
+
+    /// Entries and bytes are exact right after writes, before moka's maintenance has run: a
+    /// newcomer's first `/stats` after a store shows it.
+    #[tokio::test]
+    async fn usage_is_exact_without_pending_maintenance() {
+        let store = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        let entries: Vec<Arc<Entry>> = (0..5).map(|i| entry(&format!("k{i}"), 100, ttl, &[])).collect();
+        for e in &entries {
+            store.put(Arc::clone(e)).await.unwrap();
+        }
+        let weights: u64 = entries.iter().map(|e| u64::from(weight(e))).sum();
+        let usage = store.usage();
+        assert_eq!((usage.entries, usage.bytes), (5, weights), "{usage:?}");
+        // A replacement is one entry, weighing what the new one weighs.
+        let bigger = entry("k0", 300, ttl, &[]);
+        store.put(Arc::clone(&bigger)).await.unwrap();
+        let usage = store.usage();
+        let weights = weights - u64::from(weight(&entries[0])) + u64::from(weight(&bigger));
+        assert_eq!((usage.entries, usage.bytes), (5, weights), "{usage:?}");
+        for e in &entries {
+            assert!(store.remove(e.key()).await.unwrap());
+        }
+        let usage = store.usage();
+        assert_eq!((usage.entries, usage.bytes), (0, 0), "{usage:?}");
+        // Maintenance agrees with the counts it did not produce.
+        store.run_pending_tasks().await;
+        assert_eq!(store.usage().entries, store.cache.entry_count());
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ pub use self::{
     },
     tiered::{TieredStore, TieredStoreBuilder},
 };
-pub use crate::{entry::Entry, key::KeyDigest};
+pub use crate::{entry::Entry, key::KeyDigest, series::LatencyHistogram};
 use crate::{error::Error, key::CacheKey};
 
 /// A boxed, `Send` future, as returned by [`Store`] methods.
@@ -46,7 +46,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Removes every entry; returns how many went.
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>>;
 
-    /// Entries, bytes and evictions, as far as the store knows them.
+    /// Entries, bytes, evictions and, for the stores that know them, hits per tier, the
+    /// circuit's state and the operations' times: what [`Stats`](crate::Stats) and the metrics
+    /// series report of the store. Cheap: called after every write.
     fn usage(&self) -> StoreUsage;
 
     /// Runs the store's pending maintenance (evictions, expirations, counts) now, so that
@@ -179,7 +181,10 @@ impl fmt::Debug for StoreLock {
     }
 }
 
-/// What a store holds, as reported by [`Store::usage`].
+/// What a store holds and how it fares, as reported by [`Store::usage`].
+///
+/// A store of your own fills in what it knows, from [`StoreUsage::default`]; every `Option` left
+/// `None` is left out of the metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreUsage {
@@ -193,4 +198,16 @@ pub struct StoreUsage {
     pub evictions: u64,
     /// Entries removed because their lifetime ended.
     pub expirations: u64,
+    /// Reads answered by the memory tier, for a store in tiers (`TieredStore`); `None`
+    /// otherwise.
+    pub l1_hits: Option<u64>,
+    /// Reads answered by the Redis tier after a miss in memory, for a store in tiers
+    /// (`TieredStore`); `None` otherwise.
+    pub l2_hits: Option<u64>,
+    /// Whether the store's circuit breaker is open, so that its calls fail at once
+    /// (`RedisStore`, and `TieredStore` for its Redis tier); `None` for a store without one.
+    pub circuit_open: Option<bool>,
+    /// The round-trip times of the store's operations, for a remote store (`RedisStore`, and
+    /// `TieredStore` for its Redis tier); `None` for a store that does not measure them.
+    pub operation_latency: Option<LatencyHistogram>,
 }

@@ -70,6 +70,8 @@ struct Inner {
     /// arrived are not stored.
     heard: Arc<PurgeLog>,
     invalidation_bound: Duration,
+    /// Reads answered by each tier, for the usage and the metrics.
+    hits: crate::series::TierHits,
     /// Dropped with the store: stops the invalidation follower.
     _shutdown: watch::Sender<()>,
 }
@@ -157,6 +159,7 @@ impl TieredStoreBuilder {
                 generation,
                 heard,
                 invalidation_bound: self.invalidation_bound,
+                hits: crate::series::TierHits::new(),
                 _shutdown: shutdown,
             }),
         })
@@ -301,11 +304,13 @@ impl TieredStore {
 
     async fn get_entry(&self, key: &CacheKey) -> Result<Option<Arc<Entry>>, Error> {
         if let Some(entry) = self.inner.l1.get(key).await? {
+            self.inner.hits.l1.increment();
             return Ok(Some(entry));
         }
         let generation = self.inner.generation.load(Ordering::SeqCst);
         let entry = self.inner.l2.get(key).await?;
         if let Some(entry) = &entry {
+            self.inner.hits.l2.increment();
             self.fill(entry, generation).await;
         }
         Ok(entry)
@@ -385,9 +390,12 @@ impl Store for TieredStore {
         })
     }
 
-    /// The memory tier's usage (Redis does not report one prefix's usage cheaply).
+    /// The memory tier's usage (Redis does not report one prefix's usage cheaply), the hits of
+    /// each tier, and the Redis tier's circuit and operation times.
     fn usage(&self) -> StoreUsage {
-        self.inner.l1.usage()
+        self.inner
+            .hits
+            .usage(self.inner.l1.usage(), self.inner.l2.usage())
     }
 
     fn run_pending_tasks(&self) -> BoxFuture<'_, ()> {

@@ -253,6 +253,7 @@ impl RedisStoreBuilder {
                 lock_tokens: AtomicU64::new(0),
                 runtime,
                 scripts: Scripts::new(),
+                latency: crate::series::Latency::bound(&crate::series::STORE_OPERATION_SECONDS, &[]),
                 _shutdown: shutdown,
             }),
         };

@@ -118,6 +118,8 @@ struct Inner {
     lock_tokens: AtomicU64,
     runtime: tokio::runtime::Handle,
     scripts: Scripts,
+    /// Every round trip's time, for the usage and the metrics.
+    latency: crate::series::Latency,
     /// Dropped with the store: stops the pub/sub listener.
     _shutdown: watch::Sender<()>,
 }
@@ -322,7 +324,10 @@ impl RedisStore {
             self.ensure_probe();
             return Err(Error::store(format!("Redis {what} skipped"), CircuitOpen));
         }
-        match tokio::time::timeout(self.inner.settings.timeout, call).await {
+        let started = Instant::now();
+        let answer = tokio::time::timeout(self.inner.settings.timeout, call).await;
+        self.inner.latency.record(started.elapsed());
+        match answer {
             Ok(Ok(value)) => {
                 breaker.succeeded();
                 Ok(value)
@@ -680,9 +685,14 @@ impl Store for RedisStore {
         Box::pin(self.clear_all())
     }
 
-    /// Redis does not report what one prefix holds cheaply: the usage is unknown (zero).
+    /// Redis does not report what one prefix holds cheaply: entries and bytes are unknown
+    /// (zero). The circuit's state and the round trips' times are known.
     fn usage(&self) -> StoreUsage {
-        StoreUsage::default()
+        StoreUsage {
+            circuit_open: Some(self.inner.breaker.is_open()),
+            operation_latency: Some(self.inner.latency.snapshot()),
+            ..StoreUsage::default()
+        }
     }
 
     fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
