@@ -53,5 +53,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --all-features --no-fail-fast --lib --bins --tests
 fi
+# The core without optional features: what a build without `redis` does with a Redis URL.
+cargo test -p cachefront --test env
 # Doc examples are tests too (nextest does not run them).
 cargo test --workspace --all-features --doc

@@ -1,4 +1,4 @@
-//! Settings read from the environment (`CACHEFRONT_*`), validated; [`duration`] and [`bytes`]
+//! Settings read from the environment (`CACHEFRONT_*`), validated; [`duration`](fn@duration) and [`bytes`](fn@bytes)
 //! read an application's own variables in the same formats.
 //!
 //! | variable | setting | accepted form |
