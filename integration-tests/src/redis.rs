@@ -23,6 +23,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     extra_args: Vec<String>,
+    /// Whether the port speaks TLS only (then readiness is read from the log, not a `PING`).
+    tls: bool,
 }
 
 impl RedisServer {
@@ -40,12 +42,68 @@ impl RedisServer {
             port,
             dir,
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            tls: false,
         };
         server.spawn();
         server
     }
 
+    /// Starts a server that speaks TLS only, on a free port (`--port 0 --tls-port PORT`), with
+    /// certificates made by `openssl` in its directory: a CA (`ca.pem`) and a server
+    /// certificate it signed for `127.0.0.1` and `localhost`. Clients need not present a
+    /// certificate. Also writes `other-ca.pem`, a CA that signed nothing.
+    ///
+    /// Panics, saying why, where `openssl` is missing or `redis-server` was built without TLS.
+    pub fn start_tls() -> Self {
+        let port = free_port();
+        let dir = temp_dir(port);
+        make_certificates(&dir);
+        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let extra_args = vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.pem"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            extra_args,
+            tls: true,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `rediss://127.0.0.1:PORT`, for a server from [`start_tls`](Self::start_tls).
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The PEM of the CA that signed the certificate of a [`start_tls`](Self::start_tls) server.
+    pub fn tls_ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.pem")).expect("ca.pem")
+    }
+
+    /// The PEM of a CA that signed nothing this server presents.
+    pub fn tls_other_ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("other-ca.pem")).expect("other-ca.pem")
+    }
+
     fn spawn(&mut self) {
+        if self.tls {
+            // Readiness is read from the log: a previous run's must not answer for this one.
+            let _ = std::fs::remove_file(self.dir.join("redis.log"));
+        }
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -82,7 +140,13 @@ impl RedisServer {
                     std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
                 );
             }
-            if ping(self.port) {
+            let ready = if self.tls {
+                std::fs::read_to_string(self.dir.join("redis.log"))
+                    .is_ok_and(|log| log.contains("Ready to accept connections"))
+            } else {
+                ping(self.port)
+            };
+            if ready {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -189,6 +253,97 @@ impl RedisCluster {
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
+}
+
+/// Runs `openssl` in `dir`, panicking with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run `openssl` ({error}): install it (apt-get install openssl)")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA, a server certificate it signs for 127.0.0.1 and localhost (P-256 keys, valid a day),
+/// and a second, unrelated CA.
+fn make_certificates(dir: &Path) {
+    for ca in ["ca", "other-ca"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN=cachefront test {ca}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write server.ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    );
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

@@ -208,6 +208,46 @@ async fn store_suite_on_tiered() {
     store_suite(&tiered).await;
 }
 
+#[tokio::test]
+async fn store_suite_over_tls_with_a_custom_ca_and_plain_or_untrusted_clients_fail() {
+    let server = RedisServer::start_tls();
+    let store = RedisStore::builder(server.tls_url())
+        .prefix("tls:")
+        .timeout(Duration::from_secs(2))
+        .tls_root_certificate(server.tls_ca())
+        .connect()
+        .await
+        .unwrap();
+    store
+        .ping()
+        .await
+        .expect("rediss:// with the server's CA answers");
+    let stored = entry("/over-tls", "sealed", Duration::from_secs(60), &[]).await;
+    store.put(Arc::clone(&stored)).await.unwrap();
+    let read = store
+        .get(&key("/over-tls"))
+        .await
+        .unwrap()
+        .expect("the entry round-trips");
+    assert_eq!(read.body(), "sealed");
+    store_suite(&store).await;
+
+    // Plain text to the TLS port, a CA that signed nothing here, and the system's roots: no
+    // answer for any of them.
+    let plain = RedisStore::builder(format!("redis://127.0.0.1:{}", server.port()))
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert_eq!(plain.ping().await.unwrap_err().kind(), ErrorKind::Store);
+    for untrusted in [
+        RedisStore::builder(server.tls_url()).tls_root_certificate(server.tls_other_ca()),
+        RedisStore::builder(server.tls_url()),
+    ] {
+        let store = untrusted.timeout(Duration::from_millis(500)).build().unwrap();
+        assert_eq!(store.ping().await.unwrap_err().kind(), ErrorKind::Store);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_suite_on_a_three_node_cluster() {
     let cluster = RedisCluster::start(3);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{
     RedisStore,
-    builder::{Names, RedisStoreBuilder},
+    builder::{Names, RedisStoreBuilder, Tls},
 };
 use crate::error::Error;
 
@@ -15,6 +15,9 @@ const ENV_PREFIX: &str = "CACHEFRONT_REDIS_PREFIX";
 const ENV_TIMEOUT: &str = "CACHEFRONT_REDIS_TIMEOUT_MS";
 const ENV_COMPRESS: &str = "CACHEFRONT_REDIS_COMPRESS_ABOVE";
 const ENV_LOCK_TTL: &str = "CACHEFRONT_REDIS_LOCK_TTL_MS";
+const ENV_TLS_CA: &str = "CACHEFRONT_REDIS_TLS_CA";
+const ENV_TLS_CERT: &str = "CACHEFRONT_REDIS_TLS_CERT";
+const ENV_TLS_KEY: &str = "CACHEFRONT_REDIS_TLS_KEY";
 
 impl Names {
     pub(super) const ENV: Self = Self {
@@ -22,6 +25,8 @@ impl Names {
         prefix: ENV_PREFIX,
         timeout: ENV_TIMEOUT,
         lock_ttl: ENV_LOCK_TTL,
+        tls_ca: ENV_TLS_CA,
+        tls_client: ENV_TLS_CERT,
     };
 }
 
@@ -30,15 +35,18 @@ impl RedisStoreBuilder {
     ///
     /// | variable | accepted form | default |
     /// | --- | --- | --- |
-    /// | `CACHEFRONT_REDIS_URL` | `redis://[user:password@]host[:port][/db]` or `unix:///path`; with `CACHEFRONT_REDIS_CLUSTER`, a comma-separated list of node URLs | required |
+    /// | `CACHEFRONT_REDIS_URL` | `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS, feature `redis-tls`) or `unix:///path`; with `CACHEFRONT_REDIS_CLUSTER`, a comma-separated list of node URLs | required |
     /// | `CACHEFRONT_REDIS_CLUSTER` | `true` / `false` (or `1` / `0`, `yes` / `no`) | `false` |
     /// | `CACHEFRONT_REDIS_PREFIX` | letters, digits and `_ : . - /`, at most 64 | `cachefront:` |
     /// | `CACHEFRONT_REDIS_TIMEOUT_MS` | milliseconds, 1 to 60000 | `250` |
     /// | `CACHEFRONT_REDIS_COMPRESS_ABOVE` | bytes, or `off` | `1024` |
     /// | `CACHEFRONT_REDIS_LOCK_TTL_MS` | milliseconds, 1 to 600000 | `10000` |
+    /// | `CACHEFRONT_REDIS_TLS_CA` | path to a PEM file of CA certificates to trust for `rediss://` instead of the system's (feature `redis-tls`) | the system's roots |
+    /// | `CACHEFRONT_REDIS_TLS_CERT`, `CACHEFRONT_REDIS_TLS_KEY` | paths to a PEM client certificate chain and its private key, for mutual TLS; both or neither (feature `redis-tls`) | none |
     ///
     /// A missing `CACHEFRONT_REDIS_URL` or a malformed value is an error naming the variable
-    /// and the accepted form; nothing falls back to a default silently.
+    /// and the accepted form; nothing falls back to a default silently. Errors and `Debug`
+    /// never show a URL's password (`redis://user:***@host`).
     pub fn from_env() -> Result<Self, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -105,9 +113,54 @@ impl RedisStoreBuilder {
                 })?)
             };
         }
+        builder.tls = read_tls(&lookup)?;
         builder.validate()?;
         Ok(builder)
     }
+}
+
+/// The TLS files the variables name, read; a variable set in a build without `redis-tls` is
+/// an error naming the feature.
+fn read_tls(lookup: &impl Fn(&str) -> Option<String>) -> Result<Tls, Error> {
+    let path = |name: &str| {
+        lookup(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (ca, cert, key) = (path(ENV_TLS_CA), path(ENV_TLS_CERT), path(ENV_TLS_KEY));
+    if !cfg!(feature = "redis-tls") {
+        let set = [(ENV_TLS_CA, &ca), (ENV_TLS_CERT, &cert), (ENV_TLS_KEY, &key)];
+        if let Some((name, _)) = set.iter().find(|(_, value)| value.is_some()) {
+            return Err(Error::config(
+                name,
+                "TLS needs cachefront's `redis-tls` feature, which this build lacks",
+            ));
+        }
+        return Ok(Tls::default());
+    }
+    let read = |name: &str, path: &str| {
+        std::fs::read(path).map_err(|error| Error::config(name, format!("cannot read `{path}`: {error}")))
+    };
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((read(ENV_TLS_CERT, &cert)?, read(ENV_TLS_KEY, &key)?)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(Error::config(
+                ENV_TLS_KEY,
+                "not set; a client certificate needs its key",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::config(
+                ENV_TLS_CERT,
+                "not set; a client key needs its certificate",
+            ));
+        }
+    };
+    Ok(Tls {
+        root_certificate: ca.map(|ca| read(ENV_TLS_CA, &ca)).transpose()?,
+        client,
+    })
 }
 
 impl RedisStore {
@@ -169,7 +222,26 @@ mod tests {
         let cases: &[Case<'_>] = &[
             (&[], ENV_URL, "redis://127.0.0.1:6379"),
             (&[(ENV_URL, "http://x")], ENV_URL, "redis://[user:password@]host"),
-            (&[(ENV_URL, "rediss://x")], ENV_URL, "TLS"),
+            #[cfg(not(feature = "redis-tls"))]
+            (&[(ENV_URL, "rediss://x")], ENV_URL, "`redis-tls` feature"),
+            #[cfg(not(feature = "redis-tls"))]
+            (
+                &[(ENV_URL, "redis://a"), (ENV_TLS_CA, "/ca.pem")],
+                ENV_TLS_CA,
+                "`redis-tls` feature",
+            ),
+            #[cfg(feature = "redis-tls")]
+            (
+                &[(ENV_URL, "rediss://a"), (ENV_TLS_CA, "/nonexistent/ca.pem")],
+                ENV_TLS_CA,
+                "cannot read `/nonexistent/ca.pem`",
+            ),
+            #[cfg(feature = "redis-tls")]
+            (
+                &[(ENV_URL, "rediss://a"), (ENV_TLS_CERT, "/c.pem")],
+                ENV_TLS_KEY,
+                "needs its key",
+            ),
             (
                 &[(ENV_URL, "redis://a,redis://b")],
                 ENV_URL,
@@ -213,5 +285,33 @@ mod tests {
             assert!(message.contains(name), "{message} should name {name}");
             assert!(message.contains(form), "{message} should say {form}");
         }
+    }
+
+    #[test]
+    fn a_malformed_url_error_names_the_variable_but_never_the_password() {
+        for url in [
+            "redis://user:s3cr3t-pw@host:notaport",
+            "redis://user:s3cr3t-pw@",
+            "http://user:s3cr3t-pw@host",
+            "user:s3cr3t-pw@host:6379",
+            "redis://:s3cr3t-pw@host:6379,redis://b",
+        ] {
+            let error = env(&[(ENV_URL, url)]).unwrap_err();
+            for shown in [error.to_string(), format!("{error:?}"), format!("{error:#?}")] {
+                assert!(!shown.contains("s3cr3t"), "{shown} shows the password of {url}");
+                assert!(shown.contains(ENV_URL), "{shown} should name {ENV_URL}");
+            }
+        }
+        let error = env(&[(ENV_URL, "redis://user:s3cr3t-pw@host:notaport")]).unwrap_err();
+        assert!(
+            error.to_string().contains("redis://user:***@host:notaport"),
+            "{error}"
+        );
+        let builder = env(&[(ENV_URL, "redis://user:s3cr3t-pw@127.0.0.1:6379")]).unwrap();
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("user:***@127.0.0.1"),
+            "{shown}"
+        );
     }
 }
