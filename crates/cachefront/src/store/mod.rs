@@ -5,6 +5,7 @@ mod memory;
 mod redis;
 #[cfg(feature = "redis")]
 mod tiered;
+pub(crate) mod warn;
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
