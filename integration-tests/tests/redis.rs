@@ -680,6 +680,71 @@ async fn waiters_are_woken_when_a_lock_is_released_without_an_entry() {
     assert!(free.is_some(), "a dropped lock was released");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidations_that_failed_while_redis_was_down_are_replayed_when_it_answers() {
+    let mut server = RedisServer::start();
+    let prefix = "replay:";
+    let writer = TieredStore::new(MemoryStore::new(), redis_store(&server, prefix).await);
+    let ttl = Duration::from_secs(60);
+    for (path, tags) in [
+        ("/by-key", &[][..]),
+        ("/by-tag", &["product:1"][..]),
+        ("/kept", &[][..]),
+    ] {
+        writer.put(entry(path, "old", ttl, tags).await).await.unwrap();
+    }
+    // Redis snapshots (as a production Redis does) and goes down.
+    let () = redis::cmd("SAVE")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    server.kill();
+    assert!(
+        writer.remove(&key("/by-key")).await.is_err(),
+        "Redis is down: the removal fails"
+    );
+    assert!(
+        writer.remove_tag("product:1").await.is_err(),
+        "Redis is down: the purge fails"
+    );
+    server.restart();
+
+    // This instance never reads back what it failed to invalidate: a read replays first.
+    assert!(
+        !matches!(writer.get(&key("/by-key")).await, Ok(Some(_))),
+        "the instance that invalidated /by-key read it back from Redis"
+    );
+    // The replay reaches Redis: the snapshot's copies go, the rest of the snapshot stays.
+    let redis_key = |path: &str| format!("{prefix}e:{{{}}}", key(path).digest().to_hex());
+    let replayed = eventually(Duration::from_secs(10), || async {
+        let mut raw = redis::Client::open(server.url())
+            .ok()?
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        let (by_key, by_tag, kept): (bool, bool, bool) = redis::pipe()
+            .exists(redis_key("/by-key"))
+            .exists(redis_key("/by-tag"))
+            .exists(redis_key("/kept"))
+            .query_async(&mut raw)
+            .await
+            .ok()?;
+        assert!(kept, "the snapshot was restored");
+        (!by_key && !by_tag).then_some(())
+    })
+    .await;
+    assert!(
+        replayed.is_some(),
+        "the failed invalidations were not replayed within 10 s"
+    );
+    // A fresh instance's memory is not filled with the invalidated entries from Redis.
+    let fresh = TieredStore::new(MemoryStore::new(), redis_store(&server, prefix).await);
+    assert!(fresh.get(&key("/by-key")).await.unwrap().is_none());
+    assert!(fresh.get(&key("/by-tag")).await.unwrap().is_none());
+    assert!(fresh.get(&key("/kept")).await.unwrap().is_some());
+    assert!(fresh.memory().get(&key("/by-key")).await.unwrap().is_none());
+}
+
 /// A `/slow/{id}` route on a tiered cache: 50 ms per computation, cached 30 s.
 async fn slow_server(store: TieredStore) -> (TestServer, Cache, Arc<AtomicUsize>) {
     let cache = Cache::builder().store(store).build().unwrap();

@@ -22,6 +22,7 @@ use super::{
     breaker::Breaker,
     bus::{Bus, listen},
     codec::EntryCodec,
+    replay::Replay,
     scripts::Scripts,
 };
 use crate::error::Error;
@@ -407,6 +408,7 @@ impl RedisStoreBuilder {
                 lock_tokens: AtomicU64::new(0),
                 runtime,
                 scripts: Scripts::new(),
+                replay: Replay::default(),
                 _shutdown: shutdown,
             }),
         };

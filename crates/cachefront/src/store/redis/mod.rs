@@ -12,6 +12,7 @@ mod bus;
 pub(super) mod codec;
 mod config;
 mod purge;
+mod replay;
 mod scripts;
 
 use std::{
@@ -39,6 +40,7 @@ use self::{
     breaker::{Breaker, CircuitOpen, PROBE_EVERY},
     bus::Bus,
     codec::EntryCodec,
+    replay::Replay,
     scripts::Scripts,
 };
 use super::{BoxFuture, Store, StoreLock, StoreUsage};
@@ -66,6 +68,19 @@ const BATCH: usize = 512;
 /// - **Purges** by key, tag (Redis sets that expire with their entries), prefix of the readable
 ///   key (a sorted-set index, one range query), or everything under the prefix (`SCAN` on
 ///   every primary of a cluster); never `KEYS`.
+/// - **Invalidations during an outage** are not lost: a removal by key, tag, prefix or of
+///   everything that fails is queued (up to 1,024; past that, everything under the prefix is
+///   purged instead) and replayed in order as soon as Redis answers again (the probe that
+///   closes the circuit, or any call that succeeds, starts it); each replayed invalidation is
+///   published to the other instances. Until the replay is done, reads on this store replay
+///   first, so an instance never reads back from Redis (restored from a snapshot, or only
+///   unreachable) what it failed to invalidate. The queue lives in the process: an instance
+///   that stops during the outage takes its queue with it.
+/// - **TLS**: `rediss://` URLs with the `redis-tls` feature (rustls with the `ring` provider,
+///   installed as the process default unless the application installed one). The system's
+///   roots are trusted unless `RedisStoreBuilder::tls_root_certificate` names a
+///   CA; `tls_client_certificate` is for mutual TLS (both with the feature). Without the feature a `rediss://` URL is a configuration error.
+/// - **Credentials**: errors, logs and `Debug` show URLs with the password as `***`.
 /// - **Cross-instance coalescing**: [`try_lock`](Store::try_lock) (`SET NX PX`) and
 ///   [`wait_for`](Store::wait_for), woken over pub/sub rather than polling.
 ///
@@ -118,6 +133,8 @@ struct Inner {
     lock_tokens: AtomicU64,
     runtime: tokio::runtime::Handle,
     scripts: Scripts,
+    /// Invalidations that failed, to replay once Redis answers.
+    replay: Replay,
     /// Dropped with the store: stops the pub/sub listener.
     _shutdown: watch::Sender<()>,
 }
@@ -204,6 +221,7 @@ async fn probe(store: Weak<Inner>) {
             if let Some(inner) = store.upgrade() {
                 inner.breaker.succeeded();
                 tracing::info!("Redis answers again; the store is used again");
+                RedisStore { inner }.schedule_replay();
             }
             return;
         }
@@ -325,6 +343,7 @@ impl RedisStore {
         match tokio::time::timeout(self.inner.settings.timeout, call).await {
             Ok(Ok(value)) => {
                 breaker.succeeded();
+                self.schedule_replay();
                 Ok(value)
             }
             Ok(Err(error)) => {
@@ -387,6 +406,10 @@ impl RedisStore {
     }
 
     async fn get_entry(&self, key: &CacheKey) -> Result<Option<Arc<Entry>>, Error> {
+        // Never read back what an invalidation that failed was meant to remove.
+        if self.inner.replay.is_pending() {
+            self.replay().await?;
+        }
         let redis_key = self.entry_key(&key.digest().to_hex());
         let mut connection = self.connection();
         let value: Option<Vec<u8>> = self
@@ -586,6 +609,9 @@ impl RedisStore {
     }
 
     async fn wait(&self, key: &CacheKey, timeout: Duration) -> Result<Option<Arc<Entry>>, Error> {
+        if self.inner.replay.is_pending() {
+            self.replay().await?;
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let hex = key.digest().to_hex();
         let entry_key = self.entry_key(&hex);
@@ -669,15 +695,17 @@ impl Store for RedisStore {
     }
 
     fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(self.remove_entry(key))
+        let invalidation = Invalidation::Key(key.digest().to_hex());
+        Box::pin(self.invalidating(invalidation, self.remove_entry(key)))
     }
 
     fn remove_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(self.remove_tagged(tag))
+        let invalidation = Invalidation::Tag(tag.to_owned());
+        Box::pin(self.invalidating(invalidation, self.remove_tagged(tag)))
     }
 
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>> {
-        Box::pin(self.clear_all())
+        Box::pin(self.invalidating(Invalidation::All, self.clear_all()))
     }
 
     /// Redis does not report what one prefix holds cheaply: the usage is unknown (zero).
@@ -686,7 +714,8 @@ impl Store for RedisStore {
     }
 
     fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(self.remove_with_prefix(prefix))
+        let invalidation = Invalidation::Prefix(prefix.to_owned());
+        Box::pin(self.invalidating(invalidation, self.remove_with_prefix(prefix)))
     }
 
     fn is_shared(&self) -> bool {
