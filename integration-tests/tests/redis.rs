@@ -259,6 +259,52 @@ async fn store_suite_on_a_three_node_cluster() {
         .unwrap();
     assert!(store.is_cluster());
     store_suite(&store).await;
+    // The readable-key index is sharded: many writes touch many index keys, on several
+    // slots, and a purge by prefix reads every shard.
+    let ttl = Duration::from_secs(60);
+    for n in 0..64 {
+        store
+            .put(entry(&format!("/spread/{n}"), "s", ttl, &[]).await)
+            .await
+            .unwrap();
+    }
+    let mut nodes = redis::cluster::ClusterClient::new(cluster.urls())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    let mut node = redis::Client::open(cluster.urls()[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut slots = std::collections::HashSet::new();
+    for shard in 0..16 {
+        let index = format!("suite:{{index:{shard:x}}}:keys");
+        let members: u64 = redis::cmd("ZCARD")
+            .arg(&index)
+            .query_async(&mut nodes)
+            .await
+            .unwrap();
+        if members > 0 {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(&index)
+                .query_async(&mut node)
+                .await
+                .unwrap();
+            slots.insert(slot);
+        }
+    }
+    assert!(
+        slots.len() >= 8,
+        "64 writes touched index keys on {} slots",
+        slots.len()
+    );
+    assert_eq!(store.remove_prefix("GET /spread/").await.unwrap(), 64);
+    for n in [0, 31, 63] {
+        assert!(store.get(&key(&format!("/spread/{n}"))).await.unwrap().is_none());
+    }
     // Cross-instance locks work on a cluster too (lock and entry share a slot).
     let lock = store
         .try_lock(&key("/cluster-lock"))

@@ -48,6 +48,8 @@ use crate::{entry::Entry, error::Error, key::CacheKey};
 
 /// How many keys one `SCAN`/`SSCAN` step asks for, and how many commands run at once.
 const BATCH: usize = 512;
+/// How many shards the readable-key index has: one per first hex digit of the digest.
+const INDEX_SHARDS: u32 = 16;
 
 /// A store in Redis or Redis Cluster, shared by every instance of an application.
 ///
@@ -112,8 +114,11 @@ const BATCH: usize = 512;
 /// | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key, `f`: until when it is fresh (ms since the Unix epoch, `0` when it must be revalidated); expires (`PEXPIRE`, ms) with the entry |
 /// | `{prefix}t:<tag>` | set | digests of the entries carrying the tag; expires with the longest-lived of them |
 /// | `{prefix}l:{<digest>}` | string | the lock on computing the key (`SET NX PX`) |
-/// | `{prefix}{index}:keys` | sorted set | `<readable key>\0<digest>` at score 0: a purge by prefix is one `ZRANGEBYLEX` range |
-/// | `{prefix}{index}:expiry` | sorted set | the same members scored by expiry, to trim the index as entries expire |
+/// | `{prefix}{index:<d>}:keys` | sorted set | `<readable key>\0<digest>` at score 0, for the entries whose digest starts with the hex digit `<d>` (16 shards, so that a cluster spreads index writes over 16 slots): a purge by prefix is one `ZRANGEBYLEX` range per shard |
+/// | `{prefix}{index:<d>}:expiry` | sorted set | the same members scored by expiry, to trim the shard as entries expire |
+///
+/// Versions before the shards kept one index, `{prefix}{index}:keys` and `:expiry`; purges by
+/// prefix still read it, so that a rolling upgrade purges what older instances indexed.
 ///
 /// Two pub/sub channels carry what instances tell each other: `{prefix}invalidate` (a key, a
 /// tag, a prefix or everything was removed: drop your memory copies) and `{prefix}ready` (a
@@ -290,15 +295,37 @@ impl RedisStore {
         format!("{}l:{{{hex}}}", self.inner.settings.prefix)
     }
 
-    /// The readable-key index: every member `<readable>\0<digest>`, all at score 0 so that a
-    /// prefix is one `ZRANGEBYLEX` range; and beside it (same slot) the same members scored by
-    /// expiry, to trim them.
-    fn index_keys(&self) -> (String, String) {
+    /// The readable-key index shard of the entry whose digest is `hex`: every member
+    /// `<readable>\0<digest>`, all at score 0 so that a prefix is one `ZRANGEBYLEX` range; and
+    /// beside it (same slot) the same members scored by expiry, to trim them. The shard is the
+    /// digest's first hex digit, so that on a cluster the index writes spread over
+    /// [`INDEX_SHARDS`] slots instead of one.
+    fn index_keys(&self, hex: &str) -> (String, String) {
+        let shard = hex.get(..1).unwrap_or("0");
+        self.index_shard(shard)
+    }
+
+    fn index_shard(&self, shard: &str) -> (String, String) {
         let prefix = &self.inner.settings.prefix;
         (
+            format!("{prefix}{{index:{shard}}}:keys"),
+            format!("{prefix}{{index:{shard}}}:expiry"),
+        )
+    }
+
+    /// Every index a purge by prefix reads: the [`INDEX_SHARDS`] shards, and the single index
+    /// of versions before the shards (`{prefix}{index}:…`), so that entries an instance of an
+    /// older version indexed during a rolling upgrade are purged too.
+    fn all_index_keys(&self) -> Vec<(String, String)> {
+        let prefix = &self.inner.settings.prefix;
+        let legacy = (
             format!("{prefix}{{index}}:keys"),
             format!("{prefix}{{index}}:expiry"),
-        )
+        );
+        (0..INDEX_SHARDS)
+            .map(|shard| self.index_shard(&format!("{shard:x}")))
+            .chain([legacy])
+            .collect()
     }
 
     async fn add_to_index(&self, readable: &str, hex: &str, px: u64) -> Result<(), Error> {
@@ -306,7 +333,7 @@ impl RedisStore {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        let (keys, expiry) = self.index_keys();
+        let (keys, expiry) = self.index_keys(hex);
         let mut connection = self.connection();
         self.call(
             "ZADD",
