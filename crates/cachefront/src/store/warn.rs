@@ -147,8 +147,7 @@ mod tests {
         let captured = Captured::default();
         let subscriber = tracing_subscriber::registry().with(captured.clone());
         tracing::subscriber::with_default(subscriber, run);
-        let lines = captured.0.lock().unwrap().clone();
-        lines
+        captured.0.lock().unwrap().clone()
     }
 
     fn fail(limiter: &WarnLimiter, at: Instant, n: u64) -> Option<Instant> {
