@@ -248,6 +248,43 @@ async fn store_suite_over_tls_with_a_custom_ca_and_plain_or_untrusted_clients_fa
     }
 }
 
+#[tokio::test]
+async fn a_rejected_password_is_never_shown_in_errors_or_debug() {
+    let server = RedisServer::start();
+    // Set after the start: the helper's readiness `PING` goes unauthenticated.
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("right-pw")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    let url = |password: &str| format!("redis://default:{password}@127.0.0.1:{}", server.port());
+    let builder = RedisStore::builder(url("wrong-s3cr3t")).timeout(Duration::from_secs(1));
+    let shown = format!("{builder:?}");
+    assert!(
+        !shown.contains("wrong-s3cr3t") && shown.contains("default:***@"),
+        "{shown}"
+    );
+    let store = builder.connect().await.unwrap();
+    let error = store.ping().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    for shown in [
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{error:#?}"),
+        format!("{store:?}"),
+    ] {
+        assert!(!shown.contains("wrong-s3cr3t"), "{shown}");
+    }
+    let store = RedisStore::builder(url("right-pw"))
+        .timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    store.ping().await.expect("the right password is accepted");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_suite_on_a_three_node_cluster() {
     let cluster = RedisCluster::start(3);
