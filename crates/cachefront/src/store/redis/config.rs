@@ -314,4 +314,49 @@ mod tests {
             "{shown}"
         );
     }
+
+    #[cfg(feature = "redis-tls")]
+    #[test]
+    fn from_env_reads_the_tls_files() {
+        // A self-signed P-256 certificate and its key, made for this test only.
+        const CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----\nMIIBljCCAT2gAwIBAgIUfKv35rKsgG4KgC68kShhwRDhrqQwCgYIKoZIzj0EAwIw\nITEfMB0GA1UEAwwWY2FjaGVmcm9udCBjb25maWcgdGVzdDAeFw0yNjEyMDMxNjU3\nMzBaFw0zNjExMzAxNjU3MzBaMCExHzAdBgNVBAMMFmNhY2hlZnJvbnQgY29uZmln\nIHRlc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAR8K4j7bqH00h7GFyU3svaI\nFC1eSGUxbXz8tiXOHn7wr2odFZz6Qb/Wc+E+fukudbijFJuihGsKVp2uHFOTxWUe\no1MwUTAdBgNVHQ4EFgQUdzhE1h+FKWJwnN0HDsRtV4ltMAswHwYDVR0jBBgwFoAU\ndzhE1h+FKWJwnN0HDsRtV4ltMAswDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\nAgNHADBEAiBQ/lvpd8dwdx4tUCgTUNmyAvOkYRKtiP2gOtB0hj05IAIgNIIEjEFY\n84AfObZq1VVWgsMgaU5PDe+iiRK9gI7e128=\n-----END CERTIFICATE-----\n";
+        const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+NZPCB/ep1UXJR/K\nMui2q1RgUvaOGvyw4/PU+gRu/MqhRANCAAR8K4j7bqH00h7GFyU3svaIFC1eSGUx\nbXz8tiXOHn7wr2odFZz6Qb/Wc+E+fukudbijFJuihGsKVp2uHFOTxWUe\n-----END PRIVATE KEY-----\n";
+        let dir = std::env::temp_dir().join(format!("cachefront-tls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, cert, key) = (dir.join("ca.pem"), dir.join("client.pem"), dir.join("client.key"));
+        std::fs::write(&ca, CERTIFICATE).unwrap();
+        std::fs::write(&cert, CERTIFICATE).unwrap();
+        std::fs::write(&key, KEY).unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let (ca_path, cert_path, key_path) = (path(&ca), path(&cert), path(&key));
+        let builder = env(&[
+            (ENV_URL, "rediss://127.0.0.1:6380"),
+            (ENV_TLS_CA, &ca_path),
+            (ENV_TLS_CERT, &cert_path),
+            (ENV_TLS_KEY, &key_path),
+        ])
+        .unwrap();
+        assert_eq!(
+            builder.tls.root_certificate.as_deref(),
+            Some(CERTIFICATE.as_bytes())
+        );
+        let (read_cert, read_key) = builder.tls.client.clone().unwrap();
+        assert_eq!(
+            (&read_cert[..], &read_key[..]),
+            (CERTIFICATE.as_bytes(), KEY.as_bytes())
+        );
+        // Certificates on a plain URL cannot be meant.
+        let error = env(&[(ENV_URL, "redis://127.0.0.1"), (ENV_TLS_CA, &ca_path)]).unwrap_err();
+        assert!(error.to_string().contains(ENV_TLS_CA), "{error}");
+        assert!(error.to_string().contains("not a rediss:// URL"), "{error}");
+        // A key that is not one.
+        let error = env(&[
+            (ENV_URL, "rediss://127.0.0.1"),
+            (ENV_TLS_CERT, &cert_path),
+            (ENV_TLS_KEY, &ca_path),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("private key"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
