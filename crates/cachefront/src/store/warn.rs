@@ -17,6 +17,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::error::Error;
+
 /// How long failures are counted before one summary of them is logged.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(10);
 
@@ -25,7 +27,7 @@ static STORE_WARNINGS: WarnLimiter = WarnLimiter::new(INTERVAL);
 
 /// Logs a failed store call through the process's rate limit: `message` says what failed and
 /// what the cache does instead; `subject` names what it was about (a key, a tag), or is empty.
-pub(crate) fn store_error(message: &'static str, subject: fmt::Arguments<'_>, error: &dyn fmt::Display) {
+pub(crate) fn store_error(message: &'static str, subject: fmt::Arguments<'_>, error: &Error) {
     let now = Instant::now();
     if let Some(flush_at) = STORE_WARNINGS.note(now, message, subject, error) {
         // The summary is due at `flush_at` even if no failure comes after it.
@@ -73,7 +75,7 @@ impl WarnLimiter {
         now: Instant,
         message: &'static str,
         subject: fmt::Arguments<'_>,
-        error: &dyn fmt::Display,
+        error: &Error,
     ) -> Option<Instant> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         self.end_interval(&mut state, now);
@@ -152,11 +154,12 @@ mod tests {
 
     fn fail(limiter: &WarnLimiter, at: Instant, n: u64) -> Option<Instant> {
         let key = format!("key {n}");
+        let error = Error::store("Redis GET failed", "connection refused");
         limiter.note(
             at,
             "cache store lookup failed; forwarding",
             format_args!("{key}"),
-            &"connection refused",
+            &error,
         )
     }
 
@@ -192,7 +195,7 @@ mod tests {
             lines[0]
         );
         assert!(
-            lines[1].contains("999 more store errors in the last 10s; last: cache store lookup failed; forwarding (key 999): connection refused"),
+            lines[1].contains("999 more store errors in the last 10s; last: cache store lookup failed; forwarding (key 999): Redis GET failed: connection refused"),
             "{}",
             lines[1]
         );
