@@ -326,7 +326,11 @@ impl TieredStore {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
         let local = local.await?;
         let shared = shared.await?;
-        self.inner.l2.publish(&invalidation).await?;
+        if let Err(error) = self.inner.l2.publish(&invalidation).await {
+            // Removed from Redis but unheard: replayed (removed again, published) once it answers.
+            self.inner.l2.queue_invalidation(invalidation);
+            return Err(error);
+        }
         Ok((local, shared))
     }
 }

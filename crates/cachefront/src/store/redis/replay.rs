@@ -107,6 +107,12 @@ impl RedisStore {
         result
     }
 
+    /// Queues an invalidation whose removal succeeded but whose publication failed: the replay
+    /// removes again (harmless) and publishes.
+    pub(crate) fn queue_invalidation(&self, invalidation: Invalidation) {
+        self.inner.replay.push(invalidation);
+    }
+
     /// Starts a replay in the background, unless one is under way.
     pub(super) fn schedule_replay(&self) {
         let replay = &self.inner.replay;
