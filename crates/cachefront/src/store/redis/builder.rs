@@ -345,6 +345,12 @@ impl RedisStoreBuilder {
         })?;
         #[cfg(feature = "redis-tls")]
         let certificates = self.tls_certificates()?;
+        #[cfg(feature = "redis-tls")]
+        if self.urls.iter().any(|url| url.starts_with("rediss://")) {
+            // redis-rs builds its rustls configuration with the process's default provider:
+            // `ring`, unless the application installed one (then this fails, which is as good).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let settings = Settings {
             prefix: self.prefix,
             timeout: self.timeout,
@@ -419,15 +425,10 @@ impl RedisStoreBuilder {
 #[cfg(feature = "redis-tls")]
 impl RedisStoreBuilder {
     /// The TLS settings for redis-rs, checked: `None` when none are set (a `rediss://` URL
-    /// then trusts the system's roots). Makes `ring` the process's rustls provider unless the
-    /// application installed one.
+    /// then trusts the system's roots).
     fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>, Error> {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 
-        if self.urls.iter().any(|url| url.starts_with("rediss://")) {
-            // Fails only when a provider is installed already, which is as good.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
         if !self.tls.is_set() {
             return Ok(None);
         }
