@@ -58,26 +58,36 @@ impl RedisServer {
         let port = free_port();
         let dir = temp_dir(port);
         make_certificates(&dir);
-        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
-        let extra_args = vec![
-            "--port".to_owned(),
-            "0".to_owned(),
-            "--tls-port".to_owned(),
-            port.to_string(),
-            "--tls-cert-file".to_owned(),
-            file("server.pem"),
-            "--tls-key-file".to_owned(),
-            file("server.key"),
-            "--tls-ca-cert-file".to_owned(),
-            file("ca.pem"),
-            "--tls-auth-clients".to_owned(),
-            "no".to_owned(),
-        ];
+        Self::spawn_tls(port, dir.clone(), &dir, &[])
+    }
+
+    /// A TLS-only server on `port` in `dir`, with the certificates in `certificates` and extra
+    /// `redis-server` arguments.
+    fn spawn_tls(port: u16, dir: PathBuf, certificates: &Path, extra_args: &[&str]) -> Self {
+        let file = |name: &str| certificates.join(name).to_string_lossy().into_owned();
+        let mut args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &file("server.pem"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let mut server = Self {
             child: None,
             port,
             dir,
-            extra_args,
+            extra_args: args,
             tls: true,
         };
         server.spawn();
@@ -204,6 +214,17 @@ impl Drop for RedisServer {
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    /// For a TLS cluster: the directory of the certificates every node shares.
+    certificates: Option<PathBuf>,
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        if let Some(dir) = &self.certificates {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl RedisCluster {
@@ -237,7 +258,10 @@ impl RedisCluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Self { nodes };
+        let cluster = Self {
+            nodes,
+            certificates: None,
+        };
         let started = Instant::now();
         while !cluster.nodes.iter().all(|n| cluster_ok(n.port)) {
             assert!(
@@ -252,6 +276,80 @@ impl RedisCluster {
     /// The nodes' URLs.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Starts `n` (at least 3) nodes that speak TLS only, clients and cluster bus alike
+    /// (`--tls-cluster yes`), with one CA's certificates made by `openssl` (see
+    /// [`RedisServer::start_tls`]), and joins them into one cluster.
+    pub fn start_tls(n: usize) -> Self {
+        let certificates = temp_dir(0);
+        make_certificates(&certificates);
+        let cluster_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--tls-cluster",
+            "yes",
+        ];
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|_| {
+                let port = free_port();
+                RedisServer::spawn_tls(port, temp_dir(port), &certificates, &cluster_args)
+            })
+            .collect();
+        let ca = certificates.join("ca.pem");
+        let tls_cli = |args: &[String]| {
+            Command::new("redis-cli")
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(&ca)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|error| panic!("cannot run `redis-cli` ({error}): install redis-tools"))
+        };
+        let mut create: Vec<String> = vec!["--cluster".into(), "create".into()];
+        create.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
+        let output = tls_cli(&create);
+        assert!(
+            output.status.success(),
+            "redis-cli --tls --cluster create failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = Self {
+            nodes,
+            certificates: Some(certificates.clone()),
+        };
+        let ok = |port: u16| {
+            let output = tls_cli(&["-p".into(), port.to_string(), "CLUSTER".into(), "INFO".into()]);
+            String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok")
+        };
+        let started = Instant::now();
+        while !cluster.nodes.iter().all(|n| ok(n.port)) {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "the TLS cluster did not reach cluster_state:ok"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The nodes' `rediss://` URLs, for a cluster from [`start_tls`](Self::start_tls).
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::tls_url).collect()
+    }
+
+    /// The PEM of the CA that signed every node's certificate (a [`start_tls`](Self::start_tls)
+    /// cluster).
+    pub fn tls_ca(&self) -> Vec<u8> {
+        let dir = self.certificates.as_ref().expect("a TLS cluster");
+        std::fs::read(dir.join("ca.pem")).expect("ca.pem")
     }
 }
 
@@ -321,7 +419,7 @@ fn make_certificates(dir: &Path) {
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
     )
     .expect("write server.ext");
     openssl(

@@ -248,6 +248,33 @@ async fn store_suite_over_tls_with_a_custom_ca_and_plain_or_untrusted_clients_fa
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_suite_on_a_three_node_cluster_over_tls() {
+    let cluster = RedisCluster::start_tls(3);
+    let store = RedisStore::cluster_builder(cluster.tls_urls())
+        .prefix("suite:")
+        .timeout(Duration::from_secs(1))
+        .tls_root_certificate(cluster.tls_ca())
+        .connect()
+        .await
+        .unwrap();
+    store_suite(&store).await;
+    let subscribed = eventually(Duration::from_secs(5), || async {
+        store.is_subscribed().then_some(())
+    })
+    .await;
+    assert!(
+        subscribed.is_some(),
+        "the listener subscribes on a TLS cluster node"
+    );
+    // Without the CA, no node is trusted.
+    let untrusted = RedisStore::cluster_builder(cluster.tls_urls())
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert_eq!(untrusted.ping().await.unwrap_err().kind(), ErrorKind::Store);
+}
+
 #[tokio::test]
 async fn a_rejected_password_is_never_shown_in_errors_or_debug() {
     let server = RedisServer::start();
