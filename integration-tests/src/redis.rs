@@ -61,6 +61,22 @@ impl RedisServer {
         Self::spawn_tls(port, dir.clone(), &dir, &[])
     }
 
+    /// As [`start_tls`](Self::start_tls), but clients must present a certificate the CA
+    /// signed (`--tls-auth-clients yes`): [`tls_client_certificate`](Self::tls_client_certificate)
+    /// is one.
+    pub fn start_mutual_tls() -> Self {
+        let port = free_port();
+        let dir = temp_dir(port);
+        make_certificates(&dir);
+        Self::spawn_tls(port, dir.clone(), &dir, &["--tls-auth-clients", "yes"])
+    }
+
+    /// A certificate and key (PEM) the server's CA signed, valid for client authentication.
+    pub fn tls_client_certificate(&self) -> (Vec<u8>, Vec<u8>) {
+        let read = |name: &str| std::fs::read(self.dir.join(name)).expect("certificate file");
+        (read("server.pem"), read("server.key"))
+    }
+
     /// A TLS-only server on `port` in `dir`, with the certificates in `certificates` and extra
     /// `redis-server` arguments.
     fn spawn_tls(port: u16, dir: PathBuf, certificates: &Path, extra_args: &[&str]) -> Self {

@@ -248,6 +248,32 @@ async fn store_suite_over_tls_with_a_custom_ca_and_plain_or_untrusted_clients_fa
     }
 }
 
+#[tokio::test]
+async fn mutual_tls_needs_the_client_certificate() {
+    let server = RedisServer::start_mutual_tls();
+    let without = RedisStore::builder(server.tls_url())
+        .timeout(Duration::from_millis(500))
+        .tls_root_certificate(server.tls_ca())
+        .build()
+        .unwrap();
+    assert_eq!(without.ping().await.unwrap_err().kind(), ErrorKind::Store);
+    let (certificate, private_key) = server.tls_client_certificate();
+    let store = RedisStore::builder(server.tls_url())
+        .timeout(Duration::from_secs(2))
+        .tls_root_certificate(server.tls_ca())
+        .tls_client_certificate(certificate, private_key)
+        .connect()
+        .await
+        .unwrap();
+    store.ping().await.expect("the client certificate is accepted");
+    store
+        .put(entry("/mtls", "both ways", Duration::from_secs(60), &[]).await)
+        .await
+        .unwrap();
+    let read = store.get(&key("/mtls")).await.unwrap().expect("round trip");
+    assert_eq!(read.body(), "both ways");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_suite_on_a_three_node_cluster_over_tls() {
     let cluster = RedisCluster::start_tls(3);
