@@ -67,7 +67,7 @@ impl Invalidator {
                 crate::store::warn::store_error(
                     "cache invalidation failed",
                     format_args!("{what} {target}"),
-                    &error,
+                    error,
                 );
             }
         }
