@@ -32,6 +32,17 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
     fi
 fi
 
+# The Redis TLS test makes its certificates with the openssl CLI.
+if ! command -v openssl >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl
+    else
+        echo "openssl not found and no apt-get: install the openssl CLI first" >&2
+        exit 1
+    fi
+fi
+
 # The dashboard test drives a headless Chromium over WebDriver (chromedriver); it fails where
 # they are missing unless CACHEFRONT_SKIP_BROWSER_TESTS=1 says to skip it.
 if [ "${CACHEFRONT_SKIP_BROWSER_TESTS:-}" != 1 ] \

@@ -23,6 +23,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     extra_args: Vec<String>,
+    /// Whether the port speaks TLS only (then readiness is read from the log, not a `PING`).
+    tls: bool,
 }
 
 impl RedisServer {
@@ -40,12 +42,94 @@ impl RedisServer {
             port,
             dir,
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            tls: false,
         };
         server.spawn();
         server
     }
 
+    /// Starts a server that speaks TLS only, on a free port (`--port 0 --tls-port PORT`), with
+    /// certificates made by `openssl` in its directory: a CA (`ca.pem`) and a server
+    /// certificate it signed for `127.0.0.1` and `localhost`. Clients need not present a
+    /// certificate. Also writes `other-ca.pem`, a CA that signed nothing.
+    ///
+    /// Panics, saying why, where `openssl` is missing or `redis-server` was built without TLS.
+    pub fn start_tls() -> Self {
+        let port = free_port();
+        let dir = temp_dir(port);
+        make_certificates(&dir);
+        Self::spawn_tls(port, dir.clone(), &dir, &[])
+    }
+
+    /// As [`start_tls`](Self::start_tls), but clients must present a certificate the CA
+    /// signed (`--tls-auth-clients yes`): [`tls_client_certificate`](Self::tls_client_certificate)
+    /// is one.
+    pub fn start_mutual_tls() -> Self {
+        let port = free_port();
+        let dir = temp_dir(port);
+        make_certificates(&dir);
+        Self::spawn_tls(port, dir.clone(), &dir, &["--tls-auth-clients", "yes"])
+    }
+
+    /// A certificate and key (PEM) the server's CA signed, valid for client authentication.
+    pub fn tls_client_certificate(&self) -> (Vec<u8>, Vec<u8>) {
+        let read = |name: &str| std::fs::read(self.dir.join(name)).expect("certificate file");
+        (read("server.pem"), read("server.key"))
+    }
+
+    /// A TLS-only server on `port` in `dir`, with the certificates in `certificates` and extra
+    /// `redis-server` arguments.
+    fn spawn_tls(port: u16, dir: PathBuf, certificates: &Path, extra_args: &[&str]) -> Self {
+        let file = |name: &str| certificates.join(name).to_string_lossy().into_owned();
+        let mut args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &file("server.pem"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            extra_args: args,
+            tls: true,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `rediss://127.0.0.1:PORT`, for a server from [`start_tls`](Self::start_tls).
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The PEM of the CA that signed the certificate of a [`start_tls`](Self::start_tls) server.
+    pub fn tls_ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.pem")).expect("ca.pem")
+    }
+
+    /// The PEM of a CA that signed nothing this server presents.
+    pub fn tls_other_ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("other-ca.pem")).expect("other-ca.pem")
+    }
+
     fn spawn(&mut self) {
+        if self.tls {
+            // Readiness is read from the log: a previous run's must not answer for this one.
+            let _ = std::fs::remove_file(self.dir.join("redis.log"));
+        }
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -82,7 +166,13 @@ impl RedisServer {
                     std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
                 );
             }
-            if ping(self.port) {
+            let ready = if self.tls {
+                std::fs::read_to_string(self.dir.join("redis.log"))
+                    .is_ok_and(|log| log.contains("Ready to accept connections"))
+            } else {
+                ping(self.port)
+            };
+            if ready {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -140,6 +230,17 @@ impl Drop for RedisServer {
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    /// For a TLS cluster: the directory of the certificates every node shares.
+    certificates: Option<PathBuf>,
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        if let Some(dir) = &self.certificates {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl RedisCluster {
@@ -173,7 +274,10 @@ impl RedisCluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Self { nodes };
+        let cluster = Self {
+            nodes,
+            certificates: None,
+        };
         let started = Instant::now();
         while !cluster.nodes.iter().all(|n| cluster_ok(n.port)) {
             assert!(
@@ -189,6 +293,171 @@ impl RedisCluster {
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
+
+    /// Starts `n` (at least 3) nodes that speak TLS only, clients and cluster bus alike
+    /// (`--tls-cluster yes`), with one CA's certificates made by `openssl` (see
+    /// [`RedisServer::start_tls`]), and joins them into one cluster.
+    pub fn start_tls(n: usize) -> Self {
+        let certificates = temp_dir(0);
+        make_certificates(&certificates);
+        let cluster_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--tls-cluster",
+            "yes",
+        ];
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|_| {
+                let port = free_port();
+                RedisServer::spawn_tls(port, temp_dir(port), &certificates, &cluster_args)
+            })
+            .collect();
+        let ca = certificates.join("ca.pem");
+        let tls_cli = |args: &[String]| {
+            Command::new("redis-cli")
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(&ca)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|error| panic!("cannot run `redis-cli` ({error}): install redis-tools"))
+        };
+        let mut create: Vec<String> = vec!["--cluster".into(), "create".into()];
+        create.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
+        let output = tls_cli(&create);
+        assert!(
+            output.status.success(),
+            "redis-cli --tls --cluster create failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = Self {
+            nodes,
+            certificates: Some(certificates.clone()),
+        };
+        let ok = |port: u16| {
+            let output = tls_cli(&["-p".into(), port.to_string(), "CLUSTER".into(), "INFO".into()]);
+            String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok")
+        };
+        let started = Instant::now();
+        while !cluster.nodes.iter().all(|n| ok(n.port)) {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "the TLS cluster did not reach cluster_state:ok"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The nodes' `rediss://` URLs, for a cluster from [`start_tls`](Self::start_tls).
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::tls_url).collect()
+    }
+
+    /// The PEM of the CA that signed every node's certificate (a [`start_tls`](Self::start_tls)
+    /// cluster).
+    pub fn tls_ca(&self) -> Vec<u8> {
+        let dir = self.certificates.as_ref().expect("a TLS cluster");
+        std::fs::read(dir.join("ca.pem")).expect("ca.pem")
+    }
+}
+
+/// Runs `openssl` in `dir`, panicking with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run `openssl` ({error}): install it (apt-get install openssl)")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA, a server certificate it signs for 127.0.0.1 and localhost (P-256 keys, valid a day),
+/// and a second, unrelated CA.
+fn make_certificates(dir: &Path) {
+    for ca in ["ca", "other-ca"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN=cachefront test {ca}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("write server.ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    );
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

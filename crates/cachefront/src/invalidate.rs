@@ -64,7 +64,11 @@ impl Invalidator {
             }
             Err(error) => {
                 self.cache.record_total(Event::StoreError);
-                tracing::warn!(what, target, %error, "cache invalidation failed");
+                crate::store::warn::store_error(
+                    "cache invalidation failed",
+                    format_args!("{what} {target}"),
+                    error,
+                );
             }
         }
         result

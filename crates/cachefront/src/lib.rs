@@ -57,7 +57,8 @@
 //!   way that [`Cache::run_pending_tasks`] waits for; `route_names.rs`: routes named after the
 //!   router's patterns; `strategy.rs`: [`Cacheable`] and [`TimeToLive`].
 //! - `store/`: [`Store`](store::Store), [`MemoryStore`](store::MemoryStore), and with the feature `redis` the Redis and tiered
-//!   stores. `adapter/`: the flow written once for adapters ([`adapter::serve`]). `admin/`:
+//!   stores (`redis-tls`: Redis over TLS); `store/warn.rs` keeps store failures from flooding
+//!   the log. `adapter/`: the flow written once for adapters ([`adapter::serve`]). `admin/`:
 //!   the admin endpoints ([`Admin`]) and dashboard.
 //!
 //! # Decisions

@@ -201,7 +201,11 @@ impl CacheRoute {
                 written += 1;
                 if let Err(error) = route.store().put(Arc::clone(entry)).await {
                     route.record(Event::StoreError);
-                    tracing::warn!(%error, "cache store write failed; the response was served but not stored");
+                    crate::store::warn::store_error(
+                        "cache store write failed; the response was served but not stored",
+                        format_args!("key {}", entry.key),
+                        &error,
+                    );
                 }
             }
             if overtaken(&cleanup) {
@@ -234,7 +238,11 @@ impl CacheRoute {
             if let Some(lock) = lock {
                 if let Err(error) = lock.release().await {
                     route.record(Event::StoreError);
-                    tracing::warn!(%error, "cache store lock release failed; it expires by itself");
+                    crate::store::warn::store_error(
+                        "cache store lock release failed; it expires by itself",
+                        format_args!(""),
+                        &error,
+                    );
                 }
             }
             StatsRegistry::publish_usage(&**route.store());

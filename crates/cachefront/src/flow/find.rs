@@ -26,7 +26,11 @@ impl CacheRoute {
             Ok(None) => return Found::miss(ForwardReason::UriMiss),
             Err(error) => {
                 self.record(Event::StoreError);
-                tracing::warn!(key = %key, %error, "cache store lookup failed; forwarding");
+                crate::store::warn::store_error(
+                    "cache store lookup failed; forwarding",
+                    format_args!("key {key}"),
+                    &error,
+                );
                 return Found::miss(ForwardReason::UriMiss);
             }
         };
@@ -56,7 +60,11 @@ impl CacheRoute {
             Ok(_) => {}
             Err(error) => {
                 self.record(Event::StoreError);
-                tracing::warn!(key = %key, variant = ?variant.digest(), %error, "cache store lookup failed; forwarding");
+                crate::store::warn::store_error(
+                    "cache store lookup failed; forwarding",
+                    format_args!("key {key}, variant {:?}", variant.digest()),
+                    &error,
+                );
             }
         }
         found.varies = Some(primary);

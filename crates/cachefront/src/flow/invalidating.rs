@@ -90,7 +90,11 @@ impl CacheRoute {
         Invalidating::spawn(&self.cache, async move {
             if let Err(error) = route.store().remove(&key).await {
                 route.record(Event::StoreError);
-                tracing::warn!(key = %key, %error, "removing a stored response its origin replaced failed");
+                crate::store::warn::store_error(
+                    "removing a stored response its origin replaced failed",
+                    format_args!("key {key}"),
+                    &error,
+                );
             }
         })
     }
@@ -137,7 +141,11 @@ impl CacheRoute {
                     Ok(removed) => tracing::debug!(%tag, removed, decision = "invalidate-tag"),
                     Err(error) => {
                         route.record(Event::StoreError);
-                        tracing::warn!(%tag, %error, "cache invalidation by tag failed");
+                        crate::store::warn::store_error(
+                            "cache invalidation by tag failed",
+                            format_args!("tag {tag}"),
+                            &error,
+                        );
                     }
                 }
             }
@@ -151,7 +159,11 @@ impl CacheRoute {
             Ok(_) => tracing::debug!(key = %key, decision = "invalidate"),
             Err(error) => {
                 self.record(Event::StoreError);
-                tracing::warn!(key = %key, %error, "cache invalidation failed");
+                crate::store::warn::store_error(
+                    "cache invalidation failed",
+                    format_args!("key {key}"),
+                    &error,
+                );
             }
         }
     }

@@ -148,7 +148,11 @@ where
         if let Some(lock) = lock {
             if let Err(error) = lock.release().await {
                 target.memo.record(|c| &c.store_errors);
-                tracing::warn!(key = %target.key, %error, "memo store lock release failed; it expires by itself");
+                crate::store::warn::store_error(
+                    "memo store lock release failed; it expires by itself",
+                    format_args!("key {}", target.key),
+                    &error,
+                );
             }
         }
         result
@@ -273,7 +277,11 @@ where
             Ok(None) => {}
             Err(error) => {
                 memo.record(|c| &c.store_errors);
-                tracing::warn!(%key, %error, "memo store lookup failed; computing");
+                crate::store::warn::store_error(
+                    "memo store lookup failed; computing",
+                    format_args!("key {key}"),
+                    &error,
+                );
             }
         }
         let digest = *self.key().digest();

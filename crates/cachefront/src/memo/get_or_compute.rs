@@ -196,7 +196,7 @@ where
             Err(error) => {
                 memo.record(|c| &c.encode_errors);
                 memo.record(|c| &c.misses);
-                tracing::warn!(namespace = %memo.namespace, %error, "memo key cannot be built; computing without the cache");
+                tracing::warn!(namespace = %memo.namespace, error = %error.report(), "memo key cannot be built; computing without the cache");
                 return compute().await.map_err(Arc::new);
             }
         };

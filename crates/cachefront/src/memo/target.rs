@@ -97,7 +97,11 @@ impl Target {
             }
             Err(error) => {
                 self.memo.record(|c| &c.store_errors);
-                tracing::warn!(key = %self.key, %error, "memo store write failed; the value was returned but not stored");
+                crate::store::warn::store_error(
+                    "memo store write failed; the value was returned but not stored",
+                    format_args!("key {}", self.key),
+                    &error,
+                );
             }
         }
     }

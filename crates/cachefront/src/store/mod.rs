@@ -5,6 +5,7 @@ mod memory;
 mod redis;
 #[cfg(feature = "redis")]
 mod tiered;
+pub(crate) mod warn;
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -162,7 +163,7 @@ impl Drop for StoreLock {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     if let Err(error) = release.await {
-                        tracing::debug!(%error, "releasing a store lock failed; it will expire by itself");
+                        tracing::debug!(error = %error.report(), "releasing a store lock failed; it will expire by itself");
                     }
                 });
             }

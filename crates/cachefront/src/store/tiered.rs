@@ -25,7 +25,7 @@ use crate::{
 
 /// The default [`invalidation_bound`](TieredStoreBuilder::invalidation_bound): 5 s.
 const DEFAULT_INVALIDATION_BOUND: Duration = Duration::from_secs(5);
-const ENV_INVALIDATION_BOUND: &str = "CACHEFRONT_REDIS_INVALIDATION_BOUND_MS";
+const ENV_INVALIDATION_BOUND: &str = "CACHEFRONT_REDIS_INVALIDATION_BOUND";
 
 /// A [`MemoryStore`] (L1, in this process) in front of a [`RedisStore`] (L2, shared by every
 /// instance).
@@ -107,7 +107,8 @@ impl TieredStoreBuilder {
         self
     }
 
-    /// Reads `CACHEFRONT_REDIS_INVALIDATION_BOUND_MS` (milliseconds, 10 to 3600000), if set;
+    /// Reads `CACHEFRONT_REDIS_INVALIDATION_BOUND` (a duration such as `500ms` or `5s`, from
+    /// 10 ms to 1 h), if set;
     /// a malformed value is an error naming the variable.
     pub fn read_env(self) -> Result<Self, Error> {
         self.read_env_with(|name| std::env::var(name).ok())
@@ -115,18 +116,15 @@ impl TieredStoreBuilder {
 
     fn read_env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         if let Some(value) = lookup(ENV_INVALIDATION_BOUND) {
-            match value.trim().parse::<u64>() {
-                Ok(ms) if (10..=3_600_000).contains(&ms) => {
-                    self.invalidation_bound = Duration::from_millis(ms);
-                    self.bound_setting = ENV_INVALIDATION_BOUND;
-                }
-                _ => {
-                    return Err(Error::config(
-                        ENV_INVALIDATION_BOUND,
-                        format!("expected a whole number of milliseconds from 10 to 3600000, got `{value}`"),
-                    ));
-                }
+            let bound = crate::config::parse_duration(ENV_INVALIDATION_BOUND, &value)?;
+            if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&bound) {
+                return Err(Error::config(
+                    ENV_INVALIDATION_BOUND,
+                    format!("{value:?}: expected a duration from 10ms to 1h"),
+                ));
             }
+            self.invalidation_bound = bound;
+            self.bound_setting = ENV_INVALIDATION_BOUND;
         }
         Ok(self)
     }
@@ -331,7 +329,11 @@ impl TieredStore {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
         let local = local.await?;
         let shared = shared.await?;
-        self.inner.l2.publish(&invalidation).await?;
+        if let Err(error) = self.inner.l2.publish(&invalidation).await {
+            // Removed from Redis but unheard: replayed (removed again, published) once it answers.
+            self.inner.l2.queue_invalidation(invalidation);
+            return Err(error);
+        }
         Ok((local, shared))
     }
 }
@@ -491,9 +493,13 @@ mod tests {
             .await
             .unwrap();
         let builder = TieredStore::builder(MemoryStore::new(), l2.clone())
-            .read_env_with(|_| Some("250".to_owned()))
+            .read_env_with(|_| Some("250ms".to_owned()))
             .unwrap();
         assert_eq!(builder.invalidation_bound, Duration::from_millis(250));
+        let error = TieredStore::builder(MemoryStore::new(), l2.clone())
+            .read_env_with(|_| Some("2h".to_owned()))
+            .unwrap_err();
+        assert!(error.to_string().contains("from 10ms to 1h"), "{error}");
         let error = TieredStore::builder(MemoryStore::new(), l2.clone())
             .read_env_with(|_| Some("soon".to_owned()))
             .unwrap_err();

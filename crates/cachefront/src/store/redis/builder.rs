@@ -2,6 +2,7 @@
 //! connecting (the connection, the pub/sub listener and the store's identity).
 
 use std::{
+    fmt,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -21,6 +22,7 @@ use super::{
     breaker::Breaker,
     bus::{Bus, listen},
     codec::EntryCodec,
+    replay::Replay,
     scripts::Scripts,
 };
 use crate::error::Error;
@@ -46,7 +48,9 @@ const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
 ///     .compress_above(Some(4096))
 ///     .lock_ttl(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the URLs with their passwords replaced by `***`.
+#[derive(Clone)]
 #[must_use]
 pub struct RedisStoreBuilder {
     pub(super) urls: Vec<String>,
@@ -56,6 +60,9 @@ pub struct RedisStoreBuilder {
     pub(super) compress_above: Option<usize>,
     max_decoded_bytes: usize,
     pub(super) lock_ttl: Duration,
+    /// TLS settings for `rediss://` URLs: the CA to trust instead of the system's, and a client
+    /// certificate for mutual TLS.
+    pub(super) tls: Tls,
     /// Where each setting came from, for error messages: the builder method or the variable.
     pub(super) names: Names,
 }
@@ -66,6 +73,8 @@ pub(super) struct Names {
     pub(super) prefix: &'static str,
     pub(super) timeout: &'static str,
     pub(super) lock_ttl: &'static str,
+    pub(super) tls_ca: &'static str,
+    pub(super) tls_client: &'static str,
 }
 
 impl Names {
@@ -74,7 +83,87 @@ impl Names {
         prefix: "prefix",
         timeout: "timeout",
         lock_ttl: "lock_ttl",
+        tls_ca: "tls_root_certificate",
+        tls_client: "tls_client_certificate",
     };
+}
+
+/// PEM bytes for TLS: none set means the system's roots and no client certificate.
+#[derive(Clone, Default)]
+pub(super) struct Tls {
+    pub(super) root_certificate: Option<Vec<u8>>,
+    /// Certificate chain and private key, both PEM.
+    pub(super) client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Tls {
+    fn is_set(&self) -> bool {
+        self.root_certificate.is_some() || self.client.is_some()
+    }
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|url| redact_url(url)).collect();
+        f.debug_struct("RedisStoreBuilder")
+            .field("urls", &urls)
+            .field("cluster", &self.cluster)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("compress_above", &self.compress_above)
+            .field("max_decoded_bytes", &self.max_decoded_bytes)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("tls_root_certificate", &self.tls.root_certificate.is_some())
+            .field("tls_client_certificate", &self.tls.client.is_some())
+            .finish()
+    }
+}
+
+/// `url` with its password replaced by `***`, however malformed it is: everything between
+/// `://` and the last `@` is the user part.
+pub(crate) fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let Some(end) = url[start..].rfind('@').map(|at| start + at) else {
+        return url.to_owned();
+    };
+    let user = &url[start..end];
+    let kept = user.find(':').map_or("", |colon| &user[..=colon]);
+    format!("{}{kept}***{}", &url[..start], &url[end..])
+}
+
+/// `text` with the password of every URL in it replaced by `***` (`redis://user:***@host`; a
+/// user part without a password is replaced whole, `redis://***@host`, since some write the
+/// password there): for every message, log line and `Debug` that shows a URL or an error that
+/// may echo one.
+pub(crate) fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the path, or at whatever cannot be part of a URL in prose.
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || "`'\"<>,".contains(c))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(user_end) => {
+                let user = &authority[..user_end];
+                match user.find(':') {
+                    Some(colon) => {
+                        out.push_str(&user[..=colon]);
+                        out.push_str("***");
+                    }
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[user_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl RedisStoreBuilder {
@@ -87,6 +176,7 @@ impl RedisStoreBuilder {
             compress_above: Some(EntryCodec::DEFAULT_COMPRESS_ABOVE),
             max_decoded_bytes: EntryCodec::DEFAULT_MAX_DECODED_BYTES,
             lock_ttl: DEFAULT_LOCK_TTL,
+            tls: Tls::default(),
             names: Names::BUILDER,
         }
     }
@@ -137,6 +227,38 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` (PEM, one or more `CERTIFICATE` blocks) for
+    /// `rediss://` URLs, instead of the system's roots: for a Redis whose certificate a private
+    /// CA signed, or that is self-signed. The host name in the URL must match the certificate.
+    /// From the environment: `CACHEFRONT_REDIS_TLS_CA`, a path to such a file.
+    ///
+    /// ```
+    /// # let ca_pem = Vec::new();
+    /// use cachefront::store::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("rediss://redis.internal:6380").tls_root_certificate(ca_pem);
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_certificate = Some(pem.into());
+        self.names.tls_ca = Names::BUILDER.tls_ca;
+        self
+    }
+
+    /// Presents this certificate chain and private key (both PEM) to Redis, for a server that
+    /// requires client certificates (mutual TLS, `tls-auth-clients yes`). From the environment:
+    /// `CACHEFRONT_REDIS_TLS_CERT` and `CACHEFRONT_REDIS_TLS_KEY`, paths to the two files.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client = Some((certificate_pem.into(), key_pem.into()));
+        self.names.tls_client = Names::BUILDER.tls_client;
+        self
+    }
+
     pub(super) fn validate(&self) -> Result<(), Error> {
         if self.urls.is_empty() || self.urls.iter().any(String::is_empty) {
             return Err(Error::config(
@@ -147,6 +269,25 @@ impl RedisStoreBuilder {
         for url in &self.urls {
             validate_url(self.names.url, url)?;
         }
+        if self.tls.is_set() {
+            if let Some(url) = self.urls.iter().find(|url| !url.starts_with("rediss://")) {
+                let name = if self.tls.root_certificate.is_some() {
+                    self.names.tls_ca
+                } else {
+                    self.names.tls_client
+                };
+                return Err(Error::config(
+                    name,
+                    format!(
+                        "TLS certificates are set but `{}` (`{}`) is not a rediss:// URL",
+                        redact_url(url),
+                        self.names.url
+                    ),
+                ));
+            }
+        }
+        #[cfg(feature = "redis-tls")]
+        self.tls_certificates()?;
         if self.prefix.len() > 64
             || !self
                 .prefix
@@ -185,7 +326,7 @@ impl RedisStoreBuilder {
     pub async fn connect(self) -> Result<RedisStore, Error> {
         let store = self.build()?;
         if let Err(error) = store.load_scripts().await {
-            tracing::warn!(%error, "Redis is not reachable yet; the store fails open until it is");
+            tracing::warn!(error = %error.report(), "Redis is not reachable yet; the store fails open until it is");
         }
         Ok(store)
     }
@@ -202,6 +343,14 @@ impl RedisStoreBuilder {
                 "a Redis store must be built within a Tokio runtime (it runs a pub/sub listener)",
             )
         })?;
+        #[cfg(feature = "redis-tls")]
+        let certificates = self.tls_certificates()?;
+        #[cfg(feature = "redis-tls")]
+        if self.urls.iter().any(|url| url.starts_with("rediss://")) {
+            // redis-rs builds its rustls configuration with the process's default provider:
+            // `ring`, unless the application installed one (then this fails, which is as good).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let settings = Settings {
             prefix: self.prefix,
             timeout: self.timeout,
@@ -214,16 +363,28 @@ impl RedisStoreBuilder {
         let clients = self
             .urls
             .iter()
-            .map(|url| redis::Client::open(url.as_str()))
+            .map(|url| {
+                #[cfg(feature = "redis-tls")]
+                if let Some(certificates) = &certificates {
+                    return redis::Client::build_with_tls(url.as_str(), certificates.clone());
+                }
+                redis::Client::open(url.as_str())
+            })
             .collect::<RedisResult<Vec<_>>>()
-            .map_err(|error| Error::config(self.names.url, error))?;
+            .map_err(|error| Error::config(self.names.url, redact(&error.to_string())))?;
         let connection = if self.cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(self.urls.clone())
+            let builder = redis::cluster::ClusterClientBuilder::new(self.urls.clone())
                 .connection_timeout(settings.timeout)
                 .response_timeout(settings.timeout)
-                .retries(1)
+                .retries(1);
+            #[cfg(feature = "redis-tls")]
+            let builder = match certificates {
+                Some(certificates) => builder.certs(certificates),
+                None => builder,
+            };
+            let client = builder
                 .build()
-                .map_err(|error| Error::config(self.names.url, error))?;
+                .map_err(|error| Error::config(self.names.url, redact(&error.to_string())))?;
             let config = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(settings.timeout)
                 .set_response_timeout(settings.timeout);
@@ -236,7 +397,7 @@ impl RedisStoreBuilder {
                 .set_min_delay(Duration::from_millis(10))
                 .set_max_delay(settings.timeout);
             let manager = ConnectionManager::new_lazy_with_config(clients[0].clone(), config)
-                .map_err(|error| Error::config(self.names.url, error))?;
+                .map_err(|error| Error::config(self.names.url, redact(&error.to_string())))?;
             Connection::Single(manager)
         };
         let instance = instance_id();
@@ -254,6 +415,7 @@ impl RedisStoreBuilder {
                 runtime,
                 scripts: Scripts::new(),
                 latency: crate::series::Latency::bound(&crate::series::STORE_OPERATION_SECONDS, &[]),
+                replay: Replay::default(),
                 _shutdown: shutdown,
             }),
         };
@@ -261,20 +423,85 @@ impl RedisStoreBuilder {
     }
 }
 
+#[cfg(feature = "redis-tls")]
+impl RedisStoreBuilder {
+    /// The TLS settings for redis-rs, checked: `None` when none are set (a `rediss://` URL
+    /// then trusts the system's roots).
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>, Error> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+
+        if !self.tls.is_set() {
+            return Ok(None);
+        }
+        let certificates = |name: &str, pem: &[u8]| match CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(certificates) if !certificates.is_empty() => Ok(()),
+            Ok(_) => Err(Error::config(
+                name,
+                "expected PEM with at least one CERTIFICATE block, found none",
+            )),
+            Err(error) => Err(Error::config(name, format!("expected PEM certificates: {error}"))),
+        };
+        if let Some(pem) = &self.tls.root_certificate {
+            certificates(self.names.tls_ca, pem)?;
+        }
+        if let Some((certificate, key)) = &self.tls.client {
+            certificates(self.names.tls_client, certificate)?;
+            PrivateKeyDer::from_pem_slice(key).map_err(|error| {
+                Error::config(
+                    self.names.tls_client,
+                    format!("expected a PEM private key: {error}"),
+                )
+            })?;
+        }
+        Ok(Some(redis::TlsCertificates {
+            client_tls: self
+                .tls
+                .client
+                .clone()
+                .map(|(client_cert, client_key)| redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                }),
+            root_cert: self.tls.root_certificate.clone(),
+        }))
+    }
+}
+
 fn validate_url(name: &str, url: &str) -> Result<(), Error> {
-    const FORM: &str = "expected redis://[user:password@]host[:port][/db] or unix:///path";
-    if url.starts_with("rediss://") {
+    const FORM: &str = if cfg!(feature = "redis-tls") {
+        "expected redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:///path"
+    } else {
+        "expected redis://[user:password@]host[:port][/db] or unix:///path"
+    };
+    if url.starts_with("rediss://") && !cfg!(feature = "redis-tls") {
         return Err(Error::config(
             name,
-            format!("{FORM}: TLS (rediss://) is not supported by this build, got `{url}`"),
+            format!(
+                "{FORM}: TLS (rediss://) needs cachefront's `redis-tls` feature, which this build \
+                 lacks, got `{}`",
+                redact_url(url)
+            ),
         ));
     }
-    if !(url.starts_with("redis://") || url.starts_with("unix://") || url.starts_with("redis+unix://")) {
-        return Err(Error::config(name, format!("{FORM}, got `{url}`")));
+    if !(url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("unix://")
+        || url.starts_with("redis+unix://"))
+    {
+        return Err(Error::config(name, format!("{FORM}, got `{}`", redact_url(url))));
     }
-    redis::Client::open(url)
-        .map(drop)
-        .map_err(|error| Error::config(name, format!("{FORM}, got `{url}`: {error}")))
+    redis::Client::open(url).map(drop).map_err(|error| {
+        Error::config(
+            name,
+            format!(
+                "{FORM}, got `{}`: {}",
+                redact_url(url),
+                redact(&error.to_string())
+            ),
+        )
+    })
 }
 
 /// A random-enough identity for this store: process, time and address.
@@ -341,5 +568,38 @@ mod tests {
             .unwrap_err();
         assert!(error.to_string().contains("`prefix`"), "{error}");
         assert!(RedisStore::builder("redis://127.0.0.1").validate().is_ok());
+    }
+
+    #[test]
+    fn redaction_hides_passwords_in_urls_and_in_text() {
+        assert_eq!(
+            redact_url("redis://user:pw@host:1/0"),
+            "redis://user:***@host:1/0"
+        );
+        assert_eq!(redact_url("redis://:pw@host"), "redis://:***@host");
+        assert_eq!(redact_url("redis://pw@host"), "redis://***@host");
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact_url("redis://u:p@w@d@host"), "redis://u:***@host");
+        assert_eq!(
+            redact("failed on `redis://a:pw@h1`, then rediss://b:pw@h2/3 and unix:///tmp/s"),
+            "failed on `redis://a:***@h1`, then rediss://b:***@h2/3 and unix:///tmp/s"
+        );
+    }
+
+    #[cfg(feature = "redis-tls")]
+    #[test]
+    fn tls_settings_are_checked() {
+        let error = RedisStore::builder("redis://127.0.0.1")
+            .tls_root_certificate(b"-----BEGIN CERTIFICATE-----\n".to_vec())
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().contains("`tls_root_certificate`"), "{error}");
+        assert!(error.to_string().contains("not a rediss:// URL"), "{error}");
+        let error = RedisStore::builder("rediss://127.0.0.1")
+            .tls_root_certificate(b"not pem".to_vec())
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().contains("found none"), "{error}");
+        assert!(RedisStore::builder("rediss://127.0.0.1").validate().is_ok());
     }
 }

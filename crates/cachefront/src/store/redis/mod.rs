@@ -12,6 +12,7 @@ mod bus;
 pub(super) mod codec;
 mod config;
 mod purge;
+mod replay;
 mod scripts;
 
 use std::{
@@ -39,6 +40,7 @@ use self::{
     breaker::{Breaker, CircuitOpen, PROBE_EVERY},
     bus::Bus,
     codec::EntryCodec,
+    replay::Replay,
     scripts::Scripts,
 };
 use super::{BoxFuture, Store, StoreLock, StoreUsage};
@@ -46,6 +48,8 @@ use crate::{entry::Entry, error::Error, key::CacheKey};
 
 /// How many keys one `SCAN`/`SSCAN` step asks for, and how many commands run at once.
 const BATCH: usize = 512;
+/// How many shards the readable-key index has: one per first hex digit of the digest.
+const INDEX_SHARDS: u32 = 16;
 
 /// A store in Redis or Redis Cluster, shared by every instance of an application.
 ///
@@ -66,6 +70,19 @@ const BATCH: usize = 512;
 /// - **Purges** by key, tag (Redis sets that expire with their entries), prefix of the readable
 ///   key (a sorted-set index, one range query), or everything under the prefix (`SCAN` on
 ///   every primary of a cluster); never `KEYS`.
+/// - **Invalidations during an outage** are not lost: a removal by key, tag, prefix or of
+///   everything that fails is queued (up to 1,024; past that, everything under the prefix is
+///   purged instead) and replayed in order as soon as Redis answers again (the probe that
+///   closes the circuit, or any call that succeeds, starts it); each replayed invalidation is
+///   published to the other instances. Until the replay is done, reads on this store replay
+///   first, so an instance never reads back from Redis (restored from a snapshot, or only
+///   unreachable) what it failed to invalidate. The queue lives in the process: an instance
+///   that stops during the outage takes its queue with it.
+/// - **TLS**: `rediss://` URLs with the `redis-tls` feature (rustls with the `ring` provider,
+///   installed as the process default unless the application installed one). The system's
+///   roots are trusted unless `RedisStoreBuilder::tls_root_certificate` names a
+///   CA; `tls_client_certificate` is for mutual TLS (both with the feature). Without the feature a `rediss://` URL is a configuration error.
+/// - **Credentials**: errors, logs and `Debug` show URLs with the password as `***`.
 /// - **Cross-instance coalescing**: [`try_lock`](Store::try_lock) (`SET NX PX`) and
 ///   [`wait_for`](Store::wait_for), woken over pub/sub rather than polling.
 ///
@@ -97,8 +114,11 @@ const BATCH: usize = 512;
 /// | `{prefix}e:{<digest>}` | hash | `v`: the [`EntryCodec`] value, `t`: its tags, `k`: its readable key, `f`: until when it is fresh (ms since the Unix epoch, `0` when it must be revalidated); expires (`PEXPIRE`, ms) with the entry |
 /// | `{prefix}t:<tag>` | set | digests of the entries carrying the tag; expires with the longest-lived of them |
 /// | `{prefix}l:{<digest>}` | string | the lock on computing the key (`SET NX PX`) |
-/// | `{prefix}{index}:keys` | sorted set | `<readable key>\0<digest>` at score 0: a purge by prefix is one `ZRANGEBYLEX` range |
-/// | `{prefix}{index}:expiry` | sorted set | the same members scored by expiry, to trim the index as entries expire |
+/// | `{prefix}{index:<d>}:keys` | sorted set | `<readable key>\0<digest>` at score 0, for the entries whose digest starts with the hex digit `<d>` (16 shards, so that a cluster spreads index writes over 16 slots): a purge by prefix is one `ZRANGEBYLEX` range per shard |
+/// | `{prefix}{index:<d>}:expiry` | sorted set | the same members scored by expiry, to trim the shard as entries expire |
+///
+/// Versions before the shards kept one index, `{prefix}{index}:keys` and `:expiry`; purges by
+/// prefix still read it, so that a rolling upgrade purges what older instances indexed.
 ///
 /// Two pub/sub channels carry what instances tell each other: `{prefix}invalidate` (a key, a
 /// tag, a prefix or everything was removed: drop your memory copies) and `{prefix}ready` (a
@@ -120,6 +140,8 @@ struct Inner {
     scripts: Scripts,
     /// Every round trip's time, for the usage and the metrics.
     latency: crate::series::Latency,
+    /// Invalidations that failed, to replay once Redis answers.
+    replay: Replay,
     /// Dropped with the store: stops the pub/sub listener.
     _shutdown: watch::Sender<()>,
 }
@@ -206,6 +228,7 @@ async fn probe(store: Weak<Inner>) {
             if let Some(inner) = store.upgrade() {
                 inner.breaker.succeeded();
                 tracing::info!("Redis answers again; the store is used again");
+                RedisStore { inner }.schedule_replay();
             }
             return;
         }
@@ -274,15 +297,37 @@ impl RedisStore {
         format!("{}l:{{{hex}}}", self.inner.settings.prefix)
     }
 
-    /// The readable-key index: every member `<readable>\0<digest>`, all at score 0 so that a
-    /// prefix is one `ZRANGEBYLEX` range; and beside it (same slot) the same members scored by
-    /// expiry, to trim them.
-    fn index_keys(&self) -> (String, String) {
+    /// The readable-key index shard of the entry whose digest is `hex`: every member
+    /// `<readable>\0<digest>`, all at score 0 so that a prefix is one `ZRANGEBYLEX` range; and
+    /// beside it (same slot) the same members scored by expiry, to trim them. The shard is the
+    /// digest's first hex digit, so that on a cluster the index writes spread over
+    /// [`INDEX_SHARDS`] slots instead of one.
+    fn index_keys(&self, hex: &str) -> (String, String) {
+        let shard = hex.get(..1).unwrap_or("0");
+        self.index_shard(shard)
+    }
+
+    fn index_shard(&self, shard: &str) -> (String, String) {
         let prefix = &self.inner.settings.prefix;
         (
+            format!("{prefix}{{index:{shard}}}:keys"),
+            format!("{prefix}{{index:{shard}}}:expiry"),
+        )
+    }
+
+    /// Every index a purge by prefix reads: the [`INDEX_SHARDS`] shards, and the single index
+    /// of versions before the shards (`{prefix}{index}:…`), so that entries an instance of an
+    /// older version indexed during a rolling upgrade are purged too.
+    fn all_index_keys(&self) -> Vec<(String, String)> {
+        let prefix = &self.inner.settings.prefix;
+        let legacy = (
             format!("{prefix}{{index}}:keys"),
             format!("{prefix}{{index}}:expiry"),
-        )
+        );
+        (0..INDEX_SHARDS)
+            .map(|shard| self.index_shard(&format!("{shard:x}")))
+            .chain([legacy])
+            .collect()
     }
 
     async fn add_to_index(&self, readable: &str, hex: &str, px: u64) -> Result<(), Error> {
@@ -290,7 +335,7 @@ impl RedisStore {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        let (keys, expiry) = self.index_keys();
+        let (keys, expiry) = self.index_keys(hex);
         let mut connection = self.connection();
         self.call(
             "ZADD",
@@ -330,6 +375,7 @@ impl RedisStore {
         match answer {
             Ok(Ok(value)) => {
                 breaker.succeeded();
+                self.schedule_replay();
                 Ok(value)
             }
             Ok(Err(error)) => {
@@ -385,13 +431,17 @@ impl RedisStore {
         match self.inner.settings.codec.decode(bytes, key) {
             Ok(entry) => Ok(Arc::new(entry)),
             Err(error) => {
-                tracing::warn!(key = %key, redis_key, %error, "corrupt entry in Redis; treated as a miss");
+                tracing::warn!(key = %key, redis_key, error = %error.report(), "corrupt entry in Redis; treated as a miss");
                 Err(error)
             }
         }
     }
 
     async fn get_entry(&self, key: &CacheKey) -> Result<Option<Arc<Entry>>, Error> {
+        // Never read back what an invalidation that failed was meant to remove.
+        if self.inner.replay.is_pending() {
+            self.replay().await?;
+        }
         let redis_key = self.entry_key(&key.digest().to_hex());
         let mut connection = self.connection();
         let value: Option<Vec<u8>> = self
@@ -449,7 +499,7 @@ impl RedisStore {
         let old = match codec::decode_tags(&old) {
             Ok(old) => old,
             Err(error) => {
-                tracing::debug!(%error, "the replaced entry's tags are unreadable; leaving its tag sets to expire");
+                tracing::debug!(error = %error.report(), "the replaced entry's tags are unreadable; leaving its tag sets to expire");
                 return Ok(());
             }
         };
@@ -591,6 +641,9 @@ impl RedisStore {
     }
 
     async fn wait(&self, key: &CacheKey, timeout: Duration) -> Result<Option<Arc<Entry>>, Error> {
+        if self.inner.replay.is_pending() {
+            self.replay().await?;
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let hex = key.digest().to_hex();
         let entry_key = self.entry_key(&hex);
@@ -674,15 +727,17 @@ impl Store for RedisStore {
     }
 
     fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(self.remove_entry(key))
+        let invalidation = Invalidation::Key(key.digest().to_hex());
+        Box::pin(self.invalidating(invalidation, self.remove_entry(key)))
     }
 
     fn remove_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(self.remove_tagged(tag))
+        let invalidation = Invalidation::Tag(tag.to_owned());
+        Box::pin(self.invalidating(invalidation, self.remove_tagged(tag)))
     }
 
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>> {
-        Box::pin(self.clear_all())
+        Box::pin(self.invalidating(Invalidation::All, self.clear_all()))
     }
 
     /// Redis does not report what one prefix holds cheaply: entries and bytes are unknown
@@ -696,7 +751,8 @@ impl Store for RedisStore {
     }
 
     fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(self.remove_with_prefix(prefix))
+        let invalidation = Invalidation::Prefix(prefix.to_owned());
+        Box::pin(self.invalidating(invalidation, self.remove_with_prefix(prefix)))
     }
 
     fn is_shared(&self) -> bool {

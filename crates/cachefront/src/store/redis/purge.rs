@@ -155,8 +155,18 @@ impl RedisStore {
         Ok(Some(keys))
     }
 
+    /// Removes the entries whose readable key starts with `prefix`, reading every index shard
+    /// (a few at a time).
     pub(super) async fn remove_with_prefix(&self, prefix: &str) -> Result<u64, Error> {
-        let (keys, expiry) = self.index_keys();
+        stream::iter(self.all_index_keys())
+            .map(|(keys, expiry)| async move { self.remove_with_prefix_in(prefix, &keys, &expiry).await })
+            .buffer_unordered(4)
+            .try_fold(0, |total, removed| async move { Ok(total + removed) })
+            .await
+    }
+
+    /// [`remove_with_prefix`](Self::remove_with_prefix) in one index shard.
+    async fn remove_with_prefix_in(&self, prefix: &str, keys: &str, expiry: &str) -> Result<u64, Error> {
         // Readable keys are UTF-8, which never contains the byte 0xff: `[prefix` to
         // `[prefix\xff` is exactly the keys that start with the prefix.
         let start = [&b"["[..], prefix.as_bytes()].concat();
@@ -168,7 +178,7 @@ impl RedisStore {
                 .call(
                     "ZRANGEBYLEX",
                     redis::cmd("ZRANGEBYLEX")
-                        .arg(&keys)
+                        .arg(keys)
                         .arg(&start)
                         .arg(&end)
                         .arg("LIMIT")
@@ -189,16 +199,16 @@ impl RedisStore {
                 .collect();
             removed += self.remove_responses(entry_keys).await?;
             let mut connection = self.connection();
-            // Same slot (hash tag `{index}`): one pipeline.
+            // Same slot (the shard's hash tag): one pipeline.
             self.call(
                 "ZREM",
                 redis::pipe()
                     .cmd("ZREM")
-                    .arg(&keys)
+                    .arg(keys)
                     .arg(&members)
                     .ignore()
                     .cmd("ZREM")
-                    .arg(&expiry)
+                    .arg(expiry)
                     .arg(&members)
                     .ignore()
                     .query_async::<()>(&mut connection),
