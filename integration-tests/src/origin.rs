@@ -346,22 +346,22 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .iter()
         .map(|(name, value)| (name.clone(), context.expand(value)))
         .collect();
-    if let Some(not_modified) = &reply.not_modified {
-        if validators_match(&headers, &expanded) {
-            let mut fields: Vec<(String, String)> = not_modified
-                .iter()
-                .map(|(name, value)| (name.clone(), context.expand(value)))
-                .collect();
-            if !fields.iter().any(|(name, _)| name.eq_ignore_ascii_case("etag")) {
-                fields.extend(
-                    expanded
-                        .iter()
-                        .filter(|(name, _)| name.eq_ignore_ascii_case("etag"))
-                        .cloned(),
-                );
-            }
-            return build(StatusCode::NOT_MODIFIED, &fields, String::new());
+    if let Some(not_modified) = &reply.not_modified
+        && validators_match(&headers, &expanded)
+    {
+        let mut fields: Vec<(String, String)> = not_modified
+            .iter()
+            .map(|(name, value)| (name.clone(), context.expand(value)))
+            .collect();
+        if !fields.iter().any(|(name, _)| name.eq_ignore_ascii_case("etag")) {
+            fields.extend(
+                expanded
+                    .iter()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("etag"))
+                    .cloned(),
+            );
         }
+        return build(StatusCode::NOT_MODIFIED, &fields, String::new());
     }
     let status = StatusCode::from_u16(reply.status).expect("a valid scripted status");
     build(status, &expanded, context.expand(&reply.body))

@@ -1758,14 +1758,14 @@ impl Context<'_> {
                 ));
             }
         }
-        if let Some(within) = send.within {
-            if observed.elapsed > within {
-                return Err(format!(
-                    "answered in {} ms, expected within {} ms",
-                    observed.elapsed.as_millis(),
-                    within.as_millis()
-                ));
-            }
+        if let Some(within) = send.within
+            && observed.elapsed > within
+        {
+            return Err(format!(
+                "answered in {} ms, expected within {} ms",
+                observed.elapsed.as_millis(),
+                within.as_millis()
+            ));
         }
         Ok(())
     }
@@ -1893,34 +1893,34 @@ fn check_invariants(members: &[Member], headers: &HeaderMap) -> Result<(), Strin
 
 fn check_cache_status(expect: &CacheStatusExpect, member: &Member) -> Result<(), String> {
     let fail = |what: String| Err(format!("Cache-Status: expected {what}"));
-    if let Some(hit) = expect.hit {
-        if member.has("hit") != hit {
-            return fail(if hit { "a hit".into() } else { "not a hit".into() });
-        }
+    if let Some(hit) = expect.hit
+        && member.has("hit") != hit
+    {
+        return fail(if hit { "a hit".into() } else { "not a hit".into() });
     }
-    if let Some(fwd) = expect.fwd {
-        if member.value("fwd") != Some(fwd) {
-            return fail(format!("fwd={fwd}"));
-        }
+    if let Some(fwd) = expect.fwd
+        && member.value("fwd") != Some(fwd)
+    {
+        return fail(format!("fwd={fwd}"));
     }
-    if let Some(code) = expect.fwd_status {
-        if member.value("fwd-status") != Some(code.to_string().as_str()) {
-            return fail(format!("fwd-status={code}"));
-        }
+    if let Some(code) = expect.fwd_status
+        && member.value("fwd-status") != Some(code.to_string().as_str())
+    {
+        return fail(format!("fwd-status={code}"));
     }
-    if let Some(stored) = expect.stored {
-        if member.has("stored") != stored {
-            return fail(if stored {
-                "stored".into()
-            } else {
-                "not stored".into()
-            });
-        }
+    if let Some(stored) = expect.stored
+        && member.has("stored") != stored
+    {
+        return fail(if stored {
+            "stored".into()
+        } else {
+            "not stored".into()
+        });
     }
-    if let Some(detail) = expect.detail {
-        if member.value("detail") != Some(detail) {
-            return fail(format!("detail={detail}"));
-        }
+    if let Some(detail) = expect.detail
+        && member.value("detail") != Some(detail)
+    {
+        return fail(format!("detail={detail}"));
     }
     if let Some((low, high)) = expect.ttl {
         let ttl: Option<i64> = member.value("ttl").and_then(|t| t.parse().ok());

@@ -1942,10 +1942,8 @@ async fn both_adapters_behave_alike() {
             case.name,
             elapsed.as_secs_f64(),
         );
-        if verbose {
-            if let (Ok(lines), _) | (_, Ok(lines)) = (&axum, &actix) {
-                entry.push_str(&format!("\n    transcript:\n{}", indent(lines)));
-            }
+        if verbose && let (Ok(lines), _) | (_, Ok(lines)) = (&axum, &actix) {
+            entry.push_str(&format!("\n    transcript:\n{}", indent(lines)));
         }
         if !alike {
             entry.push_str("\n    FAILED: the adapters differ");

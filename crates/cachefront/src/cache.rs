@@ -317,10 +317,11 @@ impl CacheBuilder {
     pub fn build(mut self) -> Result<Cache, Error> {
         if self.from_env {
             // The environment fills only what the builder left unset.
-            if self.max_bytes.is_none() && self.store.is_none() {
-                if let Some(value) = config::var(ENV_MAX_BYTES)? {
-                    self.max_bytes = Some(config::parse_bytes(ENV_MAX_BYTES, &value)?);
-                }
+            if self.max_bytes.is_none()
+                && self.store.is_none()
+                && let Some(value) = config::var(ENV_MAX_BYTES)?
+            {
+                self.max_bytes = Some(config::parse_bytes(ENV_MAX_BYTES, &value)?);
             }
             if self.name.is_none() {
                 self.name = config::var(ENV_NAME)?;
@@ -347,10 +348,10 @@ impl CacheBuilder {
                     .build()?;
                 self.store = Some(Arc::new(tiered));
             }
-            if self.coalesce_wait.is_none() {
-                if let Some(value) = config::var(ENV_COALESCE_WAIT)? {
-                    self.coalesce_wait = Some(config::parse_duration(ENV_COALESCE_WAIT, &value)?);
-                }
+            if self.coalesce_wait.is_none()
+                && let Some(value) = config::var(ENV_COALESCE_WAIT)?
+            {
+                self.coalesce_wait = Some(config::parse_duration(ENV_COALESCE_WAIT, &value)?);
             }
         }
         if self.max_bytes == Some(0) {

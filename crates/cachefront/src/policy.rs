@@ -720,10 +720,10 @@ impl Policy {
         if !self.expose_tag_headers {
             strip.extend(self.tag_headers.iter().cloned());
         }
-        if let Some(length) = body_size.or_else(|| rules::content_length(headers)) {
-            if length > self.max_body_bytes as u64 {
-                return Err(NotStored::TooLarge);
-            }
+        if let Some(length) = body_size.or_else(|| rules::content_length(headers))
+            && length > self.max_body_bytes as u64
+        {
+            return Err(NotStored::TooLarge);
         }
         if !self.strategies.allows(status, headers) {
             return Err(NotStored::Predicate);

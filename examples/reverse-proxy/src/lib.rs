@@ -195,10 +195,10 @@ fn set_forwarding(headers: &mut HeaderMap, keyed_host: Option<HeaderValue>, clie
         headers.insert("x-forwarded-host", host);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Some(client) = client {
-        if let Ok(value) = HeaderValue::from_str(&client.ip().to_string()) {
-            headers.insert("x-forwarded-for", value);
-        }
+    if let Some(client) = client
+        && let Ok(value) = HeaderValue::from_str(&client.ip().to_string())
+    {
+        headers.insert("x-forwarded-for", value);
     }
 }
 
@@ -215,10 +215,10 @@ async fn forward(State(origin): State<Origin>, request: Request) -> Response {
     };
     strip_hop_by_hop(&mut parts.headers);
     set_forwarding(&mut parts.headers, keyed_host, client);
-    if let Some(authority) = origin.base.authority() {
-        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
-            parts.headers.insert(header::HOST, host);
-        }
+    if let Some(authority) = origin.base.authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(header::HOST, host);
     }
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;

@@ -93,18 +93,18 @@ impl<S: BodySource> ResponseBody<S> {
                 let frame = ready!(inner.as_mut().poll_frame(cx));
                 match &frame {
                     Some(BodyFrame::Data { data, .. }) => {
-                        if let Some(c) = collector.as_mut() {
-                            if !c.push(data) {
-                                // Over the limit: stream the rest through untouched.
-                                *collector = None;
-                            }
+                        if let Some(c) = collector.as_mut()
+                            && !c.push(data)
+                        {
+                            // Over the limit: stream the rest through untouched.
+                            *collector = None;
                         }
                         // Servers stop polling once a body reports its end, so the end may
                         // never be seen as `None`.
-                        if inner.is_end_stream() {
-                            if let Some(c) = collector.take() {
-                                c.finish();
-                            }
+                        if inner.is_end_stream()
+                            && let Some(c) = collector.take()
+                        {
+                            c.finish();
                         }
                     }
                     // Trailers or an error: the response is not stored.

@@ -229,11 +229,11 @@ impl<S: BodySource> Future for Pump<S> {
                     return Poll::Ready(());
                 }
                 Some(BodyFrame::Data { data, item }) => {
-                    if let Some(c) = this.collector.as_mut() {
-                        if !c.push(&data) {
-                            // Over the limit: streamed through, not stored.
-                            *this.collector = None;
-                        }
+                    if let Some(c) = this.collector.as_mut()
+                        && !c.push(&data)
+                    {
+                        // Over the limit: streamed through, not stored.
+                        *this.collector = None;
                     }
                     (item, data.len() as u64, this.source.is_end_stream())
                 }
@@ -242,10 +242,8 @@ impl<S: BodySource> Future for Pump<S> {
                     (item, 0, false)
                 }
             };
-            if last {
-                if let Some(collector) = this.collector.take() {
-                    collector.finish();
-                }
+            if last && let Some(collector) = this.collector.take() {
+                collector.finish();
             }
             let mut queue = lock(shared);
             queue.items.push_back((item, len));
@@ -284,10 +282,10 @@ impl<T> PumpedBody<T> {
         match queue.items.pop_front() {
             Some((item, len)) => {
                 self.read += len;
-                if queue.items.len() < BACKLOG {
-                    if let Some(waker) = queue.pump.take() {
-                        waker.wake();
-                    }
+                if queue.items.len() < BACKLOG
+                    && let Some(waker) = queue.pump.take()
+                {
+                    waker.wake();
                 }
                 Poll::Ready(Some(item))
             }

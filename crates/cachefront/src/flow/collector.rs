@@ -235,15 +235,15 @@ impl CacheRoute {
             }
             drop(cleanup);
             // Other instances waiting on this key are woken once it is stored.
-            if let Some(lock) = lock {
-                if let Err(error) = lock.release().await {
-                    route.record(Event::StoreError);
-                    crate::store::warn::store_error(
-                        "cache store lock release failed; it expires by itself",
-                        format_args!(""),
-                        &error,
-                    );
-                }
+            if let Some(lock) = lock
+                && let Err(error) = lock.release().await
+            {
+                route.record(Event::StoreError);
+                crate::store::warn::store_error(
+                    "cache store lock release failed; it expires by itself",
+                    format_args!(""),
+                    &error,
+                );
             }
             StatsRegistry::publish_usage(&**route.store());
         }));

@@ -82,10 +82,10 @@ impl CacheRoute {
         }
         // The common case first, with nothing else set up: a fresh stored response.
         let found = self.find(&key, request).await;
-        if let Some(entry) = &found.entry {
-            if rules::reuse(entry, &directives, request_time) == Reuse::Fresh {
-                return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
-            }
+        if let Some(entry) = &found.entry
+            && rules::reuse(entry, &directives, request_time) == Reuse::Fresh
+        {
+            return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
         }
         let state = Box::new(MissState::new(
             key,
@@ -234,10 +234,10 @@ impl<R: RequestHead> FlightTarget for ResponseFlight<'_, R> {
         if self.head {
             // HEAD never stores, so it neither leads nor follows a flight; but a GET that just
             // finished answers it while its store write runs.
-            if let Some(entry) = self.coalescer().finished(&self.flight) {
-                if usable(&entry, self.request, &self.state.directives) {
-                    return Looked::Answered(self.hit(entry, HitKind::Fresh));
-                }
+            if let Some(entry) = self.coalescer().finished(&self.flight)
+                && usable(&entry, self.request, &self.state.directives)
+            {
+                return Looked::Answered(self.hit(entry, HitKind::Fresh));
             }
             self.state.not_stored = Some(NotStored::Head);
             self.state.head_candidate = self.state.candidate.take();

@@ -75,27 +75,26 @@ impl Forward {
         if status == StatusCode::NOT_MODIFIED && state.revalidates().is_some() {
             return route.revalidated(state, headers, response_time);
         }
-        if rules::is_stale_if_error_status(status.as_u16()) {
-            if let Some(entry) = state.candidate.as_ref() {
-                if rules::stale_if_error_allows(entry, &state.directives, response_time) {
-                    let code = status.as_u16();
-                    if let Some(hit) = route.stale_if_error(state, Some(code)) {
-                        return Verdict {
-                            cache_status: hit.cache_status(),
-                            collector: None,
-                            replacement: Some(hit),
-                            hide: Vec::new(),
-                            invalidation: None,
-                        };
-                    }
-                    return Verdict::forwarded(status_member, None);
-                }
+        if rules::is_stale_if_error_status(status.as_u16())
+            && let Some(entry) = state.candidate.as_ref()
+            && rules::stale_if_error_allows(entry, &state.directives, response_time)
+        {
+            let code = status.as_u16();
+            if let Some(hit) = route.stale_if_error(state, Some(code)) {
+                return Verdict {
+                    cache_status: hit.cache_status(),
+                    collector: None,
+                    replacement: Some(hit),
+                    hide: Vec::new(),
+                    invalidation: None,
+                };
             }
+            return Verdict::forwarded(status_member, None);
         }
-        if let Some(stored) = state.head_candidate.take() {
-            if status == StatusCode::OK {
-                return route.freshened_by_head(state, &stored, headers, response_time, status_member);
-            }
+        if let Some(stored) = state.head_candidate.take()
+            && status == StatusCode::OK
+        {
+            return route.freshened_by_head(state, &stored, headers, response_time, status_member);
         }
         let exchange = Exchange {
             request_time: state.request_time,

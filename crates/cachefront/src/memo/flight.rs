@@ -145,15 +145,15 @@ where
                 }
             }
         };
-        if let Some(lock) = lock {
-            if let Err(error) = lock.release().await {
-                target.memo.record(|c| &c.store_errors);
-                crate::store::warn::store_error(
-                    "memo store lock release failed; it expires by itself",
-                    format_args!("key {}", target.key),
-                    &error,
-                );
-            }
+        if let Some(lock) = lock
+            && let Err(error) = lock.release().await
+        {
+            target.memo.record(|c| &c.store_errors);
+            crate::store::warn::store_error(
+                "memo store lock release failed; it expires by itself",
+                format_args!("key {}", target.key),
+                &error,
+            );
         }
         result
     }
@@ -252,22 +252,22 @@ where
                         .stale_while_revalidate
                         .filter(|(window, _)| stale_by < *window)
                         .filter(|_| tokio::runtime::Handle::try_current().is_ok());
-                    if let Some((_, spawner)) = revalidate {
-                        if let Read::Value(value) = flow.read(&entry, false) {
-                            memo.record(|c| &c.stale_hits);
-                            match self.coalescer().join(*key.digest()) {
-                                Join::Leader(guard) => {
-                                    memo.record(|c| &c.refreshes);
-                                    tracing::debug!(%key, decision = "stale", "serving a stale value while one task refreshes it");
-                                    spawner(self.compute, self.flow.target, guard);
-                                }
-                                // Someone is computing already.
-                                Join::Follower(_) | Join::Done(_) => {
-                                    tracing::debug!(%key, decision = "stale", "serving a stale value while it is being refreshed");
-                                }
+                    if let Some((_, spawner)) = revalidate
+                        && let Read::Value(value) = flow.read(&entry, false)
+                    {
+                        memo.record(|c| &c.stale_hits);
+                        match self.coalescer().join(*key.digest()) {
+                            Join::Leader(guard) => {
+                                memo.record(|c| &c.refreshes);
+                                tracing::debug!(%key, decision = "stale", "serving a stale value while one task refreshes it");
+                                spawner(self.compute, self.flow.target, guard);
                             }
-                            return Looked::Answered(Ok(value));
+                            // Someone is computing already.
+                            Join::Follower(_) | Join::Done(_) => {
+                                tracing::debug!(%key, decision = "stale", "serving a stale value while it is being refreshed");
+                            }
                         }
+                        return Looked::Answered(Ok(value));
                     }
                     if flow.stale_if_error.is_some_and(|window| stale_by < window) {
                         self.fallback = Some(entry);

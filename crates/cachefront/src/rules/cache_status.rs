@@ -168,12 +168,16 @@ impl CacheStatus {
         if self.name.is_some() {
             return HeaderValue::try_from(self.to_string()).expect("a cache name is a token");
         }
-        if self.hit && !self.collapsed && !self.stored && self.detail.is_none() && self.fwd_status.is_none() {
-            if let Some(value) = self.ttl.and_then(|ttl| u64::try_from(ttl).ok()).and_then(|ttl| {
+        if self.hit
+            && !self.collapsed
+            && !self.stored
+            && self.detail.is_none()
+            && self.fwd_status.is_none()
+            && let Some(value) = self.ttl.and_then(|ttl| u64::try_from(ttl).ok()).and_then(|ttl| {
                 prerendered(&HIT_MEMBERS, ttl, |ttl| format!("{}; hit; ttl={ttl}", Self::NAME))
-            }) {
-                return value;
-            }
+            })
+        {
+            return value;
         }
         // So does the member of a plain forwarded response (`fwd`, `fwd-status`, perhaps
         // `stored`), the one every miss carries: each is rendered once, on first use.
@@ -184,13 +188,12 @@ impl CacheStatus {
             self.ttl,
             self.collapsed,
             self.detail,
-        ) {
-            if let Some(status_slot) = status.checked_sub(100).map(usize::from).filter(|s| *s < STATUSES) {
-                let slot = (fwd.index() * 2 + usize::from(self.stored)) * STATUSES + status_slot;
-                return FORWARD_MEMBERS[slot]
-                    .get_or_init(|| HeaderValue::from_static(Box::leak(self.to_string().into_boxed_str())))
-                    .clone();
-            }
+        ) && let Some(status_slot) = status.checked_sub(100).map(usize::from).filter(|s| *s < STATUSES)
+        {
+            let slot = (fwd.index() * 2 + usize::from(self.stored)) * STATUSES + status_slot;
+            return FORWARD_MEMBERS[slot]
+                .get_or_init(|| HeaderValue::from_static(Box::leak(self.to_string().into_boxed_str())))
+                .clone();
         }
         HeaderValue::try_from(self.to_string()).expect("Cache-Status members are ASCII tokens and integers")
     }

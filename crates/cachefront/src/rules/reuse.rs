@@ -25,15 +25,15 @@ pub(crate) fn reuse(entry: &Entry, request: &CacheControl, now: SystemTime) -> R
         return Reuse::Revalidate;
     }
     let age = entry.age(now);
-    if let Some(Ok(max_age)) = request.max_age {
-        if age.as_secs() > max_age {
-            return Reuse::Revalidate;
-        }
+    if let Some(Ok(max_age)) = request.max_age
+        && age.as_secs() > max_age
+    {
+        return Reuse::Revalidate;
     }
-    if let Some(min_fresh) = request.min_fresh {
-        if entry.ttl.saturating_sub(age) < Duration::from_secs(min_fresh) {
-            return Reuse::Revalidate;
-        }
+    if let Some(min_fresh) = request.min_fresh
+        && entry.ttl.saturating_sub(age) < Duration::from_secs(min_fresh)
+    {
+        return Reuse::Revalidate;
     }
     if age < entry.ttl {
         return Reuse::Fresh;

@@ -17,10 +17,10 @@ pub(crate) fn vary_names(headers: &HeaderMap) -> Result<Vec<HeaderName>, ()> {
             }
             // A name that is not a valid field name cannot match any request header; it is
             // skipped rather than failing the response.
-            if let Ok(name) = HeaderName::from_bytes(item) {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+            if let Ok(name) = HeaderName::from_bytes(item)
+                && !names.contains(&name)
+            {
+                names.push(name);
             }
         }
     }

@@ -269,22 +269,22 @@ impl RedisStoreBuilder {
         for url in &self.urls {
             validate_url(self.names.url, url)?;
         }
-        if self.tls.is_set() {
-            if let Some(url) = self.urls.iter().find(|url| !url.starts_with("rediss://")) {
-                let name = if self.tls.root_certificate.is_some() {
-                    self.names.tls_ca
-                } else {
-                    self.names.tls_client
-                };
-                return Err(Error::config(
-                    name,
-                    format!(
-                        "TLS certificates are set but `{}` (`{}`) is not a rediss:// URL",
-                        redact_url(url),
-                        self.names.url
-                    ),
-                ));
-            }
+        if self.tls.is_set()
+            && let Some(url) = self.urls.iter().find(|url| !url.starts_with("rediss://"))
+        {
+            let name = if self.tls.root_certificate.is_some() {
+                self.names.tls_ca
+            } else {
+                self.names.tls_client
+            };
+            return Err(Error::config(
+                name,
+                format!(
+                    "TLS certificates are set but `{}` (`{}`) is not a rediss:// URL",
+                    redact_url(url),
+                    self.names.url
+                ),
+            ));
         }
         #[cfg(feature = "redis-tls")]
         self.tls_certificates()?;
