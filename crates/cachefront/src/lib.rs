@@ -100,7 +100,11 @@
 //! - **Statuses** (RFC 9111 §3): in shared mode any final status with explicit freshness (or
 //!   `public`) may be stored, including codes cachefront does not know (299, 499, 599);
 //!   `must-understand` limits that to the ones it does. 206 and 304 are never stored as they
-//!   are. Application mode stores the policy's list ([`Policy::statuses`]).
+//!   are. Application mode stores the policy's list ([`Policy::statuses`]), by default the
+//!   successful statuses only ([`Policy::DEFAULT_STATUSES`]: 200, 203, 204, 300, 301, 308): an
+//!   error is not kept for a route's full TTL unless asked, and negative caching of 404 and 410
+//!   is a separate, shorter lifetime ([`Policy::negative_ttl`]). That is what peers in the
+//!   ecosystem store, and a page that did not exist yet is not hidden once it does.
 //! - **Interim responses** (1xx, RFC 9110 §15.2) are never stored: the adapters see the final
 //!   response only. They are not forwarded either: hyper 1.x's server and actix-web have no way
 //!   to send an interim response other than `100 Continue`, and hyper's client reads past them.

@@ -1,6 +1,6 @@
 //! The example's tests: its server on an ephemeral port of 127.0.0.1, driven over HTTP.
 
-use cachefront::store::{MemoryStore, RedisStore, TieredStore};
+use cachefront_axum::cachefront::store::{MemoryStore, RedisStore, TieredStore};
 
 use super::*;
 
