@@ -248,6 +248,7 @@ impl RedisCluster {
     pub fn start(n: usize) -> Self {
         let nodes: Vec<RedisServer> = (0..n)
             .map(|_| {
+                let bus = cluster_bus_port();
                 RedisServer::start_with(&[
                     "--cluster-enabled",
                     "yes",
@@ -255,6 +256,8 @@ impl RedisCluster {
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "2000",
+                    "--cluster-port",
+                    &bus,
                 ])
             })
             .collect();
@@ -313,7 +316,13 @@ impl RedisCluster {
         let nodes: Vec<RedisServer> = (0..n)
             .map(|_| {
                 let port = free_port();
-                RedisServer::spawn_tls(port, temp_dir(port), &certificates, &cluster_args)
+                let bus = cluster_bus_port();
+                let args: Vec<&str> = cluster_args
+                    .iter()
+                    .copied()
+                    .chain(["--cluster-port", &bus])
+                    .collect();
+                RedisServer::spawn_tls(port, temp_dir(port), &certificates, &args)
             })
             .collect();
         let ca = certificates.join("ca.pem");
@@ -461,6 +470,12 @@ fn make_certificates(dir: &Path) {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
+/// A free port for a cluster node's bus, given explicitly: by default the bus listens on the
+/// client port + 10000, which may be taken (another test's server) or past 65535.
+fn cluster_bus_port() -> String {
+    free_port().to_string()
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address").port()
