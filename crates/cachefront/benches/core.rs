@@ -7,24 +7,17 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
+mod support;
+
 use std::{hint::black_box, sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use cachefront::{
-    Cache, CacheKey, KeySpec, Policy,
+    CacheKey, KeySpec, Policy,
     adapter::{CacheStatus, ForwardReason, Lookup},
-    store::{Entry, MemoryStore, Store},
+    store::Store,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
-
-fn typical_request() -> http::Request<()> {
-    http::Request::get("/products/42?page=2&sort=price&lang=en")
-        .header("host", "shop.example.com")
-        .header("accept", "text/html")
-        .header("user-agent", "bench/1.0")
-        .body(())
-        .unwrap()
-}
+use support::{MissStorm, miss, path_only_request, primed, runtime, typical_request};
 
 fn key_building(c: &mut Criterion) {
     let request = typical_request();
@@ -32,10 +25,7 @@ fn key_building(c: &mut Criterion) {
     c.bench_function("key/build typical (method, host, path, 3 params)", |b| {
         b.iter(|| spec.build(black_box(&request)))
     });
-    let no_query = http::Request::get("/products/42")
-        .header("host", "shop.example.com")
-        .body(())
-        .unwrap();
+    let no_query = path_only_request();
     c.bench_function("key/build path only", |b| {
         b.iter(|| spec.build(black_box(&no_query)))
     });
@@ -79,59 +69,6 @@ fn policy_decisions(c: &mut Criterion) {
         "policy/response storable (shared mode, RFC 9111 freshness)",
         |b| b.iter(|| shared.check_response(http::StatusCode::OK, black_box(&headers))),
     );
-}
-
-/// A single-threaded runtime, as each benchmark drives the async core on one.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// One miss through the flow an adapter runs: lookup, the response decision, the body, the
-/// store write. `request`'s key must be cold.
-async fn miss(
-    route: &cachefront::CacheRoute,
-    request: &http::Request<()>,
-    headers: &http::HeaderMap,
-    body: &Bytes,
-) {
-    let Lookup::Forward(forward) = route.lookup(request).await else {
-        unreachable!("the key is cold")
-    };
-    let mut collector = forward.response(http::StatusCode::OK, headers).collector.unwrap();
-    collector.push(body);
-    collector.finish();
-}
-
-/// A store holding one entry primed through the real flow for [`typical_request`], so the entry
-/// is what a hit would read; the runtime, the store, the route and the entry.
-fn primed(
-    body: usize,
-) -> (
-    tokio::runtime::Runtime,
-    MemoryStore,
-    cachefront::CacheRoute,
-    Arc<Entry>,
-) {
-    let runtime = runtime();
-    let store = MemoryStore::new();
-    let cache = Cache::builder().store(store.clone()).build().unwrap();
-    let route = cache.route(Policy::ttl(Duration::from_secs(300)));
-    let request = typical_request();
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().unwrap());
-    let body = Bytes::from((0..body).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-    runtime.block_on(async {
-        miss(&route, &request, &headers, &body).await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    });
-    let entry = runtime
-        .block_on(store.get(&KeySpec::default().build(&request)))
-        .unwrap()
-        .expect("primed");
-    (runtime, store, route, entry)
 }
 
 fn store_get_put(c: &mut Criterion) {
@@ -189,36 +126,19 @@ fn cache_status(c: &mut Criterion) {
 /// benchmark's miss storm.
 fn miss_flow(c: &mut Criterion) {
     let runtime = runtime();
-    let cache = Cache::builder().max_bytes(4 * 1024 * 1024).build().unwrap();
-    let route = cache.route(Policy::ttl(Duration::from_secs(3600)));
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "text/plain".parse().unwrap());
-    let body = Bytes::from(vec![b'.'; 256]);
-    let requests: Vec<http::Request<()>> = (0..200_000)
-        .map(|i| {
-            http::Request::get(format!("/cached/miss/{i}"))
-                .header("host", "127.0.0.1:18080")
-                .body(())
-                .unwrap()
-        })
-        .collect();
-    // Fill the store, so that every measured miss evicts.
-    runtime.block_on(async {
-        for request in &requests[..20_000] {
-            miss(&route, request, &headers, &body).await;
-        }
-    });
-    let mut i = 20_000;
+    let storm = MissStorm::new(&runtime);
+    let mut i = MissStorm::FILLED;
     c.bench_function("flow/miss (new key, 256 B body, full store)", |b| {
         b.to_async(&runtime).iter(|| {
-            i = if i + 1 == requests.len() { 0 } else { i + 1 };
-            miss(&route, &requests[i], &headers, &body)
+            i = storm.after(i);
+            miss(&storm.route, &storm.requests[i], &storm.headers, &storm.body)
         })
     });
 }
 
 #[cfg(feature = "redis")]
 fn entry_codec(c: &mut Criterion) {
+    use bytes::Bytes;
     use cachefront::store::EntryCodec;
 
     let codec = EntryCodec::new();
