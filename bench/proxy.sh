@@ -54,6 +54,18 @@ ready() {
 warm() { for i in $(seq 0 99); do curl -sf -o /dev/null "http://127.0.0.1:$1/origin/$i"; done; }
 counters() { varnishstat -n "$work/varnish" -1 -f MAIN.cache_hit -f MAIN.cache_miss -f MAIN.backend_req | awk '{printf "%s%s=%s", sep, $1, $2; sep=" "}'; }
 not_hits() { if [ -f "$work/nginx/logs/not-hit.log" ]; then wc -l < "$work/nginx/logs/not-hit.log"; else echo 0; fi; }
+# The share of idle CPU time over one second, from /proc/stat (idle + iowait over user to steal).
+idle() {
+    local a b
+    a=$(head -1 /proc/stat)
+    sleep 1
+    b=$(head -1 /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {
+        n = split(a, x); split(b, y)
+        for (i = 2; i <= n && i <= 9; i++) { d = y[i] - x[i]; total += d; if (i == 5 || i == 6) idle += d }
+        printf "%.0f", total ? 100 * idle / total : 0
+    }'
+}
 threads() { find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 header() { curl -sf -D - -o /dev/null "http://127.0.0.1:$1/origin/$2" | tr -d '\r' | awk -v h="$3" 'tolower($1) == tolower(h) ":" {$1 = ""; sub(/^ /, ""); print}'; }
 
@@ -75,7 +87,7 @@ command -v nginx >/dev/null && have_nginx=1
 command -v varnishd >/dev/null && have_varnish=1
 
 echo "reverse proxies in front of one origin, ${duration}s per run, $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "  load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+echo "  before the runs: $(idle)% CPU idle over 1 s, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 echo "  wrk -t1 -c32 -d${duration}s --latency, 100 paths of 1 KiB, after one warm-up request per path; keep-alive"
 echo "  cachefront: example-reverse-proxy, shared-cache mode, 64 MiB memory store (default), tokio runtime on one core"
 if [ "$have_nginx" = 1 ]; then
