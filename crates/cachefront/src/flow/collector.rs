@@ -37,7 +37,9 @@ pub struct Collector {
     pub(super) store_lock: Option<StoreLock>,
     /// The entry to store, without its body.
     pub(super) template: Entry,
-    pub(super) chunks: Vec<Bytes>,
+    /// The body so far: most bodies are one chunk, kept without a list.
+    pub(super) first: Option<Bytes>,
+    pub(super) rest: Vec<Bytes>,
     pub(super) len: usize,
     pub(super) limit: usize,
     pub(super) started: Instant,
@@ -72,7 +74,8 @@ impl Collector {
                 decision = "not-stored",
                 reason = NotStored::TooLarge.as_str()
             );
-            self.chunks = Vec::new();
+            self.first = None;
+            self.rest = Vec::new();
             self.settled = true;
             if let Some(guard) = self.guard.take() {
                 guard.uncacheable();
@@ -80,7 +83,10 @@ impl Collector {
             return false;
         }
         if !chunk.is_empty() {
-            self.chunks.push(chunk.clone());
+            match self.first {
+                None => self.first = Some(chunk.clone()),
+                Some(_) => self.rest.push(chunk.clone()),
+            }
         }
         true
     }
@@ -88,14 +94,15 @@ impl Collector {
     /// The body ended: stores the response and answers the requests waiting on it.
     pub fn finish(mut self) {
         self.settled = true;
-        let body = match self.chunks.len() {
-            0 => Bytes::new(),
+        let body = match (&self.first, self.rest.is_empty()) {
+            (None, _) => Bytes::new(),
             // Copied: a chunk from a server's parser shares its whole read buffer, which a
             // stored entry would otherwise keep alive beyond what its weight counts.
-            1 => Bytes::copy_from_slice(&self.chunks[0]),
-            _ => {
+            (Some(only), true) => Bytes::copy_from_slice(only),
+            (Some(first), false) => {
                 let mut body = BytesMut::with_capacity(self.len);
-                for chunk in &self.chunks {
+                body.extend_from_slice(first);
+                for chunk in &self.rest {
                     body.extend_from_slice(chunk);
                 }
                 body.freeze()
@@ -105,9 +112,9 @@ impl Collector {
         let policy = &route.policy;
         let mut entry = std::mem::replace(&mut self.template, empty_entry());
         entry.body = body;
-        let mut entries = Vec::with_capacity(2);
-        let served = if entry.vary.is_empty() {
-            Arc::new(entry)
+        let (served, entries) = if entry.vary.is_empty() {
+            let served = Arc::new(entry);
+            (Arc::clone(&served), Puts::One([served]))
         } else {
             // Variants of one URI live side by side under their own keys; the primary key holds
             // the latest one, whose `Vary` names lead lookups to the others. The oldest beyond
@@ -134,10 +141,9 @@ impl Collector {
             let mut variant_entry = entry.clone();
             variant_entry.key = variant;
             entry.key = primary;
-            entries.push(Arc::new(entry));
-            Arc::new(variant_entry)
+            let served = Arc::new(variant_entry);
+            (Arc::clone(&served), Puts::Two([Arc::new(entry), served]))
         };
-        entries.push(Arc::clone(&served));
         route.record(Event::Store);
         tracing::debug!(
             key = %served.key,
@@ -173,18 +179,35 @@ impl Drop for Collector {
     }
 }
 
+/// The entries one response writes, held inline: the response itself, or, with `Vary`, the
+/// primary entry and the variant.
+pub(super) enum Puts {
+    One([Arc<Entry>; 1]),
+    Two([Arc<Entry>; 2]),
+}
+
+impl Puts {
+    fn as_slice(&self) -> &[Arc<Entry>] {
+        match self {
+            Self::One(entries) => entries,
+            Self::Two(entries) => entries,
+        }
+    }
+}
+
 impl CacheRoute {
     /// Writes entries to the store in the background; `cleanup` (the flight) is released once
     /// they are written, so requests arriving meanwhile are answered from the flight.
     pub(super) fn spawn_puts(
         &self,
-        entries: Vec<Arc<Entry>>,
+        puts: Puts,
         cleanup: Option<FlightCleanup>,
         lock: Option<StoreLock>,
         epoch: PurgeEpoch,
     ) {
         let route = self.clone();
         run_now_or_spawn(self.cache.pending().start().run(async move {
+            let entries = puts.as_slice();
             // Checked before writing and again after: an invalidation recorded in between
             // removes what was written.
             let overtaken = |cleanup: &Option<FlightCleanup>| {
@@ -193,7 +216,7 @@ impl CacheRoute {
             };
             let mut cleanup = cleanup;
             let mut written = 0;
-            for entry in &entries {
+            for entry in entries {
                 // An invalidation that came in after this response was produced wins.
                 if overtaken(&cleanup) {
                     break;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
 
 use super::{
-    collector::Collector,
+    collector::{Collector, Puts},
     forward::{Forward, ForwardKind, MissState},
     hit::{Hit, HitKind},
     invalidating::Invalidating,
@@ -166,7 +166,8 @@ impl Forward {
                     tags,
                     vary,
                 },
-                chunks: Vec::new(),
+                first: None,
+                rest: Vec::new(),
                 len: 0,
                 limit,
                 started: state.started,
@@ -237,7 +238,12 @@ impl CacheRoute {
             self.record(Event::Revalidated);
             self.record(Event::Store);
             tracing::debug!(key = %entry.key, decision = "freshened-by-head");
-            self.spawn_puts(vec![Arc::new(entry)], None, state.store_lock.take(), state.epoch);
+            self.spawn_puts(
+                Puts::One([Arc::new(entry)]),
+                None,
+                state.store_lock.take(),
+                state.epoch,
+            );
         } else if refused.is_some_and(NotStored::forbids_keeping) {
             // The updated response must not be stored: the stored one ends with it.
             verdict.invalidation = Some(self.remove_stored(stored.key.clone()));
@@ -324,7 +330,7 @@ impl CacheRoute {
             self.record(Event::Store);
             let cleanup = state.guard.take().map(|guard| guard.complete(Arc::clone(&entry)));
             self.spawn_puts(
-                vec![Arc::clone(&entry)],
+                Puts::One([Arc::clone(&entry)]),
                 cleanup,
                 state.store_lock.take(),
                 state.epoch,
