@@ -107,7 +107,8 @@ pub struct Policy {
     pub(crate) invalidates: Vec<Arc<str>>,
     pub(crate) strategies: Strategies,
     pub(crate) invalidates_paths: Vec<Arc<str>>,
-    pub(crate) tag_headers: Vec<HeaderName>,
+    /// Shared, so that every stored response names them without a copy.
+    pub(crate) tag_headers: Arc<[HeaderName]>,
     pub(crate) expose_tag_headers: bool,
     pub(crate) keep_stale: Duration,
     pub(crate) time_to_idle: Option<Duration>,
@@ -183,10 +184,10 @@ impl Policy {
             invalidates: Vec::new(),
             strategies: Strategies::default(),
             invalidates_paths: Vec::new(),
-            tag_headers: vec![
+            tag_headers: Arc::new([
                 HeaderName::from_static("cache-tag"),
                 HeaderName::from_static("surrogate-key"),
-            ],
+            ]),
             expose_tag_headers: false,
             keep_stale: Duration::ZERO,
             time_to_idle: None,
@@ -235,7 +236,7 @@ impl Policy {
     /// The response headers from which handlers may add tags to what is stored (default
     /// `Cache-Tag` and `Surrogate-Key`; values separated by commas or spaces).
     pub fn tag_headers<I: IntoIterator<Item = HeaderName>>(mut self, names: I) -> Self {
-        self.tag_headers = names.into_iter().collect();
+        self.tag_headers = names.into_iter().collect::<Vec<_>>().into();
         self
     }
 
@@ -717,9 +718,7 @@ impl Policy {
             strip.extend(cc.private_fields.iter().cloned());
         }
         // Tag headers are for this cache alone, unless the policy exposes them.
-        if !self.expose_tag_headers {
-            strip.extend(self.tag_headers.iter().cloned());
-        }
+        let hidden = (!self.expose_tag_headers).then(|| Arc::clone(&self.tag_headers));
         if let Some(length) = body_size.or_else(|| rules::content_length(headers))
             && length > self.max_body_bytes as u64
         {
@@ -752,6 +751,7 @@ impl Policy {
             Storable {
                 vary,
                 strip,
+                hidden: hidden.clone(),
                 ttl,
                 initial_age: rules::corrected_initial_age(
                     headers,
@@ -767,6 +767,7 @@ impl Policy {
             Storable {
                 vary,
                 strip,
+                hidden: hidden.clone(),
                 ttl: app_ttl,
                 initial_age: Duration::ZERO,
                 // The route's TTL replaces the response's freshness, but not its ban on
@@ -850,9 +851,11 @@ pub(crate) struct RequestAdmission {
 #[derive(Debug)]
 pub(crate) struct Storable {
     pub(crate) vary: Vec<http::HeaderName>,
-    /// Fields not to store (`Set-Cookie` when stripped, `private=`/`no-cache=` fields, tag
-    /// headers the policy does not expose).
+    /// Fields of this response not to store (`Set-Cookie` when stripped, `private=`/`no-cache=`
+    /// fields); usually none, so no allocation.
     pub(crate) strip: Vec<HeaderName>,
+    /// The policy's tag headers, when it does not expose them: not stored either.
+    pub(crate) hidden: Option<Arc<[HeaderName]>>,
     pub(crate) ttl: Duration,
     pub(crate) initial_age: Duration,
     pub(crate) stale_while_revalidate: Duration,
@@ -868,7 +871,7 @@ impl Storable {
     /// `private="..."` and `no-cache="..."` (§5.2.2.7, §5.2.2.4), `Set-Cookie` under
     /// [`SetCookie::StoreWithout`], and the tag headers unless the policy exposes them.
     pub(crate) fn stored_headers(&self, headers: &HeaderMap) -> HeaderMap {
-        rules::storable_headers(headers, &self.strip)
+        rules::storable_headers(headers, &self.strip, self.hidden.as_deref().unwrap_or_default())
     }
 
     /// Copies the lifetime settings onto an entry.

@@ -135,7 +135,7 @@ impl Forward {
         // The one decision of which fields are stored, shared with 304 merges.
         let stored_headers = storable.stored_headers(headers);
         let mut tags = std::mem::take(&mut state.tags);
-        for name in &route.policy.tag_headers {
+        for name in route.policy.tag_headers.iter() {
             for value in headers.get_all(name) {
                 tags.extend(rules::listed_tags(value).map(Arc::from));
             }
@@ -305,7 +305,7 @@ impl CacheRoute {
         // What the revalidating client gets: the merged response, tag headers hidden.
         let mut visible = merged.clone();
         if !self.policy.expose_tag_headers {
-            for name in &self.policy.tag_headers {
+            for name in self.policy.tag_headers.iter() {
                 visible.remove(name);
             }
         }

@@ -49,7 +49,11 @@ pub(crate) fn is_unstorable_field(name: &HeaderName) -> bool {
 /// `Connection` names, `Proxy-*`, `Age`, and the fields in `strip` (the policy's list: see
 /// `Storable::stored_headers`, the one place that decides what is stored, for a full response
 /// and for a 304 merged into a stored one alike).
-pub(crate) fn storable_headers(headers: &HeaderMap, strip: &[HeaderName]) -> HeaderMap {
+pub(crate) fn storable_headers(
+    headers: &HeaderMap,
+    strip: &[HeaderName],
+    hidden: &[HeaderName],
+) -> HeaderMap {
     let mut connection_named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
         for item in value.as_bytes().split(|b| *b == b',') {
@@ -60,7 +64,11 @@ pub(crate) fn storable_headers(headers: &HeaderMap, strip: &[HeaderName]) -> Hea
     }
     let mut stored = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        if is_unstorable_field(name) || connection_named.contains(name) || strip.contains(name) {
+        if is_unstorable_field(name)
+            || connection_named.contains(name)
+            || strip.contains(name)
+            || hidden.contains(name)
+        {
             continue;
         }
         stored.append(name.clone(), owned(value));
@@ -147,10 +155,15 @@ mod tests {
         h.insert(header::AGE, HeaderValue::from_static("10"));
         h.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        let stored = storable_headers(&h, &[header::SET_COOKIE]);
+        let stored = storable_headers(&h, &[header::SET_COOKIE], &[]);
         assert_eq!(stored.len(), 1);
         assert!(stored.contains_key(header::CONTENT_TYPE));
-        assert!(storable_headers(&h, &[]).contains_key(header::SET_COOKIE));
+        assert!(storable_headers(&h, &[], &[]).contains_key(header::SET_COOKIE));
+        // The policy's hidden tag headers are dropped as the response's own strip list is.
+        h.insert("cache-tag", HeaderValue::from_static("product:1"));
+        let hidden = [http::HeaderName::from_static("cache-tag")];
+        assert!(!storable_headers(&h, &[], &hidden).contains_key("cache-tag"));
+        assert!(storable_headers(&h, &[], &[]).contains_key("cache-tag"));
     }
 
     #[test]

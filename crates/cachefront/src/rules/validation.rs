@@ -221,7 +221,7 @@ pub(crate) fn strong_eq(a: &[u8], b: &[u8]) -> bool {
 /// tag headers are kept out of the store as a 200's are.
 pub(crate) fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
-    let update = storable_headers(not_modified, &[]);
+    let update = storable_headers(not_modified, &[], &[]);
     for name in update.keys() {
         if name == header::CONTENT_LENGTH {
             continue;
