@@ -246,50 +246,13 @@ impl Drop for RedisCluster {
 impl RedisCluster {
     /// Starts `n` (at least 3) nodes and joins them into one cluster covering every slot.
     pub fn start(n: usize) -> Self {
-        let nodes: Vec<RedisServer> = (0..n)
+        let nodes = (0..n)
             .map(|_| {
-                let bus = cluster_bus_port();
-                RedisServer::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                    "--cluster-port",
-                    &bus,
-                ])
+                let args = cluster_node_args(false);
+                RedisServer::start_with(&args.iter().map(String::as_str).collect::<Vec<_>>())
             })
             .collect();
-        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        let output = Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|error| {
-                panic!("cannot run `redis-cli` ({error}): install redis-tools (apt-get install redis-server)")
-            });
-        assert!(
-            output.status.success(),
-            "redis-cli --cluster create failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let cluster = Self {
-            nodes,
-            certificates: None,
-        };
-        let started = Instant::now();
-        while !cluster.nodes.iter().all(|n| cluster_ok(n.port)) {
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "the cluster did not reach cluster_state:ok"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        cluster
+        Self::join(nodes, None)
     }
 
     /// The nodes' URLs.
@@ -303,66 +266,54 @@ impl RedisCluster {
     pub fn start_tls(n: usize) -> Self {
         let certificates = temp_dir(0);
         make_certificates(&certificates);
-        let cluster_args = [
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            "2000",
-            "--tls-cluster",
-            "yes",
-        ];
-        let nodes: Vec<RedisServer> = (0..n)
+        let nodes = (0..n)
             .map(|_| {
                 let port = free_port();
-                let bus = cluster_bus_port();
-                let args: Vec<&str> = cluster_args
-                    .iter()
-                    .copied()
-                    .chain(["--cluster-port", &bus])
-                    .collect();
+                let args = cluster_node_args(true);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 RedisServer::spawn_tls(port, temp_dir(port), &certificates, &args)
             })
             .collect();
-        let ca = certificates.join("ca.pem");
-        let tls_cli = |args: &[String]| {
-            Command::new("redis-cli")
-                .arg("--tls")
-                .arg("--cacert")
-                .arg(&ca)
-                .args(args)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|error| panic!("cannot run `redis-cli` ({error}): install redis-tools"))
-        };
+        Self::join(nodes, Some(certificates))
+    }
+
+    /// Joins started nodes into one cluster covering every slot (`redis-cli --cluster create`,
+    /// over TLS with the CA in `certificates` when given), and waits until every node reports
+    /// `cluster_state:ok`.
+    fn join(nodes: Vec<RedisServer>, certificates: Option<PathBuf>) -> Self {
+        let cli =
+            |args: &[String]| {
+                let mut command = Command::new("redis-cli");
+                if let Some(dir) = &certificates {
+                    command.arg("--tls").arg("--cacert").arg(dir.join("ca.pem"));
+                }
+                command.args(args).stdin(Stdio::null()).output().unwrap_or_else(|error| {
+                panic!("cannot run `redis-cli` ({error}): install redis-tools (apt-get install redis-server)")
+            })
+            };
         let mut create: Vec<String> = vec!["--cluster".into(), "create".into()];
         create.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
         create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
-        let output = tls_cli(&create);
+        let output = cli(&create);
         assert!(
             output.status.success(),
-            "redis-cli --tls --cluster create failed:\n{}{}",
+            "redis-cli --cluster create failed:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Self {
-            nodes,
-            certificates: Some(certificates.clone()),
-        };
         let ok = |port: u16| {
-            let output = tls_cli(&["-p".into(), port.to_string(), "CLUSTER".into(), "INFO".into()]);
+            let output = cli(&["-p".into(), port.to_string(), "CLUSTER".into(), "INFO".into()]);
             String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok")
         };
         let started = Instant::now();
-        while !cluster.nodes.iter().all(|n| ok(n.port)) {
+        while !nodes.iter().all(|n| ok(n.port)) {
             assert!(
                 started.elapsed() < START_TIMEOUT,
-                "the TLS cluster did not reach cluster_state:ok"
+                "the cluster did not reach cluster_state:ok"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        cluster
+        Self { nodes, certificates }
     }
 
     /// The nodes' `rediss://` URLs, for a cluster from [`start_tls`](Self::start_tls).
@@ -470,10 +421,20 @@ fn make_certificates(dir: &Path) {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-/// A free port for a cluster node's bus, given explicitly: by default the bus listens on the
-/// client port + 10000, which may be taken (another test's server) or past 65535.
-fn cluster_bus_port() -> String {
-    free_port().to_string()
+/// The arguments of a cluster node (TLS on the cluster bus too when `tls`). The bus port is
+/// given explicitly: by default it is the client port + 10000, which may be taken (another
+/// test's server) or past 65535.
+fn cluster_node_args(tls: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        .into_iter()
+        .chain(["--cluster-node-timeout", "2000", "--cluster-port"])
+        .map(String::from)
+        .collect();
+    args.push(free_port().to_string());
+    if tls {
+        args.extend(["--tls-cluster", "yes"].map(String::from));
+    }
+    args
 }
 
 fn free_port() -> u16 {
@@ -505,8 +466,4 @@ fn inline_command(port: u16, command: &str) -> Option<String> {
 
 fn ping(port: u16) -> bool {
     inline_command(port, "PING").is_some_and(|reply| reply.starts_with("+PONG"))
-}
-
-fn cluster_ok(port: u16) -> bool {
-    inline_command(port, "CLUSTER INFO").is_some_and(|reply| reply.contains("cluster_state:ok"))
 }
