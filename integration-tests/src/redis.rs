@@ -28,6 +28,23 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// One instance of an application on this server: a [`Cache`](cachefront::Cache) with
+    /// memory in front of Redis (keys under `prefix`), with a Redis timeout generous enough for
+    /// a busy machine.
+    pub async fn tiered_cache(&self, prefix: &str) -> cachefront::Cache {
+        use cachefront::store::{MemoryStore, RedisStore, TieredStore};
+        let redis = RedisStore::builder(self.url())
+            .prefix(prefix)
+            .timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .expect("a Redis store (it fails open, so connecting succeeds)");
+        cachefront::Cache::builder()
+            .store(TieredStore::new(MemoryStore::new(), redis))
+            .build()
+            .expect("a cache on a tiered store")
+    }
+
     /// Starts a server on a free port.
     pub fn start() -> Self {
         Self::start_with(&[])

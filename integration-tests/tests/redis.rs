@@ -96,21 +96,6 @@ async fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
         .unwrap()
 }
 
-/// One instance of an application: memory in front of the shared Redis, with a timeout
-/// generous enough for a busy machine.
-async fn tiered_instance(server: &RedisServer, prefix: &str) -> Cache {
-    let redis = RedisStore::builder(server.url())
-        .prefix(prefix)
-        .timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap();
-    Cache::builder()
-        .store(TieredStore::new(MemoryStore::new(), redis))
-        .build()
-        .unwrap()
-}
-
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url())
         .unwrap()
@@ -1537,7 +1522,7 @@ async fn two_app_instances_and_a_thousand_cold_requests_run_the_handler_once() {
     let calls = Arc::new(AtomicUsize::new(0));
     let mut apps = Vec::new();
     for _ in 0..2 {
-        let cache = tiered_instance(&server, "apps:").await;
+        let cache = server.tiered_cache("apps:").await;
         let counter = Arc::clone(&calls);
         // Each instance listens on its own port: the key leaves the host out, as the `Host`
         // behind a load balancer would be the same for both.
@@ -1593,7 +1578,7 @@ async fn a_hot_key_going_stale_on_many_instances_costs_one_origin_call() {
     let mut apps = Vec::new();
     let mut caches = Vec::new();
     for _ in 0..INSTANCES {
-        let cache = tiered_instance(&server, "stale:").await;
+        let cache = server.tiered_cache("stale:").await;
         // Kept past its freshness, so that a stale copy is there on every instance.
         let policy = Policy::ttl(Duration::from_secs(1))
             .keep_stale(Duration::from_secs(60))

@@ -5,26 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cachefront::{
-    Admin, Cache, Policy,
-    adapter::Lookup,
-    store::{MemoryStore, RedisStore, TieredStore},
-};
+use cachefront::{Admin, Policy, adapter::Lookup};
 use integration_tests::redis::RedisServer;
-
-/// One instance of an application: memory in front of the shared Redis.
-async fn instance(server: &RedisServer) -> Cache {
-    let redis = RedisStore::builder(server.url())
-        .prefix("tier-metrics:")
-        .timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap();
-    Cache::builder()
-        .store(TieredStore::new(MemoryStore::new(), redis))
-        .build()
-        .unwrap()
-}
 
 fn request() -> http::Request<()> {
     http::Request::get("http://example.com/items/1").body(()).unwrap()
@@ -33,8 +15,8 @@ fn request() -> http::Request<()> {
 #[tokio::test]
 async fn reads_are_counted_per_tier_and_round_trips_timed_in_the_usage_and_the_endpoint() {
     let server = RedisServer::start();
-    let writer = instance(&server).await;
-    let reader = instance(&server).await;
+    let writer = server.tiered_cache("tier-metrics:").await;
+    let reader = server.tiered_cache("tier-metrics:").await;
     let policy = || Policy::ttl(Duration::from_secs(60)).name("/items/{id}");
 
     let Lookup::Forward(forward) = writer.route(policy()).lookup(&request()).await else {
