@@ -92,6 +92,33 @@ pub(crate) fn parse_duration(setting: &str, value: &str) -> Result<Duration, Err
     }
 }
 
+/// Parses a duration (as [`parse_duration`]) that must lie within `range`; the error names
+/// the setting and the range.
+pub(crate) fn parse_duration_within(
+    setting: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<Duration>,
+) -> Result<Duration, Error> {
+    let duration = parse_duration(setting, value)?;
+    if range.contains(&duration) {
+        return Ok(duration);
+    }
+    // Written as the variables are: whole hours, else whole seconds, else milliseconds.
+    let written = |d: &Duration| match (d.subsec_nanos(), d.as_secs()) {
+        (0, secs) if secs > 0 && secs % 3600 == 0 => format!("{}h", secs / 3600),
+        (0, secs) if secs > 0 => format!("{secs}s"),
+        _ => format!("{}ms", d.as_millis()),
+    };
+    Err(Error::config(
+        setting,
+        format!(
+            "{value:?}: expected a duration from {} to {}",
+            written(range.start()),
+            written(range.end())
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

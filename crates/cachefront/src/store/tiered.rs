@@ -116,14 +116,11 @@ impl TieredStoreBuilder {
 
     fn read_env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         if let Some(value) = lookup(ENV_INVALIDATION_BOUND) {
-            let bound = crate::config::parse_duration(ENV_INVALIDATION_BOUND, &value)?;
-            if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&bound) {
-                return Err(Error::config(
-                    ENV_INVALIDATION_BOUND,
-                    format!("{value:?}: expected a duration from 10ms to 1h"),
-                ));
-            }
-            self.invalidation_bound = bound;
+            self.invalidation_bound = crate::config::parse_duration_within(
+                ENV_INVALIDATION_BOUND,
+                &value,
+                Duration::from_millis(10)..=Duration::from_secs(3600),
+            )?;
             self.bound_setting = ENV_INVALIDATION_BOUND;
         }
         Ok(self)

@@ -7,7 +7,7 @@ use super::{
     RedisStore,
     builder::{Names, RedisStoreBuilder, Tls},
 };
-use crate::error::Error;
+use crate::{config::parse_duration_within, error::Error};
 
 const ENV_URL: &str = "CACHEFRONT_REDIS_URL";
 const ENV_CLUSTER: &str = "CACHEFRONT_REDIS_CLUSTER";
@@ -95,10 +95,18 @@ impl RedisStoreBuilder {
             builder.prefix = prefix;
         }
         if let Some(value) = lookup(ENV_TIMEOUT) {
-            builder.timeout = bounded_duration(ENV_TIMEOUT, &value, Duration::from_secs(60))?;
+            builder.timeout = parse_duration_within(
+                ENV_TIMEOUT,
+                &value,
+                Duration::from_millis(1)..=Duration::from_secs(60),
+            )?;
         }
         if let Some(value) = lookup(ENV_LOCK_TTL) {
-            builder.lock_ttl = bounded_duration(ENV_LOCK_TTL, &value, Duration::from_secs(600))?;
+            builder.lock_ttl = parse_duration_within(
+                ENV_LOCK_TTL,
+                &value,
+                Duration::from_millis(1)..=Duration::from_secs(600),
+            )?;
         }
         if let Some(value) = lookup(ENV_COMPRESS) {
             builder.compress_above = if value.trim().eq_ignore_ascii_case("off") {
@@ -165,19 +173,6 @@ impl RedisStore {
     /// Connects with the settings of [`RedisStoreBuilder::from_env`].
     pub async fn from_env() -> Result<Self, Error> {
         RedisStoreBuilder::from_env()?.connect().await
-    }
-}
-
-/// A duration variable between 1 ms and `max`.
-fn bounded_duration(name: &str, value: &str, max: Duration) -> Result<Duration, Error> {
-    let duration = crate::config::parse_duration(name, value)?;
-    if (Duration::from_millis(1)..=max).contains(&duration) {
-        Ok(duration)
-    } else {
-        Err(Error::config(
-            name,
-            format!("{value:?}: expected a duration from 1ms to {}s", max.as_secs()),
-        ))
     }
 }
 
