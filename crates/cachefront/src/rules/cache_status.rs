@@ -119,11 +119,7 @@ impl CacheStatus {
 
     /// Whether `name` can name a cache in `Cache-Status`: an RFC 8941 token (RFC 9211 §2).
     pub(crate) fn is_valid_name(name: &str) -> bool {
-        let mut bytes = name.bytes();
-        bytes
-            .next()
-            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'*')
-            && bytes.all(|b| b.is_ascii_alphanumeric() || b":/!#$%&'*+-.^_`|~".contains(&b))
+        sfv::TokenRef::from_str(name).is_ok()
     }
 
     /// The status the next hop answered with.
