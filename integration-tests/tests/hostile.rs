@@ -385,7 +385,7 @@ async fn ten_thousand_variants_of_one_uri_stay_bounded() {
         mismatches.len(),
         mismatches.first()
     );
-    // Stores run behind the responses: wait for them, and for moka's maintenance.
+    // Stores run behind the responses: wait for them, and for the store's sweep.
     cache.run_pending_tasks().await;
     let stats = cache.stats();
     assert!(

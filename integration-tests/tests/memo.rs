@@ -1,4 +1,4 @@
-//! The `Memo` extractor on real axum servers over real sockets, with a real moka store.
+//! The `Memo` extractor on real axum servers over real sockets, with a real memory store.
 
 use std::{
     sync::{

@@ -1562,8 +1562,7 @@ async fn store_capacity(t: Target) {
         let response = t.client.get(t.url(&format!("/item/{id}"))).send().await.unwrap();
         assert_eq!(response.bytes().await.unwrap().len(), 10 * 1024);
     }
-    // Stores run behind the responses, and moka counts in batches: the sync point waits for
-    // both.
+    // Stores run behind the responses: the sync point waits for them.
     t.cache.run_pending_tasks().await;
     assert_eq!(t.cache.stats().total.stores, 205);
     let stats = t.cache.stats();

@@ -94,6 +94,7 @@ pub(crate) fn parse_duration(setting: &str, value: &str) -> Result<Duration, Err
 
 /// Parses a duration (as [`parse_duration`]) that must lie within `range`; the error names
 /// the setting and the range.
+#[cfg(feature = "redis")]
 pub(crate) fn parse_duration_within(
     setting: &str,
     value: &str,

@@ -12,7 +12,7 @@
 //! - [`Policy`]: per route — TTL, statuses, body limit, key parts, tags, privacy rules.
 //! - [`CacheKey`] / [`KeySpec`]: method, host, path, sorted query (allow- or deny-listed),
 //!   selected headers and custom parts, hashed with SHA-256.
-//! - [`store::Store`] / [`store::MemoryStore`]: moka, bounded in bytes, per-entry expiry.
+//! - [`store::Store`] / [`store::MemoryStore`]: quick_cache (S3-FIFO), bounded in bytes, per-entry expiry checked at lookup.
 //! - [`Stats`]: hits, misses, bypasses by reason, coalesced waits, stores, evictions, bytes;
 //!   the same series, with memo, tier, circuit and latency ones, as Prometheus text
 //!   ([`Admin`]'s `GET /metrics`) and, with the feature `metrics`, through the `metrics` facade.

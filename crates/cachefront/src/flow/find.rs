@@ -17,7 +17,7 @@ impl CacheRoute {
     pub(super) async fn find<R: RequestHead>(&self, key: &CacheKey, request: &R) -> Found {
         // The clock is read only when someone listens.
         let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-        let got = self.store().get(key).await;
+        let got = self.stored(key).await;
         if let Some(started) = started {
             tracing::debug!(key = %key, store_us = started.elapsed().as_micros() as u64, found = matches!(got, Ok(Some(_))), "store lookup");
         }
@@ -50,7 +50,7 @@ impl CacheRoute {
                     .map(|(name, _)| (name, normalized_header(request, name))),
             ),
         );
-        let got = self.store().get(&variant).await;
+        let got = self.stored(&variant).await;
         let mut found = Found::miss(ForwardReason::VaryMiss);
         match got {
             Ok(Some(entry)) if entry.matches_vary(request) => {
@@ -69,6 +69,17 @@ impl CacheRoute {
         }
         found.varies = Some(primary);
         found
+    }
+}
+
+impl CacheRoute {
+    /// The entry stored under `key`: at once when the store can tell (a memory hit builds no
+    /// future), else through its `get`.
+    async fn stored(&self, key: &CacheKey) -> Result<Option<Arc<Entry>>, crate::error::Error> {
+        match self.store().get_now(key) {
+            Some(found) => found,
+            None => self.store().get(key).await,
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The embedded store: moka, bounded in bytes.
+//! The embedded store: quick_cache (S3-FIFO), bounded in bytes, expiry checked at lookup.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -8,10 +8,13 @@ use std::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
-use moka::{future::Cache as Moka, notification::RemovalCause};
+use quick_cache::{
+    OptionsBuilder, Weighter,
+    sync::{Cache as Engine, EntryAction},
+};
 
 use super::{BoxFuture, Store, StoreUsage};
 use crate::{
@@ -20,11 +23,23 @@ use crate::{
     key::{CacheKey, KeyDigest},
 };
 
-/// An in-process store on [`moka::future::Cache`], bounded in **bytes**.
+/// An in-process store bounded in **bytes**, on [`quick_cache`]'s S3-FIFO cache.
 ///
-/// Each entry weighs its body, headers, key and bookkeeping ([`Entry::weight`]); when the total
-/// would pass the capacity, moka evicts the entries least likely to be used again (TinyLFU).
-/// Each entry expires at the end of its own lifetime (moka's per-entry `Expiry`).
+/// Each entry weighs its body, headers, key and bookkeeping ([`Entry::weight`]); a write that
+/// would pass the capacity first evicts, in the same call, the entries least likely to be read
+/// again (S3-FIFO: new entries that are not read again go first, entries read since they came
+/// stay). So the bytes held never pass the capacity, and [`usage`](Store::usage) is exact at
+/// every moment, with no background housekeeping to wait for.
+///
+/// Every entry knows when it must go ([`Entry::retention`], or its sliding
+/// [`time_to_idle`](Entry::time_to_idle)): a lookup that finds it past that answers a miss and
+/// removes it. Entries nobody reads again go when evicted, or in the sweep that a write runs at
+/// most once a second (and [`run_pending_tasks`](Self::run_pending_tasks) runs at once); each
+/// counts as an expiration, an entry evicted before its end as an eviction.
+///
+/// The capacity is split into shards of at least 16 MiB each (one shard below 32 MiB), locked
+/// separately; an entry larger than its shard's share is not stored (counted as an eviction).
+/// The default [`Policy::max_body_bytes`](crate::Policy::max_body_bytes), 8 MiB, is well below.
 ///
 /// ```
 /// use cachefront::store::MemoryStore;
@@ -34,23 +49,112 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Moka<KeyDigest, Arc<Entry>, DigestHasher>,
+    cache: Arc<Engine<KeyDigest, Slot, SlotWeight, DigestHasher, Listener>>,
     shared: Arc<Shared>,
     max_bytes: u64,
 }
 
+/// What the engine holds for an entry: the entry and when it must go.
+#[derive(Clone)]
+struct Slot {
+    entry: Arc<Entry>,
+    /// The end of its lifetime: its retention, or sooner when idle for its time-to-idle.
+    expires: Instant,
+    /// For an entry with a sliding expiry: how long it may stay unread, and the end of its
+    /// retention, which reads never pass.
+    idle: Option<(Duration, Instant)>,
+    weight: u32,
+}
+
+impl Slot {
+    fn new(entry: Arc<Entry>, now: Instant) -> Self {
+        let end = now + entry.retention(SystemTime::now());
+        let idle = entry.time_to_idle.map(|idle| (idle, end));
+        Self {
+            expires: idle.map_or(end, |(idle, end)| (now + idle).min(end)),
+            idle,
+            weight: u32::try_from(entry.weight()).unwrap_or(u32::MAX),
+            entry,
+        }
+    }
+
+    fn is_expired(&self, now: Instant) -> bool {
+        self.expires <= now
+    }
+
+    fn is(&self, other: &Slot) -> bool {
+        Arc::ptr_eq(&self.entry, &other.entry)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SlotWeight;
+
+impl Weighter<KeyDigest, Slot> for SlotWeight {
+    fn weight(&self, _key: &KeyDigest, slot: &Slot) -> u64 {
+        u64::from(slot.weight)
+    }
+}
+
+/// The engine's eviction hook: counts the eviction (or the expiration, for an entry already
+/// past its end) and takes the entry out of the tag index. The engine calls it for a replaced
+/// entry too; the write that replaces it says so through its request state.
+#[derive(Clone)]
+struct Listener(Arc<Shared>);
+
+/// One write's state, threaded through the engine's hooks.
 #[derive(Default)]
+struct Write {
+    /// The entry being written: an entry of the same key that the hook sees is the one it
+    /// replaces, not an eviction.
+    new: Option<Arc<Entry>>,
+    /// Up to two evicted slots, dropped once the shard's lock is released (their bodies may
+    /// hold the last reference to large buffers).
+    gone: [Option<Slot>; 2],
+}
+
+impl quick_cache::Lifecycle<KeyDigest, Slot> for Listener {
+    type RequestState = Write;
+
+    fn on_evict(&self, write: &mut Write, key: KeyDigest, slot: Slot) {
+        match &write.new {
+            Some(new) if new.key.digest() == &key && !Arc::ptr_eq(new, &slot.entry) => {
+                // Replaced: the tags its successor does not carry leave the index.
+                self.0
+                    .forget_tags(&key, slot.entry.tags.iter().filter(|tag| !new.tags.contains(tag)));
+            }
+            _ => {
+                let counter = if slot.is_expired(Instant::now()) {
+                    &self.0.expirations
+                } else {
+                    &self.0.evictions
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                self.0.forget(&slot.entry);
+            }
+        }
+        if let Some(free) = write.gone.iter_mut().find(|free| free.is_none()) {
+            *free = Some(slot);
+        }
+    }
+}
+
 struct Shared {
-    /// Tag → digests of the entries carrying it. Only entries with tags touch this lock.
+    /// Tag → digests of the entries carrying it. Only entries with tags touch this lock, and it
+    /// is never held while taking an engine shard's lock (the eviction hook takes it inside).
     tags: Mutex<HashMap<Arc<str>, HashSet<KeyDigest>>>,
     evictions: AtomicU64,
     expirations: AtomicU64,
-    /// Entries and weighted bytes held, counted at each insert and each removal (the eviction
-    /// listener sees every one, replacements included): exact at once, where moka's own counts
-    /// wait for its next maintenance.
-    entries: AtomicU64,
-    bytes: AtomicU64,
+    /// When the next sweep of expired entries is due, in milliseconds since `epoch`.
+    next_sweep: AtomicU64,
+    epoch: Instant,
 }
+
+/// How often writes sweep out the entries whose lifetime has ended.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The least capacity of one of the engine's shards: twice the default largest body.
+const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Shared {
     fn tags(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashSet<KeyDigest>>> {
@@ -60,18 +164,39 @@ impl Shared {
     }
 
     fn forget(&self, entry: &Entry) {
-        if entry.tags.is_empty() {
+        self.forget_tags(entry.key.digest(), entry.tags.iter());
+    }
+
+    fn forget_tags<'a>(&self, digest: &KeyDigest, dropped: impl Iterator<Item = &'a Arc<str>>) {
+        let mut dropped = dropped.peekable();
+        if dropped.peek().is_none() {
             return;
         }
         let mut tags = self.tags();
-        for tag in &entry.tags {
+        for tag in dropped {
             if let Some(set) = tags.get_mut(tag) {
-                set.remove(entry.key.digest());
+                set.remove(digest);
                 if set.is_empty() {
                     tags.remove(tag);
                 }
             }
         }
+    }
+
+    /// Whether the sweep is due at `now`; true for one caller only per period.
+    fn sweep_due(&self, now: Instant) -> bool {
+        let now_ms = u64::try_from(now.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        now_ms >= due
+            && self
+                .next_sweep
+                .compare_exchange(
+                    due,
+                    now_ms + SWEEP_EVERY.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
     }
 }
 
@@ -88,33 +213,29 @@ impl MemoryStore {
 
     /// A store holding at most `max_bytes`.
     pub fn with_max_bytes(max_bytes: u64) -> Self {
-        let shared = Arc::new(Shared::default());
-        let listener = Arc::clone(&shared);
-        let cache = Moka::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_key: &KeyDigest, entry: &Arc<Entry>| weight(entry))
-            .expire_after(EntryExpiry)
-            .eviction_listener(move |_key, entry: Arc<Entry>, cause| {
-                listener.entries.fetch_sub(1, Ordering::Relaxed);
-                listener
-                    .bytes
-                    .fetch_sub(u64::from(weight(&entry)), Ordering::Relaxed);
-                match cause {
-                    RemovalCause::Size => {
-                        listener.evictions.fetch_add(1, Ordering::Relaxed);
-                    }
-                    RemovalCause::Expired => {
-                        listener.expirations.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // A replaced entry's successor registered its own tags already.
-                    RemovalCause::Replaced => return,
-                    RemovalCause::Explicit => {}
-                }
-                listener.forget(&entry);
-            })
-            .build_with_hasher(DigestHasher);
+        let epoch = Instant::now();
+        let shared = Arc::new(Shared {
+            tags: Mutex::default(),
+            evictions: AtomicU64::new(0),
+            expirations: AtomicU64::new(0),
+            next_sweep: AtomicU64::new(SWEEP_EVERY.as_millis() as u64),
+            epoch,
+        });
+        let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
+        let by_size = usize::try_from(max_bytes / MIN_SHARD_BYTES).unwrap_or(usize::MAX);
+        let shards = (parallelism * 4).min(by_size).max(1);
+        // A power of two no larger than asked: the engine rounds up.
+        let shards = 1 << shards.ilog2();
+        let options = OptionsBuilder::new()
+            .shards(shards)
+            // Sizes the engine's record of recently evicted keys; entries are ~1–2 KiB.
+            .estimated_items_capacity(usize::try_from(max_bytes / 2048).unwrap_or(usize::MAX).max(64))
+            .weight_capacity(max_bytes)
+            .build()
+            .expect("the options are valid: capacities and a shard count");
+        let cache = Engine::with_options(options, SlotWeight, DigestHasher, Listener(Arc::clone(&shared)));
         Self {
-            cache,
+            cache: Arc::new(cache),
             shared,
             max_bytes,
         }
@@ -125,12 +246,84 @@ impl MemoryStore {
         self.max_bytes
     }
 
-    /// Runs moka's pending maintenance (evictions, expirations) now, so that the evictions and
-    /// expirations of [`usage`](Store::usage) are up to date. moka otherwise does this in small
-    /// batches as it is used. Entries and bytes need no maintenance: they are counted at each
-    /// write and removal.
+    /// Removes every entry whose lifetime has ended now, counting each as an expiration.
+    /// Writes do this at most once a second by themselves, and lookups drop an expired entry
+    /// they find; entries, bytes and evictions need no maintenance.
     pub async fn run_pending_tasks(&self) {
-        self.cache.run_pending_tasks().await;
+        self.sweep(Instant::now());
+    }
+
+    /// The entry under `digest`, unless its lifetime has ended; a read of an entry with a
+    /// sliding expiry moves its end.
+    pub(crate) fn lookup(&self, digest: &KeyDigest) -> Option<Arc<Entry>> {
+        let slot = self.cache.get(digest)?;
+        let now = Instant::now();
+        if slot.is_expired(now) {
+            self.expire(digest, &slot);
+            return None;
+        }
+        if let Some((idle, end)) = slot.idle {
+            // A write lock for the entries that slide only (memoized values with a
+            // time-to-idle); the rest are read under the shard's read lock.
+            let _ = self
+                .cache
+                .entry(digest, Some(Duration::ZERO), |_, stored: &mut Slot| {
+                    if stored.is(&slot) {
+                        stored.expires = (now + idle).min(end);
+                    }
+                    EntryAction::Retain(())
+                });
+        }
+        Some(slot.entry)
+    }
+
+    fn expire(&self, digest: &KeyDigest, slot: &Slot) {
+        if let Some((_, gone)) = self.cache.remove_if(digest, |stored| stored.is(slot)) {
+            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
+            self.shared.forget(&gone.entry);
+        }
+    }
+
+    fn sweep(&self, now: Instant) {
+        self.cache.retain(|_, slot| {
+            if !slot.is_expired(now) {
+                return true;
+            }
+            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
+            self.shared.forget(&slot.entry);
+            false
+        });
+    }
+
+    /// Takes the entry under `digest` out, with its tags; whether one was there and alive.
+    fn take(&self, digest: &KeyDigest) -> Option<Arc<Entry>> {
+        let (_, slot) = self.cache.remove(digest)?;
+        self.shared.forget(&slot.entry);
+        if slot.is_expired(Instant::now()) {
+            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(slot.entry)
+    }
+
+    fn insert(&self, entry: Arc<Entry>) {
+        let digest = *entry.key.digest();
+        if !entry.tags.is_empty() {
+            let mut tags = self.shared.tags();
+            for tag in &entry.tags {
+                tags.entry(Arc::clone(tag)).or_default().insert(digest);
+            }
+        }
+        let now = Instant::now();
+        let mut write = Write {
+            new: Some(Arc::clone(&entry)),
+            gone: Default::default(),
+        };
+        self.cache
+            .insert_with_lifecycle(digest, Slot::new(entry, now), &mut write);
+        if self.shared.sweep_due(now) {
+            self.sweep(now);
+        }
     }
 }
 
@@ -151,121 +344,44 @@ impl fmt::Debug for MemoryStore {
 
 impl Store for MemoryStore {
     fn get<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<Arc<Entry>>, Error>> {
-        Box::pin(async move { Ok(self.cache.get(key.digest()).await) })
+        Box::pin(async move { Ok(self.lookup(key.digest())) })
+    }
+
+    fn get_now(&self, key: &CacheKey) -> Option<Result<Option<Arc<Entry>>, Error>> {
+        Some(Ok(self.lookup(key.digest())))
     }
 
     fn put(&self, entry: Arc<Entry>) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
-            // A replaced entry's tags that its successor does not carry leave the index (the
-            // eviction listener skips replacements: the successor's own tags are already in).
-            // With no tag indexed at all, no stored entry has one: the look-up is skipped.
-            let replaced = if self.shared.tags().is_empty() {
-                None
-            } else {
-                self.cache.get(entry.key.digest()).await
-            };
-            if let Some(old) = replaced {
-                let dropped: Vec<&Arc<str>> =
-                    old.tags.iter().filter(|tag| !entry.tags.contains(tag)).collect();
-                if !dropped.is_empty() {
-                    let mut tags = self.shared.tags();
-                    for tag in dropped {
-                        if let Some(set) = tags.get_mut(tag) {
-                            set.remove(entry.key.digest());
-                            if set.is_empty() {
-                                tags.remove(tag);
-                            }
-                        }
-                    }
-                }
-            }
-            if !entry.tags.is_empty() {
-                let mut tags = self.shared.tags();
-                for tag in &entry.tags {
-                    tags.entry(Arc::clone(tag))
-                        .or_default()
-                        .insert(*entry.key.digest());
-                }
-            }
-            // Counted before moka holds it, so that the listener's decrement for this entry
-            // (replaced, evicted, refused admission) never finds the count without it.
-            self.shared.entries.fetch_add(1, Ordering::Relaxed);
-            self.shared
-                .bytes
-                .fetch_add(u64::from(weight(&entry)), Ordering::Relaxed);
-            self.cache.insert(*entry.key.digest(), entry).await;
+            self.insert(entry);
             Ok(())
         })
     }
 
     fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(async move { Ok(self.cache.remove(key.digest()).await.is_some()) })
+        Box::pin(async move { Ok(self.take(key.digest()).is_some()) })
     }
 
     fn remove_tag<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(async move {
-            let digests = self.shared.tags().remove(tag).unwrap_or_default();
-            let mut removed = 0;
-            for digest in digests {
-                // The digest may now hold a replacement without this tag: leave that one.
-                let Some(entry) = self.cache.get(&digest).await else {
-                    continue;
-                };
-                if entry.tags.iter().any(|t| &**t == tag) && self.cache.remove(&digest).await.is_some() {
-                    removed += u64::from(!crate::flow::variants::is_primary_copy(&entry));
-                }
-            }
-            // Apply the removals now, so that usage (entries, bytes) reflects the purge.
-            self.cache.run_pending_tasks().await;
-            Ok(removed)
-        })
+        Box::pin(async move { Ok(self.take_tag(tag)) })
     }
 
     fn remove_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(async move {
-            // A scan of the whole cache: purges are rare operator actions, lookups never pay.
-            let matching: Vec<(KeyDigest, bool)> = self
-                .cache
-                .iter()
-                .filter(|(_, entry)| entry.key.readable().starts_with(prefix))
-                .map(|(digest, entry)| (*digest, crate::flow::variants::is_primary_copy(&entry)))
-                .collect();
-            let mut removed = 0;
-            for (digest, copy) in matching {
-                if self.cache.remove(&digest).await.is_some() {
-                    removed += u64::from(!copy);
-                }
-            }
-            // Apply the removals now, so that usage (entries, bytes) reflects the purge.
-            self.cache.run_pending_tasks().await;
-            Ok(removed)
-        })
+        Box::pin(async move { Ok(self.take_prefix(prefix)) })
     }
 
     fn clear(&self) -> BoxFuture<'_, Result<u64, Error>> {
-        Box::pin(async move {
-            self.cache.run_pending_tasks().await;
-            // Responses, not entries: a primary's copy of its latest variant is not counted.
-            let count = self
-                .cache
-                .iter()
-                .filter(|(_, entry)| !crate::flow::variants::is_primary_copy(entry))
-                .count() as u64;
-            self.cache.invalidate_all();
-            self.cache.run_pending_tasks().await;
-            self.shared.tags().clear();
-            Ok(count)
-        })
+        Box::pin(async move { Ok(self.take_all()) })
     }
 
     fn run_pending_tasks(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.cache.run_pending_tasks())
+        Box::pin(async move { self.sweep(Instant::now()) })
     }
 
     fn usage(&self) -> StoreUsage {
         StoreUsage {
-            entries: self.shared.entries.load(Ordering::Relaxed),
-            bytes: self.shared.bytes.load(Ordering::Relaxed),
+            entries: self.cache.len() as u64,
+            bytes: self.cache.weight(),
             capacity_bytes: Some(self.max_bytes),
             evictions: self.shared.evictions.load(Ordering::Relaxed),
             expirations: self.shared.expirations.load(Ordering::Relaxed),
@@ -274,52 +390,53 @@ impl Store for MemoryStore {
     }
 }
 
-/// What an entry weighs for the capacity (and the byte count): [`Entry::weight`], saturated.
-fn weight(entry: &Entry) -> u32 {
-    u32::try_from(entry.weight()).unwrap_or(u32::MAX)
-}
-
-/// Each entry lives for its own remaining lifetime, or until it has been idle too long.
-struct EntryExpiry;
-
-fn lifetime(entry: &Entry) -> Duration {
-    let retention = entry.retention(std::time::SystemTime::now());
-    entry.time_to_idle.map_or(retention, |idle| idle.min(retention))
-}
-
-impl moka::Expiry<KeyDigest, Arc<Entry>> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &KeyDigest,
-        entry: &Arc<Entry>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(lifetime(entry))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &KeyDigest,
-        entry: &Arc<Entry>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(lifetime(entry))
-    }
-
-    fn expire_after_read(
-        &self,
-        _key: &KeyDigest,
-        entry: &Arc<Entry>,
-        _read_at: Instant,
-        duration_until_expiry: Option<Duration>,
-        _last_modified_at: Instant,
-    ) -> Option<Duration> {
-        // Only entries with a sliding expiry change their deadline on reads.
-        match entry.time_to_idle {
-            Some(_) => Some(lifetime(entry)),
-            None => duration_until_expiry,
+impl MemoryStore {
+    fn take_tag(&self, tag: &str) -> u64 {
+        let digests = self.shared.tags().remove(tag).unwrap_or_default();
+        let mut removed = 0;
+        for digest in digests {
+            // The digest may now hold a replacement without this tag: leave that one.
+            let Some((_, slot)) = self
+                .cache
+                .remove_if(&digest, |slot| slot.entry.tags.iter().any(|t| &**t == tag))
+            else {
+                continue;
+            };
+            self.shared.forget(&slot.entry);
+            removed += u64::from(!crate::flow::variants::is_primary_copy(&slot.entry));
         }
+        removed
+    }
+
+    fn take_prefix(&self, prefix: &str) -> u64 {
+        // A scan of the whole cache: purges are rare operator actions, lookups never pay.
+        let matching: Vec<KeyDigest> = self
+            .cache
+            .iter()
+            .filter(|(_, slot)| slot.entry.key.readable().starts_with(prefix))
+            .map(|(digest, _)| digest)
+            .collect();
+        let mut removed = 0;
+        for digest in matching {
+            if let Some(entry) = self.take(&digest) {
+                removed += u64::from(!crate::flow::variants::is_primary_copy(&entry));
+            }
+        }
+        removed
+    }
+
+    fn take_all(&self) -> u64 {
+        let now = Instant::now();
+        // Responses, not entries: a primary's copy of its latest variant is not counted, nor
+        // an entry whose lifetime has ended.
+        let count = self
+            .cache
+            .iter()
+            .filter(|(_, slot)| !slot.is_expired(now) && !crate::flow::variants::is_primary_copy(&slot.entry))
+            .count() as u64;
+        self.cache.clear();
+        self.shared.tags().clear();
+        count
     }
 }
 
@@ -386,7 +503,7 @@ mod tests {
         Arc::new(entry)
     }
 
-    /// Entries and bytes are exact right after writes, before moka's maintenance has run: a
+    /// Entries and bytes are exact right after writes, with no maintenance to wait for: a
     /// newcomer's first `/stats` after a store shows it.
     #[tokio::test]
     async fn usage_is_exact_without_pending_maintenance() {
@@ -396,23 +513,117 @@ mod tests {
         for e in &entries {
             store.put(Arc::clone(e)).await.unwrap();
         }
-        let weights: u64 = entries.iter().map(|e| u64::from(weight(e))).sum();
+        let weights: u64 = entries.iter().map(|e| e.weight() as u64).sum();
         let usage = store.usage();
         assert_eq!((usage.entries, usage.bytes), (5, weights), "{usage:?}");
         // A replacement is one entry, weighing what the new one weighs.
         let bigger = entry("k0", 300, ttl, &[]);
         store.put(Arc::clone(&bigger)).await.unwrap();
         let usage = store.usage();
-        let weights = weights - u64::from(weight(&entries[0])) + u64::from(weight(&bigger));
+        let weights = weights - entries[0].weight() as u64 + bigger.weight() as u64;
         assert_eq!((usage.entries, usage.bytes), (5, weights), "{usage:?}");
         for e in &entries {
             assert!(store.remove(e.key()).await.unwrap());
         }
         let usage = store.usage();
         assert_eq!((usage.entries, usage.bytes), (0, 0), "{usage:?}");
-        // Maintenance agrees with the counts it did not produce.
+        // Maintenance has nothing left to change.
         store.run_pending_tasks().await;
-        assert_eq!(store.usage().entries, store.cache.entry_count());
+        let usage = store.usage();
+        assert_eq!(
+            (usage.entries, usage.bytes, usage.evictions, usage.expirations),
+            (0, 0, 0, 0)
+        );
+    }
+
+    /// An expired entry is a miss at once and counts as an expiration; one nobody reads goes
+    /// in the sweep, also counted, and leaves the tag index with it.
+    #[tokio::test]
+    async fn expirations_are_counted_when_read_and_when_swept() {
+        let store = MemoryStore::new();
+        let short = Duration::from_millis(30);
+        let read = entry("read", 1, short, &["t"]);
+        let unread = entry("unread", 1, short, &["t", "u"]);
+        let kept = entry("kept", 1, Duration::from_secs(60), &["t"]);
+        for e in [&read, &unread, &kept] {
+            store.put(Arc::clone(e)).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(store.get(read.key()).await.unwrap().is_none());
+        let usage = store.usage();
+        assert_eq!((usage.entries, usage.expirations), (2, 1), "{usage:?}");
+        store.run_pending_tasks().await;
+        let usage = store.usage();
+        assert_eq!(
+            (usage.entries, usage.expirations, usage.evictions),
+            (1, 2, 0),
+            "{usage:?}"
+        );
+        assert_eq!(usage.bytes, kept.weight() as u64);
+        let tags = store.shared.tags();
+        assert_eq!(tags.len(), 1, "only the live entry's tag stays");
+        assert_eq!(tags["t"].len(), 1);
+    }
+
+    /// Evicted entries are counted as evictions and leave the tag index: a purge by tag
+    /// afterwards counts only what is still stored.
+    #[tokio::test]
+    async fn evictions_are_counted_and_leave_the_tag_index() {
+        let capacity = 256 * 1024;
+        let store = MemoryStore::with_max_bytes(capacity);
+        let ttl = Duration::from_secs(60);
+        for i in 0..200 {
+            store
+                .put(entry(&format!("k{i}"), 4 * 1024, ttl, &["all"]))
+                .await
+                .unwrap();
+        }
+        let usage = store.usage();
+        assert!(usage.bytes <= capacity, "{usage:?}");
+        assert!(usage.evictions > 0, "{usage:?}");
+        assert_eq!(
+            usage.entries + usage.evictions,
+            200,
+            "every entry is stored or evicted: {usage:?}"
+        );
+        let indexed = store.shared.tags()["all"].len() as u64;
+        assert_eq!(indexed, usage.entries, "the index holds the stored entries only");
+        assert_eq!(store.remove_tag("all").await.unwrap(), usage.entries);
+        assert_eq!(store.usage().entries, 0);
+    }
+
+    /// An entry with a sliding expiry stays while it is read within its idle time, goes when it
+    /// is not, and never outlives its retention.
+    #[tokio::test]
+    async fn time_to_idle_slides_on_reads_up_to_the_retention() {
+        let store = MemoryStore::new();
+        let idle = Duration::from_millis(150);
+        let mut read = (*entry("read", 1, Duration::from_millis(600), &[])).clone();
+        read.time_to_idle = Some(idle);
+        let read = Arc::new(read);
+        let mut unread = (*entry("unread", 1, Duration::from_secs(60), &[])).clone();
+        unread.time_to_idle = Some(idle);
+        let unread = Arc::new(unread);
+        store.put(Arc::clone(&read)).await.unwrap();
+        store.put(Arc::clone(&unread)).await.unwrap();
+        // Read every 50 ms for 300 ms: twice the idle time, and still there.
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(store.get(read.key()).await.unwrap().is_some());
+        }
+        assert!(
+            store.get(unread.key()).await.unwrap().is_none(),
+            "idle for 300 ms"
+        );
+        // Past its 600 ms retention, reads do not keep it.
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = store.get(read.key()).await.unwrap();
+        }
+        assert!(
+            store.get(read.key()).await.unwrap().is_none(),
+            "past its retention"
+        );
     }
 
     #[tokio::test]

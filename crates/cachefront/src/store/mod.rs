@@ -35,6 +35,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// The entry stored under `key`, if any and not expired.
     fn get<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<Option<Arc<Entry>>, Error>>;
 
+    /// The entry stored under `key` when the store can tell without waiting (memory, or the
+    /// memory tier of a store in tiers): `Some` with what [`get`](Self::get) would return, or
+    /// `None` when only `get` can tell. The cache asks this first, so that a memory hit builds
+    /// no future. The default is `None`.
+    fn get_now(&self, key: &CacheKey) -> Option<Result<Option<Arc<Entry>>, Error>> {
+        let _ = key;
+        None
+    }
+
     /// Stores `entry` under its key, replacing any entry there.
     fn put(&self, entry: Arc<Entry>) -> BoxFuture<'_, Result<(), Error>>;
 
