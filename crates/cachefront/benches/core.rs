@@ -81,6 +81,9 @@ fn store_get_put(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { store.get(black_box(key)).await.unwrap() })
     });
+    c.bench_function("store/memory get_now (hit, 1 KiB)", |b| {
+        b.iter(|| store.get_now(black_box(key)).unwrap().unwrap())
+    });
     c.bench_function("store/memory put (replace, 1 KiB)", |b| {
         b.to_async(&runtime)
             .iter(|| async { store.put(Arc::clone(black_box(entry))).await.unwrap() })

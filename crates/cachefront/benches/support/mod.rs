@@ -122,8 +122,11 @@ impl MissStorm {
         }
     }
 
-    /// The index of the request after `i`'s: cold unless 180,000 misses ran since it was used.
+    /// The index of the request after `i`'s, always cold: the requests that filled the store
+    /// are never used again (the engine keeps them, since nothing reads the storm's keys twice:
+    /// S3-FIFO's scan resistance), and a storm key comes back only after 180,000 others, long
+    /// after its eviction (and after the engine forgot it had seen it).
     pub(crate) fn after(&self, i: usize) -> usize {
-        if i + 1 == self.requests.len() { 0 } else { i + 1 }
+        if i + 1 == self.requests.len() { Self::FILLED } else { i + 1 }
     }
 }
