@@ -127,6 +127,10 @@ impl MissStorm {
     /// S3-FIFO's scan resistance), and a storm key comes back only after 180,000 others, long
     /// after its eviction (and after the engine forgot it had seen it).
     pub(crate) fn after(&self, i: usize) -> usize {
-        if i + 1 == self.requests.len() { Self::FILLED } else { i + 1 }
+        if i + 1 == self.requests.len() {
+            Self::FILLED
+        } else {
+            i + 1
+        }
     }
 }

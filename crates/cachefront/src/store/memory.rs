@@ -143,6 +143,10 @@ struct Shared {
     /// Tag → digests of the entries carrying it. Only entries with tags touch this lock, and it
     /// is never held while taking an engine shard's lock (the eviction hook takes it inside).
     tags: Mutex<HashMap<Arc<str>, HashSet<KeyDigest>>>,
+    /// Held shared by a write of a tagged entry (its tags indexed, then the entry stored) and
+    /// exclusively by a purge by tag, so that a purge never runs between the two steps: it
+    /// would take the tag's set, find the entry not yet stored, and miss it.
+    purging: std::sync::RwLock<()>,
     evictions: AtomicU64,
     expirations: AtomicU64,
     /// When the next sweep of expired entries is due, in milliseconds since `epoch`.
@@ -216,6 +220,7 @@ impl MemoryStore {
         let epoch = Instant::now();
         let shared = Arc::new(Shared {
             tags: Mutex::default(),
+            purging: std::sync::RwLock::default(),
             evictions: AtomicU64::new(0),
             expirations: AtomicU64::new(0),
             next_sweep: AtomicU64::new(SWEEP_EVERY.as_millis() as u64),
@@ -308,6 +313,8 @@ impl MemoryStore {
 
     fn insert(&self, entry: Arc<Entry>) {
         let digest = *entry.key.digest();
+        let _purges_wait = (!entry.tags.is_empty())
+            .then(|| self.shared.purging.read().unwrap_or_else(PoisonError::into_inner));
         if !entry.tags.is_empty() {
             let mut tags = self.shared.tags();
             for tag in &entry.tags {
@@ -392,6 +399,11 @@ impl Store for MemoryStore {
 
 impl MemoryStore {
     fn take_tag(&self, tag: &str) -> u64 {
+        let _writes_wait = self
+            .shared
+            .purging
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let digests = self.shared.tags().remove(tag).unwrap_or_default();
         let mut removed = 0;
         for digest in digests {
@@ -590,6 +602,71 @@ mod tests {
         assert_eq!(indexed, usage.entries, "the index holds the stored entries only");
         assert_eq!(store.remove_tag("all").await.unwrap(), usage.entries);
         assert_eq!(store.usage().entries, 0);
+    }
+
+    /// Writers, readers and purgers on four threads at once, started together by a barrier,
+    /// on a store small enough to evict on most writes: afterwards the bound holds, and the tag
+    /// index names exactly the stored entries that carry each tag.
+    #[test]
+    fn concurrent_writes_evictions_and_purges_keep_the_index_exact() {
+        let capacity = 512 * 1024;
+        let store = MemoryStore::with_max_bytes(capacity);
+        let ttl = Duration::from_secs(60);
+        let threads = 4;
+        let barrier = std::sync::Barrier::new(threads);
+        let writes = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let (store, barrier, writes) = (&store, &barrier, &writes);
+                scope.spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    barrier.wait();
+                    runtime.block_on(async {
+                        for i in 0..2_000 {
+                            // 600 keys shared by all threads, each tagged by its residue.
+                            let name = format!("k{}", (i * 7 + t * 13) % 600);
+                            let tag = format!("t{}", i % 5);
+                            store.put(entry(&name, 2048, ttl, &[&tag, "all"])).await.unwrap();
+                            writes.fetch_add(1, Ordering::Relaxed);
+                            let _ = store.get(&CacheKey::from_parts([name.as_str()])).await.unwrap();
+                            if i % 97 == 0 {
+                                store.remove_tag(&format!("t{}", (i + t) % 5)).await.unwrap();
+                            }
+                            if i % 89 == 0 {
+                                store
+                                    .remove(&CacheKey::from_parts([name.as_str()]))
+                                    .await
+                                    .unwrap();
+                            }
+                        }
+                    });
+                });
+            }
+        });
+        assert_eq!(writes.load(Ordering::Relaxed), 8_000);
+        let usage = store.usage();
+        assert!(usage.bytes <= capacity, "{usage:?}");
+        assert!(usage.evictions > 0, "the store evicted: {usage:?}");
+        let stored: Vec<(KeyDigest, Slot)> = store.cache.iter().collect();
+        assert_eq!(stored.len() as u64, usage.entries);
+        let tags = store.shared.tags();
+        for (digest, slot) in &stored {
+            for tag in &slot.entry.tags {
+                assert!(
+                    tags.get(tag).is_some_and(|set| set.contains(digest)),
+                    "{tag} lost a stored entry"
+                );
+            }
+        }
+        for (tag, digests) in tags.iter() {
+            for digest in digests {
+                let holder = stored.iter().find(|(d, _)| d == digest);
+                assert!(
+                    holder.is_some_and(|(_, slot)| slot.entry.tags.contains(tag)),
+                    "{tag} names an entry that is not stored with it"
+                );
+            }
+        }
     }
 
     /// An entry with a sliding expiry stays while it is read within its idle time, goes when it
