@@ -52,8 +52,11 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let (exchange, inner) = (Actix(Rc::clone(&self.service)), Rc::clone(&self.inner));
-        let serve = async move { adapter::serve(&inner.route, exchange, request).await };
-        ResponseFuture::new(Box::pin(serve))
+        let exchange = || Actix(Rc::clone(&self.service));
+        match adapter::begin(&self.inner.route, exchange, request) {
+            // A fresh hit from memory: no future to box.
+            adapter::Begun::Ready(response) => ResponseFuture::ready(response),
+            adapter::Begun::Later(later) => ResponseFuture::new(Box::pin(later.finish())),
+        }
     }
 }

@@ -69,9 +69,11 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let route = self.route.clone();
-        let exchange = Tower::<S, ReqBody>(self.inner.clone(), PhantomData);
-        let serve = async move { adapter::serve(&route, exchange, request.into_parts()).await };
-        ResponseFuture::new(Box::pin(serve))
+        let exchange = || Tower::<S, ReqBody>(self.inner.clone(), PhantomData);
+        match adapter::begin(&self.route, exchange, request.into_parts()) {
+            // A fresh hit from memory: no future to box, no service to clone.
+            adapter::Begun::Ready(response) => ResponseFuture::ready(response),
+            adapter::Begun::Later(later) => ResponseFuture::new(Box::pin(later.finish())),
+        }
     }
 }

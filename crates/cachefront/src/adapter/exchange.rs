@@ -14,7 +14,7 @@ use super::{
 use crate::{
     CACHE_STATUS, CacheRoute,
     adapter::{Collector, Forward, Hit, Invalidating, Lookup, RequestHead, Verdict},
-    flow::poll_once,
+    flow::{LookupLater, LookupNow, poll_once},
 };
 
 /// A web framework's request and response types, as the core's request flow ([`serve`])
@@ -154,42 +154,145 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// wrapped service through `exchange`, storing what the policy allows.
 ///
 /// If the call fails or this future is dropped, requests waiting on this one are released.
+/// [`begin`] is the same flow for a middleware that answers without a future when it can.
 pub async fn serve<E: Exchange>(
     route: &CacheRoute,
     exchange: E,
-    mut request: E::Request,
+    request: E::Request,
 ) -> Result<E::Output, E::Error> {
+    match begin(route, || exchange, request) {
+        Begun::Ready(output) => Ok(output),
+        Begun::Later(later) => later.finish().await,
+    }
+}
+
+/// Starts serving one request through `route` (as [`serve`] does), as far as it goes without
+/// waiting: a fresh hit from a store that answers at once (memory) is the response, with no
+/// future built and nothing cloned; anything else is a [`Later`] to await. `exchange` is
+/// called only when the wrapped service may be needed (not for a fresh hit), so a middleware
+/// that clones its service for each call clones it only then.
+///
+/// A middleware returns a ready future for [`Begun::Ready`], and boxes
+/// [`Later::finish`] otherwise, so that a memory hit allocates no future.
+pub fn begin<E: Exchange>(
+    route: &CacheRoute,
+    exchange: impl FnOnce() -> E,
+    mut request: E::Request,
+) -> Begun<E> {
     normalize_host::<E>(&mut request);
     let route = match route.policy().named {
         true => Cow::Borrowed(route),
         false => route.for_pattern(E::route_pattern(&request).as_deref()),
     };
     let span = route.span();
-    serve_on(&route, exchange, request).instrument(span).await
+    let now = span.in_scope(|| route.lookup_now(&E::head(&request)));
+    let pending = match now {
+        LookupNow::Done(Lookup::Hit(hit)) => {
+            return Begun::Ready(span.in_scope(|| answer(hit, exchange, request)));
+        }
+        LookupNow::Done(Lookup::Forward(forward)) => Pending::Forward(forward),
+        LookupNow::Later(later) => Pending::Lookup(later),
+    };
+    Begun::Later(Later {
+        route: route.into_owned(),
+        exchange: exchange(),
+        request,
+        pending,
+        span,
+    })
 }
 
-async fn serve_on<E: Exchange>(
-    route: &CacheRoute,
+/// What [`begin`] decided without waiting.
+#[derive(Debug)]
+// Returned once and moved into the middleware's boxed future: boxing `Later` would add an
+// allocation to every request that is not a memory hit.
+#[allow(clippy::large_enum_variant)]
+pub enum Begun<E: Exchange> {
+    /// The response: a fresh hit, answered at once.
+    Ready(E::Output),
+    /// The rest of the exchange, to await with [`Later::finish`].
+    Later(Later<E>),
+}
+
+/// An exchange [`begin`] could not finish at once: it waits for the store, for a concurrent
+/// miss on the same key, or for the wrapped service. It owns what it needs (the route, the
+/// request, the exchange), so its [`finish`](Self::finish) future is `'static`.
+pub struct Later<E: Exchange> {
+    route: CacheRoute,
+    exchange: E,
+    request: E::Request,
+    pending: Pending,
+    span: tracing::Span,
+}
+
+// Moved into `Later` once, as `Begun::Later` is.
+#[allow(clippy::large_enum_variant)]
+enum Pending {
+    /// The lookup is not finished: the store, or the single flight on the key.
+    Lookup(LookupLater),
+    /// Forwarded already (a bypass, a request with credentials).
+    Forward(Forward),
+}
+
+impl<E: Exchange> Later<E> {
+    /// Finishes the exchange: the rest of the lookup, then the hit or the call, as [`serve`].
+    ///
+    /// If the call fails or this future is dropped, requests waiting on this one are released.
+    pub async fn finish(self) -> Result<E::Output, E::Error> {
+        let Later {
+            route,
+            exchange,
+            request,
+            pending,
+            span,
+        } = self;
+        async move {
+            let lookup = match pending {
+                Pending::Lookup(later) => route.lookup_later(&E::head(&request), later).await,
+                Pending::Forward(forward) => Lookup::Forward(forward),
+            };
+            let forward = match lookup {
+                Lookup::Hit(hit) => return Ok(answer(hit, || exchange, request)),
+                Lookup::Forward(forward) => forward,
+            };
+            call(exchange, request, forward).await
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+impl<E: Exchange> std::fmt::Debug for Later<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Later")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers a hit: the stored response, and when it is served stale while a refresh runs, the
+/// refresh started behind it.
+fn answer<E: Exchange>(mut hit: Hit, exchange: impl FnOnce() -> E, mut request: E::Request) -> E::Output {
+    let refresh = hit.take_refresh();
+    let stored = Stored::new(&hit);
+    match refresh {
+        None => E::stored(request, stored),
+        // Stale-while-revalidate: the client gets the stale response now; the service runs
+        // once in the background to refresh it.
+        Some(refresh) => {
+            apply_conditionals::<E>(&refresh, &mut request);
+            exchange().refresh_behind(request, stored, refresh)
+        }
+    }
+}
+
+/// Forwards a request: the conditional headers, the call, and what its response causes (stale
+/// on failure, the store, the invalidation of an unsafe request).
+async fn call<E: Exchange>(
     mut exchange: E,
     mut request: E::Request,
+    forward: Forward,
 ) -> Result<E::Output, E::Error> {
-    let lookup = route.lookup(&E::head(&request)).await;
-    let forward = match lookup {
-        Lookup::Hit(mut hit) => {
-            let refresh = hit.take_refresh();
-            let stored = Stored::new(&hit);
-            return Ok(match refresh {
-                None => E::stored(request, stored),
-                // Stale-while-revalidate: the client gets the stale response now; the service
-                // runs once in the background to refresh it.
-                Some(refresh) => {
-                    apply_conditionals::<E>(&refresh, &mut request);
-                    exchange.refresh_behind(request, stored, refresh)
-                }
-            });
-        }
-        Lookup::Forward(forward) => forward,
-    };
     apply_conditionals::<E>(&forward, &mut request);
     let response = match exchange.call(request).await {
         Ok(response) => response,

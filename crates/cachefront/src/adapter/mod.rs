@@ -44,7 +44,7 @@ mod pump;
 
 pub use self::{
     body::ResponseBody,
-    exchange::{Exchange, Stored, refresh, serve},
+    exchange::{Begun, Exchange, Later, Stored, begin, refresh, serve},
     pump::{BodyFrame, BodySource, Pump, PumpedBody, pump},
 };
 pub use crate::{

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Instant};
 use crate::{
     cache::CacheRoute,
     entry::Entry,
+    error::Error,
     key::CacheKey,
     request::{RequestHead, normalized_header},
     rules::ForwardReason,
@@ -18,12 +19,52 @@ impl CacheRoute {
         // The clock is read only when someone listens.
         let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
         let got = self.stored(key).await;
+        match self.primary(key, request, got, started) {
+            Step::Found(found) => found,
+            Step::Variant(primary, variant) => {
+                let got = self.stored(&variant).await;
+                self.variant(key, request, primary, &variant, got)
+            }
+        }
+    }
+
+    /// [`find`](Self::find) when the store answers at once (memory): `None` when it cannot.
+    pub(super) fn find_now<R: RequestHead>(&self, key: &CacheKey, request: &R) -> Option<Found> {
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+        let got = self.store().get_now(key)?;
+        Some(match self.primary(key, request, got, started) {
+            Step::Found(found) => found,
+            Step::Variant(primary, variant) => {
+                let got = self.store().get_now(&variant)?;
+                self.variant(key, request, primary, &variant, got)
+            }
+        })
+    }
+
+    /// The entry stored under `key`: at once when the store can tell (a memory hit builds no
+    /// future), else through its `get`.
+    async fn stored(&self, key: &CacheKey) -> Result<Option<Arc<Entry>>, Error> {
+        match self.store().get_now(key) {
+            Some(found) => found,
+            None => self.store().get(key).await,
+        }
+    }
+
+    /// What the store's answer for the URI's key gives: the response, a miss, or the variant
+    /// key to look up next when the stored response varies and this request is not its own.
+    fn primary<R: RequestHead>(
+        &self,
+        key: &CacheKey,
+        request: &R,
+        got: Result<Option<Arc<Entry>>, Error>,
+        started: Option<Instant>,
+    ) -> Step {
         if let Some(started) = started {
             tracing::debug!(key = %key, store_us = started.elapsed().as_micros() as u64, found = matches!(got, Ok(Some(_))), "store lookup");
         }
         let primary = match got {
             Ok(Some(primary)) => primary,
-            Ok(None) => return Found::miss(ForwardReason::UriMiss),
+            Ok(None) => return Step::Found(Found::miss(ForwardReason::UriMiss)),
             Err(error) => {
                 self.record(Event::StoreError);
                 crate::store::warn::store_error(
@@ -31,15 +72,15 @@ impl CacheRoute {
                     format_args!("key {key}"),
                     &error,
                 );
-                return Found::miss(ForwardReason::UriMiss);
+                return Step::Found(Found::miss(ForwardReason::UriMiss));
             }
         };
         if primary.matches_vary(request) {
-            return Found {
+            return Step::Found(Found {
                 entry: Some(primary),
                 fwd: ForwardReason::UriMiss,
                 varies: None,
-            };
+            });
         }
         // Looked up by digest: the readable form (as long as the URL) is not built for it.
         let variant = CacheKey::from_digest(
@@ -50,7 +91,18 @@ impl CacheRoute {
                     .map(|(name, _)| (name, normalized_header(request, name))),
             ),
         );
-        let got = self.stored(&variant).await;
+        Step::Variant(primary, variant)
+    }
+
+    /// What the store's answer for the request's variant gives.
+    fn variant<R: RequestHead>(
+        &self,
+        key: &CacheKey,
+        request: &R,
+        primary: Arc<Entry>,
+        variant: &CacheKey,
+        got: Result<Option<Arc<Entry>>, Error>,
+    ) -> Found {
         let mut found = Found::miss(ForwardReason::VaryMiss);
         match got {
             Ok(Some(entry)) if entry.matches_vary(request) => {
@@ -72,15 +124,10 @@ impl CacheRoute {
     }
 }
 
-impl CacheRoute {
-    /// The entry stored under `key`: at once when the store can tell (a memory hit builds no
-    /// future), else through its `get`.
-    async fn stored(&self, key: &CacheKey) -> Result<Option<Arc<Entry>>, crate::error::Error> {
-        match self.store().get_now(key) {
-            Some(found) => found,
-            None => self.store().get(key).await,
-        }
-    }
+/// The first step of a find: done, or the variant to look up.
+enum Step {
+    Found(Found),
+    Variant(Arc<Entry>, CacheKey),
 }
 
 pub(super) struct Found {

@@ -37,6 +37,16 @@ impl CacheRoute {
     /// others wait for its response up to the cache's bound. If the leader's response cannot be
     /// stored they are forwarded too; if the leader is cancelled or fails, one of them leads.
     pub async fn lookup<R: RequestHead>(&self, request: &R) -> Lookup {
+        match self.lookup_now(request) {
+            LookupNow::Done(lookup) => lookup,
+            LookupNow::Later(later) => self.lookup_later(request, later).await,
+        }
+    }
+
+    /// The part of [`lookup`](Self::lookup) that needs no waiting: the request's admission,
+    /// and, when the store answers at once (memory), the fresh hit. What is left (a store that
+    /// must be asked, a miss and its single flight) is [`lookup_later`](Self::lookup_later)'s.
+    pub(crate) fn lookup_now<R: RequestHead>(&self, request: &R) -> LookupNow {
         let request_time = SystemTime::now();
         let epoch = self.cache.purge_epoch();
         let admission = match self.policy.admit_request(request) {
@@ -52,7 +62,7 @@ impl CacheRoute {
                             .policy
                             .resolve(&self.policy.invalidates_paths, request.path()),
                     });
-                return self.bypass(request, reason, invalidation);
+                return LookupNow::Done(self.bypass(request, reason, invalidation));
             }
         };
         let RequestAdmission {
@@ -65,7 +75,7 @@ impl CacheRoute {
         // (several, another unit, malformed), or one with credentials, is forwarded as it came.
         let ranged = if head { None } else { range::requested(request) };
         if ranged == Some(Requested::Other) || (authorized && ranged.is_some()) {
-            return self.bypass(request, Bypass::Range, None);
+            return LookupNow::Done(self.bypass(request, Bypass::Range, None));
         }
         if authorized {
             // RFC 9111 §3.5: forwarded and never answered from the cache, stored only if the
@@ -78,22 +88,40 @@ impl CacheRoute {
                 authorized,
                 epoch,
             ));
-            return self.forward(request, state);
+            return LookupNow::Done(self.forward(request, state));
         }
-        // The common case first, with nothing else set up: a fresh stored response.
-        let found = self.find(&key, request).await;
-        if let Some(entry) = &found.entry
-            && rules::reuse(entry, &directives, request_time) == Reuse::Fresh
-        {
-            return self.hit(request, Arc::clone(entry), head, HitKind::Fresh, request_time);
-        }
-        let state = Box::new(MissState::new(
+        let later = LookupLater {
+            found: self.find_now(&key, request),
             key,
-            ForwardReason::UriMiss,
             directives,
             request_time,
-            false,
             epoch,
+            ranged: ranged.is_some(),
+            head,
+        };
+        // The common case first, with nothing else set up: a fresh stored response.
+        match later.fresh() {
+            Some(entry) => LookupNow::Done(self.hit(request, entry, head, HitKind::Fresh, request_time)),
+            None => LookupNow::Later(later),
+        }
+    }
+
+    /// The rest of a lookup that [`lookup_now`](Self::lookup_now) could not finish: the store's
+    /// answer if it had none yet, then a fresh hit or the single flight on the key.
+    pub(crate) async fn lookup_later<R: RequestHead>(&self, request: &R, mut later: LookupLater) -> Lookup {
+        if later.found.is_none() {
+            later.found = Some(self.find(&later.key, request).await);
+            if let Some(entry) = later.fresh() {
+                return self.hit(request, entry, later.head, HitKind::Fresh, later.request_time);
+            }
+        }
+        let state = Box::new(MissState::new(
+            later.key,
+            ForwardReason::UriMiss,
+            later.directives,
+            later.request_time,
+            false,
+            later.epoch,
         ));
         // Boxed: a fresh hit (above) never builds the flight's state; the lookup future stays
         // small, and is cheap to move into the adapter's boxed future.
@@ -104,11 +132,40 @@ impl CacheRoute {
             // on; then the request's variant's, so that each variant has one handler call.
             flight: *state.key.digest(),
             state,
-            prefetched: Some(found),
-            ranged: ranged.is_some(),
-            head,
+            prefetched: later.found,
+            ranged: later.ranged,
+            head: later.head,
         }))
         .await
+    }
+}
+
+/// What [`CacheRoute::lookup_now`] decided without waiting.
+pub(crate) enum LookupNow {
+    /// The answer: a fresh hit, a bypass, a forward with credentials.
+    Done(Lookup),
+    /// The store must be asked, or the key is a miss: [`CacheRoute::lookup_later`] finishes.
+    Later(LookupLater),
+}
+
+/// An admitted request whose lookup is not finished: what `lookup_later` needs of it, with
+/// nothing borrowed from the request.
+pub(crate) struct LookupLater {
+    key: CacheKey,
+    directives: CacheControl,
+    request_time: SystemTime,
+    epoch: crate::purges::PurgeEpoch,
+    ranged: bool,
+    head: bool,
+    /// The store's answer, when it gave one at once.
+    found: Option<Found>,
+}
+
+impl LookupLater {
+    /// The entry found, when it is fresh for this request.
+    fn fresh(&self) -> Option<Arc<Entry>> {
+        let entry = self.found.as_ref()?.entry.as_ref()?;
+        (rules::reuse(entry, &self.directives, self.request_time) == Reuse::Fresh).then(|| Arc::clone(entry))
     }
 }
 

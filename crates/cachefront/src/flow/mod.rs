@@ -22,6 +22,7 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
+pub(crate) use self::lookup::{LookupLater, LookupNow};
 pub use self::{
     collector::Collector, forward::Forward, hit::Hit, invalidating::Invalidating, tasks::poll_once,
     verdict::Verdict,
