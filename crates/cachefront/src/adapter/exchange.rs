@@ -667,6 +667,40 @@ mod tests {
         assert_eq!(read(body).await, b"hello");
     }
 
+    /// A fresh hit from memory is answered by `begin` itself, without making the exchange (the
+    /// wrapped service is not cloned for it); a miss, a stale entry or a bypass is `Later`.
+    #[tokio::test(flavor = "current_thread")]
+    async fn begin_answers_a_fresh_memory_hit_at_once_and_nothing_else() {
+        let (_cache, route) = route();
+        let made = std::cell::Cell::new(0);
+        let exchange = || {
+            made.set(made.get() + 1);
+            plain(|| ok(chunks(&["hello"])))
+        };
+        let Begun::Later(miss) = begin(&route, exchange, get("http://a.example/x")) else {
+            panic!("a cold key is not answered at once");
+        };
+        assert_eq!(made.get(), 1, "a miss makes the exchange to call the service");
+        let (_, _, body) = miss.finish().await.unwrap();
+        assert_eq!(read(body).await, b"hello");
+        let Begun::Ready((status, headers, body)) = begin(&route, exchange, get("http://a.example/x")) else {
+            panic!("a fresh memory hit is answered at once");
+        };
+        assert_eq!(made.get(), 1, "a hit does not make the exchange");
+        assert_eq!(
+            (status, &headers["cache-status"]),
+            (
+                StatusCode::OK,
+                &HeaderValue::from_static("cachefront; hit; ttl=30")
+            )
+        );
+        assert_eq!(read(body).await, b"hello");
+        // A request the policy bypasses is forwarded later, through the exchange.
+        let post = Request::post("http://a.example/x").body(()).unwrap();
+        assert!(matches!(begin(&route, exchange, post), Begun::Later(_)));
+        assert_eq!(made.get(), 2);
+    }
+
     #[tokio::test]
     async fn a_whole_body_taken_at_once_is_stored() {
         let (cache, route) = route();
