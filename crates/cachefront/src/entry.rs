@@ -42,6 +42,33 @@ pub struct Entry {
     pub(crate) tags: Vec<Arc<str>>,
     /// The request's values of the headers the response's `Vary` named, at store time.
     pub(crate) vary: Vec<(HeaderName, Option<Vec<u8>>)>,
+    /// The body's length as a `Content-Length` value, rendered at the first hit.
+    pub(crate) content_length: RenderedLength,
+}
+
+/// A `Content-Length` value rendered once per stored entry, so that hits share it instead of
+/// formatting (and allocating) one each. A clone starts empty: a copy whose body is then
+/// replaced never carries the old length.
+#[derive(Default)]
+pub(crate) struct RenderedLength(std::sync::OnceLock<http::HeaderValue>);
+
+impl RenderedLength {
+    /// The value for a body of `len` bytes.
+    pub(crate) fn get(&self, len: usize) -> http::HeaderValue {
+        self.0.get_or_init(|| http::HeaderValue::from(len)).clone()
+    }
+}
+
+impl Clone for RenderedLength {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for RenderedLength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenderedLength")
+    }
 }
 
 impl Entry {
@@ -64,6 +91,7 @@ impl Entry {
             time_to_idle: None,
             tags: Vec::new(),
             vary: Vec::new(),
+            content_length: RenderedLength::default(),
         }
     }
 
@@ -162,8 +190,8 @@ impl Entry {
     /// allocation) and 80 a tag (its slot in the store's tag index); they are rounded up
     /// rather than down.
     pub fn weight(&self) -> usize {
-        // The entry and its `Arc`, the store's hash-table node, deque and timer-wheel nodes,
-        // and the header map's tables, with their allocation headers.
+        // The entry and its `Arc`, the store's hash-table slot and queue links, a rendered
+        // `Content-Length`, and the header map's tables, with their allocation headers.
         const OVERHEAD: usize = std::mem::size_of::<Entry>() + 512;
         let headers: usize = self
             .headers

@@ -7,7 +7,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use super::forward::Forward;
 use crate::{
@@ -127,7 +127,10 @@ impl Hit {
                 for (name, value) in &self.entry.headers {
                     headers.append(name.clone(), value.clone());
                 }
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.entry.body.len()));
+                headers.insert(
+                    header::CONTENT_LENGTH,
+                    self.entry.content_length.get(self.entry.body.len()),
+                );
                 headers
             }
         };
