@@ -96,6 +96,13 @@ fn store_get_put(c: &mut Criterion) {
             }
         })
     });
+    let hit = match runtime.block_on(route.lookup(request)) {
+        Lookup::Hit(hit) => hit,
+        Lookup::Forward(_) => unreachable!("primed"),
+    };
+    c.bench_function("hit/headers (stored, Content-Length, Age, Cache-Status)", |b| {
+        b.iter(|| black_box(&hit).headers())
+    });
     let many: Vec<CacheKey> = (0..10_000)
         .map(|i| CacheKey::from_parts([format!("k{i}")]))
         .collect();
