@@ -277,18 +277,20 @@ echo "mode: $([[ "$QUICK" == 1 ]] && echo "QUICK=1 (short, noisy)" || echo full)
     "(miss storm behind cachefront ${MISS_CACHED_DURATION}s, burst ${BURST_DURATION}s), warm-up ${WARMUP}s," \
     "$([[ "$PIN" == 1 ]] && echo "server on core $SERVER_CPU, wrk on core $WRK_CPU" || echo "not pinned")," \
     "hot handler $BENCH_HOT_ITERATIONS iterations (~1 ms), raw output in $OUT"
-# The version bench/peers/Cargo.lock pins for a crate.
-locked() { awk -v n="$1" '$1 == "name" && $3 == "\"" n "\"" { getline; gsub(/"/, "", $3); print $3; exit }' \
-    "$ROOT/bench/peers/Cargo.lock"; }
-declare -A PEER_CRATE=([arc]=axum-response-cache [hct]=http-cache-tower-server [hitbox]=hitbox)
-declare -A PEER_SETUP=(
-    [arc]="cached::LruTtlCache of 65,536 entries (an entry bound, not bytes), TTL 1 h, no coalescing"
-    [hct]="http-cache's MokaManager, moka weighed by stored bytes, 64 MiB, TTL 1 h, no coalescing"
-    [hitbox]="hitbox-moka $(locked hitbox-moka) by bytes, 64 MiB, bincode values, TTL 1 h, BroadcastConcurrencyManager (concurrency 1)"
-)
-for peer in $PEERS; do
-    echo "peer $peer: ${PEER_CRATE[$peer]} $(locked "${PEER_CRATE[$peer]}"), ${PEER_SETUP[$peer]}"
-done
+if [[ -n "$PEERS" ]]; then
+    # The version bench/peers/Cargo.lock pins for a crate.
+    locked() { awk -v n="$1" '$1 == "name" && $3 == "\"" n "\"" { getline; gsub(/"/, "", $3); print $3; exit }' \
+        "$ROOT/bench/peers/Cargo.lock"; }
+    declare -A PEER_CRATE=([arc]=axum-response-cache [hct]=http-cache-tower-server [hitbox]=hitbox)
+    declare -A PEER_SETUP=(
+        [arc]="cached::LruTtlCache of 65,536 entries (an entry bound, not bytes), TTL 1 h, no coalescing"
+        [hct]="http-cache's MokaManager, moka weighed by stored bytes, 64 MiB, TTL 1 h, no coalescing"
+        [hitbox]="hitbox-moka $(locked hitbox-moka) by bytes, 64 MiB, bincode values, TTL 1 h, BroadcastConcurrencyManager (concurrency 1)"
+    )
+    for peer in $PEERS; do
+        echo "peer $peer: ${PEER_CRATE[$peer]} $(locked "${PEER_CRATE[$peer]}"), ${PEER_SETUP[$peer]}"
+    done
+fi
 echo
 printf '%-6s %-6s %-10s %10s %9s %9s %8s %9s %6s %8s\n' framework scen variant 'req/s' 'p50 ms' 'p99 ms' \
     calls 'cpu µs/req' 'cpu' 'rss MiB'
