@@ -12,6 +12,14 @@
 #   plain      the scenario's real handler, no cache
 #   cachefront the same handler behind the cache (64 MiB memory store)
 #
+# and, with BENCH_PEERS, for axum only, the same handler behind peer caches (bench/peers, a
+# crate outside the workspace, built with `cargo build --release --manifest-path
+# bench/peers/Cargo.toml`; each peer set up for an hour's TTL and bounded where it can be):
+#
+#   arc        axum-response-cache (cached::LruTtlCache, 65,536 entries)
+#   hct        http-cache-tower-server with http-cache's moka manager (64 MiB by bytes)
+#   hitbox     hitbox-tower with hitbox-moka (64 MiB by bytes, bincode) and its dogpile protection
+#
 #   hot    100 keys, a ~1 ms CPU handler (cachefront serves hits)
 #   miss   a new key on every request (bench/wrk.lua generates the path), a cheap handler
 #   burst  1,000 concurrent connections on one cold key, a 100 ms handler: handler calls counted
@@ -35,6 +43,13 @@
 #   rss_mb              peak RSS (VmHWM, MiB) of the cachefront miss-storm server (worse
 #                       framework); the full run's miss storm lasts 30 s
 #
+# With BENCH_PEERS, the ratios also compare each peer (axum), the targets add the check
+# "cachefront hit >= every peer's hit", and one more line just before the summary gives, per
+# peer NAME, NAME_hit_vs_static NAME_miss_vs_plain NAME_miss_us_added NAME_burst_handler_calls
+# NAME_rss_mb (same definitions as above, against the same static and plain baselines):
+#
+#   peers: arc_hit_vs_static=… arc_miss_vs_plain=… … hitbox_rss_mb=…
+#
 # "cpu µs/req" is the server's CPU time (/proc/PID/stat) over the requests wrk completed: the
 # cost of a request even when the machine is busy or wrk is the bottleneck. "cpu" is how much
 # of its core the server used; below ~90% the req/s ratios measure wrk or the neighbours, and
@@ -44,7 +59,8 @@
 # 0 / 1); BENCH_FRAMEWORKS (default "axum actix"); BENCH_SCENARIOS (default "hot miss burst
 # large"; a subset leaves the others' summary values at nan); BENCH_OUT (directory for the raw wrk and
 # server logs, default a temporary one); BENCH_HOT_ITERATIONS (the hot handler's work, default
-# calibrated to ~1 ms).
+# calibrated to ~1 ms); BENCH_PEERS (peer caches to measure beside cachefront with axum, a subset
+# of "arc hct hitbox"; default empty: no peers, the crate is not built, the output is unchanged).
 
 set -euo pipefail
 
@@ -67,6 +83,8 @@ fi
 
 SCENARIOS=${BENCH_SCENARIOS:-"hot miss burst large"}
 VARIANTS="static plain cached"
+PEERS=${BENCH_PEERS:-}
+KNOWN_PEERS="arc hct hitbox"
 declare -A CONNECTIONS=([hot]=64 [miss]=64 [burst]=1000 [large]=16)
 declare -A KEYS=([hot]=100 [large]=16)
 
@@ -118,6 +136,23 @@ log "building the bench servers (cargo build --release -p example-bench-servers)
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 [[ -x "$BIN/bench-axum" && -x "$BIN/bench-actix" ]] || die "bench servers not found in $BIN"
 
+# The peers: known names only, measured with axum only, from their own crate outside the workspace.
+for peer in $PEERS; do
+    [[ " $KNOWN_PEERS " == *" $peer "* ]] || die "BENCH_PEERS: unknown peer $peer (known: $KNOWN_PEERS)"
+done
+if [[ -n "$PEERS" && " $FRAMEWORKS " != *" axum "* ]]; then
+    log "load.sh: BENCH_PEERS are measured with axum only, and BENCH_FRAMEWORKS has no axum: no peers"
+    PEERS=""
+fi
+PEERS_BIN=""
+if [[ -n "$PEERS" ]]; then
+    log "building the peers (cargo build --release --manifest-path bench/peers/Cargo.toml)"
+    (cd "$ROOT" && cargo build --release --manifest-path bench/peers/Cargo.toml >&2)
+    PEERS_BIN="${CARGO_TARGET_DIR:-$ROOT/bench/peers/target}/release/bench-peers"
+    [[ -x "$PEERS_BIN" ]] || die "bench-peers not found at $PEERS_BIN"
+fi
+is_peer() { [[ -n "$PEERS" && " $PEERS " == *" $1 "* ]]; }
+
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     die "something already listens on $ADDR: set BENCH_PORT"
 fi
@@ -128,16 +163,16 @@ fi
 export BENCH_HOT_ITERATIONS
 CLK_TCK=$(getconf CLK_TCK)
 
-start_server() {
-    local framework=$1 logfile=$2
-    "${ON_SERVER_CPU[@]}" "$BIN/bench-$framework" "$ADDR" >"$logfile" 2>&1 &
+start_server() { # binary logfile
+    local binary=$1 logfile=$2
+    "${ON_SERVER_CPU[@]}" "$binary" "$ADDR" >"$logfile" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 200); do
         if curl -sf --max-time 1 "http://$ADDR/calls" >/dev/null 2>&1; then return 0; fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logfile" >&2; die "bench-$framework exited"; }
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logfile" >&2; die "${binary##*/} exited"; }
         sleep 0.05
     done
-    die "bench-$framework did not answer on $ADDR within 10 s"
+    die "${binary##*/} did not answer on $ADDR within 10 s"
 }
 
 handler_calls() { # scenario
@@ -174,8 +209,13 @@ measure() { # framework scenario variant
     local id="$framework.$scenario.$variant"
     local seconds=$DURATION connections=${CONNECTIONS[$scenario]}
     [[ "$scenario" == burst ]] && seconds=$BURST_DURATION
-    [[ "$scenario" == miss && "$variant" == cached ]] && seconds=$MISS_CACHED_DURATION
-    start_server "$framework" "$OUT/$id.server.log"
+    # A peer's miss storm lasts as long as cachefront's, so that their peak RSS compare.
+    if [[ "$scenario" == miss ]] && { [[ "$variant" == cached ]] || is_peer "$variant"; }; then
+        seconds=$MISS_CACHED_DURATION
+    fi
+    local binary="$BIN/bench-$framework"
+    is_peer "$variant" && binary=$PEERS_BIN
+    start_server "$binary" "$OUT/$id.server.log"
     # The burst must find its key cold; the others warm the server (and the cache) first.
     if [[ "$scenario" != burst ]]; then
         # shellcheck disable=SC2046
@@ -196,7 +236,7 @@ measure() { # framework scenario variant
     R[$id.weighed]=$(awk -F= '$1 == "bytes" { printf "%.1f", $2 / 1048576 }' <<<"$cache_stats")
     R[$id.evictions]=$(awk -F= '$1 == "evictions" { print $2 }' <<<"$cache_stats")
 
-    local result
+    local result rps p50 p99 errors non2xx calls cpu_us cpu_pct rss
     result=$(grep '^RESULT ' "$OUT/$id.wrk.txt")
     eval "$(awk -v r="$result" -v cpu=$((cpu_after - cpu_before)) -v tck="$CLK_TCK" \
         -v calls=$((calls_after - calls_before)) -v rss="$rss_kb" 'BEGIN {
@@ -237,12 +277,28 @@ echo "mode: $([[ "$QUICK" == 1 ]] && echo "QUICK=1 (short, noisy)" || echo full)
     "(miss storm behind cachefront ${MISS_CACHED_DURATION}s, burst ${BURST_DURATION}s), warm-up ${WARMUP}s," \
     "$([[ "$PIN" == 1 ]] && echo "server on core $SERVER_CPU, wrk on core $WRK_CPU" || echo "not pinned")," \
     "hot handler $BENCH_HOT_ITERATIONS iterations (~1 ms), raw output in $OUT"
+if [[ -n "$PEERS" ]]; then
+    # The version bench/peers/Cargo.lock pins for a crate.
+    locked() { awk -v n="$1" '$1 == "name" && $3 == "\"" n "\"" { getline; gsub(/"/, "", $3); print $3; exit }' \
+        "$ROOT/bench/peers/Cargo.lock"; }
+    declare -A PEER_CRATE=([arc]=axum-response-cache [hct]=http-cache-tower-server [hitbox]=hitbox)
+    declare -A PEER_SETUP=(
+        [arc]="cached::LruTtlCache of 65,536 entries (an entry bound, not bytes), TTL 1 h, no coalescing"
+        [hct]="http-cache's MokaManager, moka weighed by stored bytes, 64 MiB, TTL 1 h, no coalescing"
+        [hitbox]="hitbox-moka $(locked hitbox-moka) by bytes, 64 MiB, bincode values, TTL 1 h, BroadcastConcurrencyManager (concurrency 1)"
+    )
+    for peer in $PEERS; do
+        echo "peer $peer: ${PEER_CRATE[$peer]} $(locked "${PEER_CRATE[$peer]}"), ${PEER_SETUP[$peer]}"
+    done
+fi
 echo
 printf '%-6s %-6s %-10s %10s %9s %9s %8s %9s %6s %8s\n' framework scen variant 'req/s' 'p50 ms' 'p99 ms' \
     calls 'cpu µs/req' 'cpu' 'rss MiB'
 for framework in $FRAMEWORKS; do
+    variants=$VARIANTS
+    [[ "$framework" == axum ]] && variants="$VARIANTS $PEERS"
     for scenario in $SCENARIOS; do
-        for variant in $VARIANTS; do
+        for variant in $variants; do
             measure "$framework" "$scenario" "$variant"
         done
     done
@@ -281,6 +337,35 @@ for f in $FRAMEWORKS; do
             "peak RSS $(g large.cached.rss) MiB"
     fi
 done
+# Each peer against the same baselines of axum, cachefront's figures beside it.
+ax() { echo "${R[axum.$1]:-0}"; }
+for peer in $PEERS; do
+    line="  axum $peer:"
+    if has hot; then
+        line+=" hot hit/static $(ratio "$(ax "hot.$peer.rps")" "$(ax hot.static.rps)")"
+        line+=" (cachefront $(ratio "$(ax hot.cached.rps)" "$(ax hot.static.rps)")),"
+        line+=" CPU-implied $(ratio "$(ax hot.static.cpu_us)" "$(ax "hot.$peer.cpu_us")"),"
+        line+=" hit $(ax "hot.$peer.cpu_us") µs (cachefront $(ax hot.cached.cpu_us) µs), handler calls $(ax "hot.$peer.calls");"
+    fi
+    if has miss; then
+        line+=" miss $peer/plain $(ratio "$(ax "miss.$peer.rps")" "$(ax miss.plain.rps)")"
+        line+=" (cachefront $(ratio "$(ax miss.cached.rps)" "$(ax miss.plain.rps)")),"
+        line+=" µs added $(calc 'sprintf("%.2f", a - b)' "$(ax "miss.$peer.cpu_us")" "$(ax miss.plain.cpu_us)")"
+        line+=" (cachefront $(calc 'sprintf("%.2f", a - b)' "$(ax miss.cached.cpu_us)" "$(ax miss.plain.cpu_us)")),"
+        line+=" p99 $peer/plain $(ratio "$(ax "miss.$peer.p99")" "$(ax miss.plain.p99)"),"
+        line+=" peak RSS $(ax "miss.$peer.rss") MiB (cachefront $(ax miss.cached.rss) MiB);"
+    fi
+    if has burst; then
+        line+=" burst handler calls $(ax "burst.$peer.calls") (cachefront $(ax burst.cached.calls)),"
+        line+=" p99 $(ax "burst.$peer.p99") ms;"
+    fi
+    if has large; then
+        line+=" large hit/static $(ratio "$(ax "large.$peer.rps")" "$(ax large.static.rps)")"
+        line+=" (cachefront $(ratio "$(ax large.cached.rps)" "$(ax large.static.rps)")),"
+        line+=" peak RSS $(ax "large.$peer.rss") MiB (cachefront $(ax large.cached.rss) MiB);"
+    fi
+    echo "${line%[;,]}"
+done
 
 # The summary takes, for the shared keys, the worse of the two frameworks.
 v() { echo "${R[$1]:-0}"; }
@@ -318,17 +403,45 @@ check "miss-storm p99 <= 1.5x plain ($p99_ratio)" 'a <= 1.5' "$p99_ratio"
 check "cold burst -> 1 handler call ($burst_calls)" 'a == 1' "$burst_calls"
 check "peak RSS <= 64 MiB capacity + 32 MiB ($rss_mb MiB$([[ "$QUICK" == 1 ]] && echo ", after a short miss storm"))" \
     'a <= 96' "$rss_mb"
+# The peers' summary values, and how cachefront's hit compares with the best peer's (axum).
+peers_summary="" best_peer="" best_peer_hit=nan best_peer_cpu=nan
+for peer in $PEERS; do
+    p_hit=$(ratio "$(v "axum.hot.$peer.rps")" "$(v axum.hot.static.rps)")
+    p_miss=$(ratio "$(v "axum.miss.$peer.rps")" "$(v axum.miss.plain.rps)")
+    p_us=$(calc 'sprintf("%.2f", a - b)' "$(v "axum.miss.$peer.cpu_us")" "$(v axum.miss.plain.cpu_us)")
+    p_calls=$(v "axum.burst.$peer.calls")
+    p_rss=$(v "axum.miss.$peer.rss")
+    has hot || p_hit=nan
+    has miss || p_miss=nan p_us=nan p_rss=nan
+    has burst || p_calls=nan
+    peers_summary+=" ${peer}_hit_vs_static=$p_hit ${peer}_miss_vs_plain=$p_miss ${peer}_miss_us_added=$p_us"
+    peers_summary+=" ${peer}_burst_handler_calls=$p_calls ${peer}_rss_mb=$p_rss"
+    if [[ "$p_hit" != nan ]] && [[ "$best_peer_hit" == nan || $(calc '(a > b) ? 1 : 0' "$p_hit" "$best_peer_hit") == 1 ]]; then
+        best_peer=$peer best_peer_hit=$p_hit
+        best_peer_cpu=$(ratio "$(v axum.hot.static.cpu_us)" "$(v "axum.hot.$peer.cpu_us")")
+    fi
+done
+if [[ -n "$PEERS" ]]; then
+    hit_lead=nan
+    if [[ "$axum_hit" != nan && "$best_peer_hit" != nan ]]; then
+        hit_lead=$(calc 'sprintf("%.3f", a - b)' "$axum_hit" "$best_peer_hit")
+    fi
+    check "cachefront hit >= every peer's hit (axum, x static: cachefront $axum_hit, best peer ${best_peer:-none} $best_peer_hit; CPU-implied $(ratio "$(v axum.hot.static.cpu_us)" "$(v axum.hot.cached.cpu_us)") and $best_peer_cpu)" \
+        'a >= 0' "$hit_lead"
+fi
 for f in $FRAMEWORKS; do
     for s in hot miss large; do
-        for variant in static plain cached; do
+        for variant in static plain cached $PEERS; do
             pct=${R[$f.$s.$variant.cpu_pct]:-100}
             if [[ $(calc '(a < 85) ? 1 : 0' "$pct") == 1 ]]; then
-                echo "  note: $f $s $(label $variant): the server used only $pct% of its core; wrk or the machine may be the bottleneck"
+                echo "  note: $f $s $(label "$variant"): the server used only $pct% of its core; wrk or the machine may be the bottleneck"
             fi
         done
     done
 done
 echo
+# The peers' line comes before the summary, which stays the last line.
+[[ -z "$PEERS" ]] || echo "peers:$peers_summary"
 echo "axum_hit_vs_static=$axum_hit actix_hit_vs_static=$actix_hit axum_miss_vs_plain=$axum_miss" \
     "actix_miss_vs_plain=$actix_miss miss_us_added=$us_added miss_p99_vs_plain=$p99_ratio" \
     "burst_handler_calls=$burst_calls rss_mb=$rss_mb"
