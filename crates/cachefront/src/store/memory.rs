@@ -125,13 +125,9 @@ impl quick_cache::Lifecycle<KeyDigest, Slot> for Listener {
                 self.0
                     .forget_tags(&key, slot.entry.tags.iter().filter(|tag| !new.tags.contains(tag)));
             }
+            _ if slot.is_expired(Instant::now()) => self.0.expired(&slot.entry),
             _ => {
-                let counter = if slot.is_expired(Instant::now()) {
-                    &self.0.expirations
-                } else {
-                    &self.0.evictions
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                self.0.evictions.fetch_add(1, Ordering::Relaxed);
                 self.0.forget(&slot.entry);
             }
         }
@@ -161,6 +157,12 @@ impl Shared {
         // The index stays consistent under a panic elsewhere: every update is a single insert
         // or remove.
         self.tags.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts an entry whose lifetime had ended as it went, and takes it out of the index.
+    fn expired(&self, entry: &Entry) {
+        self.expirations.fetch_add(1, Ordering::Relaxed);
+        self.forget(entry);
     }
 
     fn forget(&self, entry: &Entry) {
@@ -261,8 +263,7 @@ impl MemoryStore {
 
     fn expire(&self, digest: &KeyDigest, slot: &Slot) {
         if let Some((_, gone)) = self.cache.remove_if(digest, |stored| stored.is(slot)) {
-            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
-            self.shared.forget(&gone.entry);
+            self.shared.expired(&gone.entry);
         }
     }
 
@@ -271,8 +272,7 @@ impl MemoryStore {
             if !slot.is_expired(now) {
                 return true;
             }
-            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
-            self.shared.forget(&slot.entry);
+            self.shared.expired(&slot.entry);
             false
         });
     }
@@ -280,24 +280,25 @@ impl MemoryStore {
     /// Takes the entry under `digest` out, with its tags; whether one was there and alive.
     fn take(&self, digest: &KeyDigest) -> Option<Arc<Entry>> {
         let (_, slot) = self.cache.remove(digest)?;
-        self.shared.forget(&slot.entry);
         if slot.is_expired(Instant::now()) {
-            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
+            self.shared.expired(&slot.entry);
             return None;
         }
+        self.shared.forget(&slot.entry);
         Some(slot.entry)
     }
 
     fn insert(&self, entry: Arc<Entry>) {
         let digest = *entry.key.digest();
-        let _purges_wait = (!entry.tags.is_empty())
-            .then(|| self.shared.purging.read().unwrap_or_else(PoisonError::into_inner));
-        if !entry.tags.is_empty() {
+        let _purges_wait = (!entry.tags.is_empty()).then(|| {
+            let gate = self.shared.purging.read().unwrap_or_else(PoisonError::into_inner);
             let mut tags = self.shared.tags();
             for tag in &entry.tags {
                 tags.entry(Arc::clone(tag)).or_default().insert(digest);
             }
-        }
+            // Held until the entry is stored.
+            gate
+        });
         let mut write = Write {
             new: Some(Arc::clone(&entry)),
             gone: Default::default(),
