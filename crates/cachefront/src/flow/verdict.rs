@@ -165,7 +165,7 @@ impl Forward {
                     time_to_idle: route_policy.time_to_idle,
                     tags,
                     vary,
-                    content_length: Default::default(),
+                    head: Default::default(),
                 },
                 first: None,
                 rest: Vec::new(),
