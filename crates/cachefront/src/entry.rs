@@ -42,54 +42,32 @@ pub struct Entry {
     pub(crate) tags: Vec<Arc<str>>,
     /// The request's values of the headers the response's `Vary` named, at store time.
     pub(crate) vary: Vec<(HeaderName, Option<Vec<u8>>)>,
-    /// A hit's response head, rendered at the first hit.
-    pub(crate) head: RenderedHead,
+    /// The body's length as a `Content-Length` value, rendered at the first hit.
+    pub(crate) content_length: RenderedLength,
 }
 
-/// A hit's response head rendered once per stored entry, at its first hit: the stored fields,
-/// `Content-Length`, and an `Age` and a last `Cache-Status` that each hit overwrites in its
-/// copy. A hit copies the map (its tables; names and values are shared) instead of building
-/// one field by field, and the copy never grows. A clone starts empty: a copy whose headers
-/// or body are then replaced never carries the old head.
+/// A `Content-Length` value rendered once per stored entry, so that hits share it instead of
+/// formatting (and allocating) one each. A clone starts empty: a copy whose body is then
+/// replaced never carries the old length.
 #[derive(Default)]
-// Boxed: an entry that is never hit carries one word for it.
-pub(crate) struct RenderedHead(std::sync::OnceLock<Box<http::HeaderMap>>);
+pub(crate) struct RenderedLength(std::sync::OnceLock<http::HeaderValue>);
 
-impl RenderedHead {
-    /// A copy of the head for `headers` and a body of `len` bytes.
-    pub(crate) fn get(&self, headers: &http::HeaderMap, len: usize) -> http::HeaderMap {
-        use http::{HeaderValue, header};
-        self.0
-            .get_or_init(|| {
-                let mut head = http::HeaderMap::with_capacity(headers.len() + 3);
-                for (name, value) in headers {
-                    head.append(name.clone(), value.clone());
-                }
-                head.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                head.insert(header::AGE, HeaderValue::from_static("0"));
-                head.append(crate::rules::CACHE_STATUS, HeaderValue::from_static(""));
-                Box::new(head)
-            })
-            .as_ref()
-            .clone()
-    }
-
-    /// What a rendered head adds to its entry's weight: the tables of a map of `fields` stored
-    /// fields and the three the cache adds, whose names and values share the stored ones.
-    pub(crate) fn weight(fields: usize) -> usize {
-        (fields + 3) * 112 + 96
+impl RenderedLength {
+    /// The value for a body of `len` bytes.
+    pub(crate) fn get(&self, len: usize) -> http::HeaderValue {
+        self.0.get_or_init(|| http::HeaderValue::from(len)).clone()
     }
 }
 
-impl Clone for RenderedHead {
+impl Clone for RenderedLength {
     fn clone(&self) -> Self {
         Self::default()
     }
 }
 
-impl std::fmt::Debug for RenderedHead {
+impl std::fmt::Debug for RenderedLength {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RenderedHead")
+        f.write_str("RenderedLength")
     }
 }
 
@@ -113,7 +91,7 @@ impl Entry {
             time_to_idle: None,
             tags: Vec::new(),
             vary: Vec::new(),
-            head: RenderedHead::default(),
+            content_length: RenderedLength::default(),
         }
     }
 
@@ -213,8 +191,7 @@ impl Entry {
     /// rather than down.
     pub fn weight(&self) -> usize {
         // The entry and its `Arc`, the store's hash-table slot and queue links, a rendered
-        // `Content-Length`, and the header map's tables, with their allocation headers, and
-        // the head a hit renders.
+        // `Content-Length`, and the header map's tables, with their allocation headers.
         const OVERHEAD: usize = std::mem::size_of::<Entry>() + 512;
         let headers: usize = self
             .headers
@@ -233,7 +210,6 @@ impl Entry {
             + vary
             + tags
             + allocation(self.key.heap_bytes())
-            + RenderedHead::weight(self.headers.len())
             + 32
     }
 }

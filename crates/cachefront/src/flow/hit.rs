@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode, header};
 use super::forward::Forward;
 use crate::{
     entry::Entry,
-    rules::{self, CACHE_STATUS, CacheStatus, ForwardReason},
+    rules::{self, CacheStatus, ForwardReason},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,32 +119,26 @@ impl Hit {
     /// The response headers: the stored ones (for a 304, those RFC 9110 §15.4.5 lists), then
     /// `Content-Length`, `Age` (computed by the cache, RFC 9111 §5.1) and `Cache-Status`.
     pub fn headers(&self) -> HeaderMap {
-        let status = self.cache_status().to_header_value();
-        let age = || rules::age_value(self.entry.age(self.now).as_secs());
-        match self.kind {
-            HitKind::NotModified => {
-                let mut headers = rules::not_modified_headers(&self.entry.headers);
-                headers.insert(header::AGE, age());
-                headers.append(CACHE_STATUS, status);
-                headers
-            }
+        let mut headers = match self.kind {
+            HitKind::NotModified => rules::not_modified_headers(&self.entry.headers),
             _ => {
-                // The entry's rendered head, whose `Age` and last `Cache-Status` (the cache's
-                // own member, after any upstream ones) are this hit's to fill in.
-                let mut headers = self.entry.head.get(&self.entry.headers, self.entry.body.len());
-                match self.kind {
-                    // A response the cache makes itself has no age.
-                    HitKind::OnlyIfCached => drop(headers.remove(header::AGE)),
-                    _ => drop(headers.insert(header::AGE, age())),
+                // Sized once for the stored fields and the three the cache adds.
+                let mut headers = HeaderMap::with_capacity(self.entry.headers.len() + 3);
+                for (name, value) in &self.entry.headers {
+                    headers.append(name.clone(), value.clone());
                 }
-                if let header::Entry::Occupied(mut members) = headers.entry(CACHE_STATUS)
-                    && let Some(own) = members.iter_mut().last()
-                {
-                    *own = status;
-                }
+                headers.insert(
+                    header::CONTENT_LENGTH,
+                    self.entry.content_length.get(self.entry.body.len()),
+                );
                 headers
             }
+        };
+        if self.kind != HitKind::OnlyIfCached {
+            headers.insert(header::AGE, rules::age_value(self.entry.age(self.now).as_secs()));
         }
+        self.cache_status().append_to(&mut headers);
+        headers
     }
 
     /// The background refresh this hit asks for (stale-while-revalidate), if any: call the

@@ -165,7 +165,7 @@ impl Forward {
                     time_to_idle: route_policy.time_to_idle,
                     tags,
                     vary,
-                    head: Default::default(),
+                    content_length: Default::default(),
                 },
                 first: None,
                 rest: Vec::new(),

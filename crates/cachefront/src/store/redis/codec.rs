@@ -510,7 +510,7 @@ fn decode(bytes: Bytes, key: &CacheKey, max_decoded: usize) -> Result<Entry, Dec
         time_to_idle,
         tags,
         vary,
-        head: Default::default(),
+        content_length: Default::default(),
     })
 }
 
@@ -543,7 +543,7 @@ mod tests {
                 (header::ACCEPT_LANGUAGE, Some(b"en".to_vec())),
                 (header::ACCEPT_ENCODING, None),
             ],
-            head: Default::default(),
+            content_length: Default::default(),
         }
     }
 
