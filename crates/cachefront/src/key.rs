@@ -504,88 +504,48 @@ impl KeySpec {
     }
 
     fn push_query(&self, readable: &mut String, query: &str) {
-        const INLINE: usize = 12;
+        const INLINE: usize = 16;
         if matches!(self.query, QueryKey::Ignore) || query.is_empty() {
             return;
         }
-        // Up to 12 parameters are sorted on the stack; more spill to the heap.
-        let mut inline = [Param::EMPTY; INLINE];
+        // Up to 16 parameters are sorted on the stack; more spill to the heap. Each is kept as
+        // (decoded name, value with its `=`) so that names are decoded once.
+        let mut inline: [(Cow<'_, [u8]>, &str); INLINE] = Default::default();
         let mut spilled = Vec::new();
         let mut count = 0;
-        // `&` and `=` are ASCII, so every split below falls on a character boundary.
-        let bytes = query.as_bytes();
-        let mut start = 0;
-        while start <= bytes.len() {
-            let end = bytes[start..]
-                .iter()
-                .position(|&b| b == b'&')
-                .map_or(bytes.len(), |at| start + at);
-            let param = &query[start..end];
-            start = end + 1;
+        for param in query.split('&') {
             if param.is_empty() {
                 continue;
             }
-            let split = param.bytes().position(|b| b == b'=').unwrap_or(param.len());
-            let (raw, value) = param.split_at(split);
-            let param = Param {
-                name: form_decode(raw),
-                raw,
-                value,
+            let (name, value) = match param.find('=') {
+                Some(end) => (&param[..end], &param[end..]),
+                None => (param, ""),
             };
-            if !self.query.keeps(&param.name) {
+            let name = form_decode(name);
+            if !self.query.keeps(&name) {
                 continue;
             }
             if count < INLINE {
-                inline[count] = param;
+                inline[count] = (name, value);
             } else {
                 if spilled.is_empty() {
-                    spilled.extend(inline.iter_mut().map(|p| std::mem::replace(p, Param::EMPTY)));
+                    spilled.extend(inline.iter_mut().map(|(n, v)| (std::mem::take(n), *v)));
                 }
-                spilled.push(param);
+                spilled.push((name, value));
             }
             count += 1;
         }
-        let params: &mut [Param<'_>] = if count <= INLINE {
+        let params: &mut [(Cow<'_, [u8]>, &str)] = if count <= INLINE {
             &mut inline[..count]
         } else {
             &mut spilled
         };
-        // Stable sort by decoded name only: repeated names keep their order. Names mostly
-        // differ in their first byte, which is compared without a call.
-        if !params.is_sorted_by(|a, b| Param::order(a, b).is_le()) {
-            params.sort_by(Param::order);
-        }
-        for (i, param) in params.iter().enumerate() {
+        // Stable sort by decoded name only: repeated names keep their order.
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        for (i, (name, value)) in params.iter().enumerate() {
             readable.push(if i == 0 { '?' } else { '&' });
-            match param.name {
-                // Not decoded: the name as sent, when it is already canonical.
-                Cow::Borrowed(_) if param.raw.bytes().all(is_plain_name_byte) => readable.push_str(param.raw),
-                _ => push_canonical_name(readable, &param.name),
-            }
-            readable.push_str(param.value);
-        }
-    }
-}
-
-/// One query parameter while the query is keyed: its decoded name, its name as sent, and its
-/// value with the `=` (empty for a bare name).
-struct Param<'a> {
-    name: Cow<'a, [u8]>,
-    raw: &'a str,
-    value: &'a str,
-}
-
-impl Param<'_> {
-    const EMPTY: Self = Self {
-        name: Cow::Borrowed(&[]),
-        raw: "",
-        value: "",
-    };
-
-    fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
-        match (a.name.first(), b.name.first()) {
-            (Some(x), Some(y)) if x != y => x.cmp(y),
-            _ => a.name.cmp(&b.name),
+            push_canonical_name(readable, name);
+            readable.push_str(value);
         }
     }
 }
@@ -626,13 +586,14 @@ fn hex(byte: &u8) -> Option<u8> {
 /// two names read the same exactly when they are the same.
 fn push_canonical_name(readable: &mut String, name: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    if name.iter().all(|b| is_plain_name_byte(*b)) {
+    let plain = |b: u8| b.is_ascii_graphic() && !matches!(b, b'%' | b'&' | b'=' | b'+' | b'#');
+    if name.iter().all(|b| plain(*b)) {
         // Printable ASCII: valid UTF-8 as it is.
         readable.push_str(std::str::from_utf8(name).unwrap_or_default());
         return;
     }
     for &byte in name {
-        if is_plain_name_byte(byte) {
+        if plain(byte) {
             readable.push(char::from(byte));
         } else {
             readable.push('%');
@@ -640,11 +601,6 @@ fn push_canonical_name(readable: &mut String, name: &[u8]) {
             readable.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
-}
-
-/// Whether a byte of a decoded name stands for itself in the canonical encoding.
-fn is_plain_name_byte(b: u8) -> bool {
-    b.is_ascii_graphic() && !matches!(b, b'%' | b'&' | b'=' | b'+' | b'#')
 }
 
 /// Every way of reading space-separated `tokens` as key parts (`name=value` or a bare `name`,
