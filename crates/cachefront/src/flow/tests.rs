@@ -331,3 +331,51 @@ async fn a_named_cache_names_its_misses_and_hits_in_cache_status() {
     let error = Cache::builder().name("two words").build().unwrap_err();
     assert!(error.to_string().contains("`name`"), "{error}");
 }
+
+/// Each hit from one entry has its own `Age` and `Cache-Status` member (after the upstream
+/// ones), and nothing of an earlier hit's headers shows in a later one.
+#[tokio::test]
+async fn each_hit_of_an_entry_has_its_own_age_and_cache_status_after_the_upstream_members() {
+    let cache = Cache::new();
+    let route = cache.route(Policy::ttl(Duration::from_secs(30)).name("/h"));
+    let request = get("http://example.com/h", &[]);
+    let upstream = response_headers(&[("content-type", "text/plain"), ("cache-status", "upstream; hit")]);
+    store(route.lookup(&request).await, &upstream, "hello");
+    tokio::task::yield_now().await;
+
+    let Lookup::Hit(mut hit) = route.lookup(&request).await else {
+        panic!("stored");
+    };
+    let first = hit.headers();
+    let members = |headers: &HeaderMap| -> Vec<String> {
+        headers
+            .get_all("cache-status")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(members(&first), ["upstream; hit", "cachefront; hit; ttl=30"]);
+    assert_eq!(
+        (&first[header::AGE], &first[header::CONTENT_LENGTH]),
+        (
+            &"0".parse::<HeaderValue>().unwrap(),
+            &"5".parse::<HeaderValue>().unwrap()
+        )
+    );
+
+    // Seven seconds later, from the same entry.
+    hit.now += Duration::from_secs(7);
+    let later = hit.headers();
+    assert_eq!(members(&later), ["upstream; hit", "cachefront; hit; ttl=23"]);
+    assert_eq!(later.get_all(header::AGE).iter().collect::<Vec<_>>(), ["7"]);
+    assert_eq!(later.len(), first.len(), "no field added twice");
+    assert_eq!(first[header::AGE], "0", "an earlier copy is its own");
+
+    // A `HEAD` hit declares the stored length.
+    let head = http::Request::head("http://example.com/h").body(()).unwrap();
+    let Lookup::Hit(hit) = route.lookup(&head).await else {
+        panic!("HEAD from the stored GET");
+    };
+    assert_eq!(hit.headers()[header::CONTENT_LENGTH], "5");
+    assert_eq!(members(&hit.headers()).len(), 2);
+}
