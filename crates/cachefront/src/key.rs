@@ -67,6 +67,56 @@ impl CacheKey {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.readable.capacity()
     }
+
+    /// The key with no more slack than a key kept beside its entry may have: a key lives as
+    /// long as its entry and its capacity is weighed, so slack beyond an eighth of its length
+    /// (long header values outgrew the estimate) is given back.
+    pub(crate) fn shrunk(mut self) -> Self {
+        if self.readable.capacity() > self.readable.len() + self.readable.len() / 8 + 64 {
+            self.readable.shrink_to_fit();
+        }
+        self
+    }
+
+    /// A key built in a [`KeyText`] buffer, kept: its readable form copied at its length, the
+    /// buffer given back for the next lookup on this thread.
+    pub(crate) fn kept(mut self) -> Self {
+        let readable = self.readable.as_str().to_owned();
+        KeyText::give_back(std::mem::replace(&mut self.readable, readable));
+        self
+    }
+
+    /// A key built in a [`KeyText`] buffer that is not kept (a lookup answered from the
+    /// store): the buffer goes back for the next lookup on this thread.
+    pub(crate) fn discard(self) {
+        KeyText::give_back(self.readable);
+    }
+}
+
+/// The buffer a lookup writes its key's readable form in, one per thread and reused, so that
+/// a lookup the store answers at once (a memory hit) allocates no key. A key that is kept (a
+/// miss) copies its readable form out at its length ([`CacheKey::kept`]).
+pub(crate) struct KeyText;
+
+thread_local! {
+    static KEY_TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+impl KeyText {
+    /// A buffer that holds more than this after a hostile URL is dropped rather than kept.
+    const MAX_KEPT: usize = 16 * 1024;
+
+    /// This thread's buffer (empty when another lookup on the thread holds it: a key part
+    /// that looks up, say).
+    pub(crate) fn take() -> String {
+        KEY_TEXT.with(std::cell::Cell::take)
+    }
+
+    fn give_back(text: String) {
+        if text.capacity() <= Self::MAX_KEPT {
+            KEY_TEXT.with(|buffer| buffer.set(text));
+        }
+    }
 }
 
 impl Hash for KeyDigest {
@@ -122,7 +172,7 @@ impl CacheKey {
         for part in parts {
             material.part("", part.as_ref().as_bytes());
         }
-        material.finish()
+        material.finish().shrunk()
     }
 
     /// A key that names nothing, for a value moved out of its place: it costs no allocation.
@@ -224,7 +274,7 @@ impl CacheKey {
         let mut material = KeyMaterial::new(self.readable.len() + 128);
         material.readable.push_str(&self.readable);
         material.readable.push_str(" vary");
-        self.variant_material(material, values).finish()
+        self.variant_material(material, values).finish().shrunk()
     }
 
     /// The digest of [`variant`](Self::variant) with the same `values`, without building its
@@ -455,6 +505,18 @@ impl KeySpec {
     /// Builds the key of a request, with extra headers to key on (the cookie or authorization
     /// header when a policy keys on credentials).
     pub(crate) fn build_with<R: RequestHead>(&self, request: &R, extra: &[&http::HeaderName]) -> CacheKey {
+        self.build_in(request, extra, String::new()).shrunk()
+    }
+
+    /// Builds the key of a request with its readable form written into `text` (cleared first,
+    /// grown if it is too small), which the key then holds with its capacity: a lookup passes
+    /// [`KeyText::take`]'s buffer, so that a key that is only looked up allocates nothing.
+    pub(crate) fn build_in<R: RequestHead>(
+        &self,
+        request: &R,
+        extra: &[&http::HeaderName],
+        text: String,
+    ) -> CacheKey {
         let path = request.path();
         let query = request.query().unwrap_or("");
         let host = if self.host {
@@ -469,8 +531,10 @@ impl KeySpec {
         // `METHOD /path?query host=HOST` and room for a few short header parts: a key is kept
         // as long as its entry, so it is allocated once at (about) its size, never doubled.
         let headers = 32 * (self.headers.len() + extra.len() + self.parts.len());
-        let mut material =
-            KeyMaterial::new(method.len() + path.len() + query.len() + host.len() + 8 + headers);
+        let mut material = KeyMaterial::with_text(
+            text,
+            method.len() + path.len() + query.len() + host.len() + 8 + headers,
+        );
         // The request line `METHOD /path?query host=HOST` is hashed in one piece, after the
         // host's length: a method, a path and a query have no spaces, so only the host (a
         // client-controlled header) needs framing. The path comes before the host so that
@@ -650,8 +714,15 @@ struct KeyMaterial {
 
 impl KeyMaterial {
     fn new(capacity: usize) -> Self {
+        Self::with_text(String::new(), capacity)
+    }
+
+    /// The readable form written into `text` (cleared, with room for `capacity` bytes).
+    fn with_text(mut text: String, capacity: usize) -> Self {
+        text.clear();
+        text.reserve(capacity);
         Self {
-            readable: String::with_capacity(capacity),
+            readable: text,
             hasher: Sha256::new(),
             with_readable: true,
         }
@@ -718,12 +789,7 @@ impl KeyMaterial {
         self.hash_part(bytes);
     }
 
-    fn finish(mut self) -> CacheKey {
-        // A key lives as long as its entry and its capacity is weighed: slack beyond an
-        // eighth of its length (long header values outgrew the estimate) is given back.
-        if self.readable.capacity() > self.readable.len() + self.readable.len() / 8 + 64 {
-            self.readable.shrink_to_fit();
-        }
+    fn finish(self) -> CacheKey {
         CacheKey {
             digest: KeyDigest(self.hasher.finalize().into()),
             readable: self.readable,
@@ -737,6 +803,37 @@ mod tests {
 
     fn req(uri: &str) -> http::Request<()> {
         http::Request::get(uri).body(()).unwrap()
+    }
+
+    /// A lookup's key is written in the thread's buffer: one that is discarded gives the
+    /// buffer back (the next key reuses its allocation), one that is kept copies its readable
+    /// form out at its length and gives the buffer back too; either way the key is the one
+    /// `build` makes.
+    #[test]
+    fn a_lookup_key_reuses_the_thread_buffer_and_a_kept_one_owns_an_exact_copy() {
+        let spec = KeySpec::default();
+        let long = req("http://example.com/a/long/path/for/the/buffer?b=2&a=1");
+        let first = spec.build_in(&long, &[], KeyText::take());
+        assert_eq!(first, spec.build(&long));
+        assert_eq!(first.readable(), spec.build(&long).readable());
+        let buffer = first.readable().as_ptr();
+        first.discard();
+
+        let short = req("http://example.com/b");
+        let second = spec.build_in(&short, &[], KeyText::take());
+        assert_eq!(second.readable().as_ptr(), buffer, "the buffer is reused");
+        assert_eq!(second.readable(), "GET /b host=example.com");
+        let kept = second.kept();
+        assert_eq!(kept.readable(), "GET /b host=example.com");
+        assert_eq!(kept.heap_bytes(), kept.readable().len(), "an exact copy");
+        assert_ne!(kept.readable().as_ptr(), buffer);
+        let third = spec.build_in(&long, &[], KeyText::take());
+        assert_eq!(
+            third.readable().as_ptr(),
+            buffer,
+            "given back by the kept key too"
+        );
+        third.discard();
     }
 
     #[test]

@@ -564,7 +564,8 @@ impl Policy {
     /// assert_eq!(policy.check_request(&signed_in).unwrap_err(), Bypass::Cookie);
     /// ```
     pub fn check_request<R: RequestHead>(&self, request: &R) -> Result<CacheKey, Bypass> {
-        self.admit_request(request).map(|admission| admission.key)
+        self.admit_request(request)
+            .map(|admission| self.request_key(request, &admission, String::new()).shrunk())
     }
 
     /// Whether a response with this status and these headers, received now, would be stored
@@ -595,7 +596,7 @@ impl Policy {
             "HEAD" if self.head_from_get => true,
             _ => return Err(Bypass::Method),
         };
-        let mut keyed: [&HeaderName; 2] = [&header::AUTHORIZATION, &header::COOKIE];
+        let mut keyed: [&'static HeaderName; 2] = [&header::AUTHORIZATION, &header::COOKIE];
         let mut n = 0;
         let mut authorized = false;
         for (rule, name, reason) in [
@@ -622,11 +623,23 @@ impl Policy {
             return Err(Bypass::Precondition);
         }
         Ok(RequestAdmission {
-            key: self.key.build_with(request, &keyed[..n]),
+            keyed: (keyed, n),
             head,
             authorized,
             directives: self.request_directives(request),
         })
+    }
+
+    /// The key of an admitted request, its readable form written into `text` (see
+    /// [`KeySpec::build_in`]).
+    pub(crate) fn request_key<R: RequestHead>(
+        &self,
+        request: &R,
+        admission: &RequestAdmission,
+        text: String,
+    ) -> CacheKey {
+        let (keyed, n) = &admission.keyed;
+        self.key.build_in(request, &keyed[..*n], text)
     }
 
     /// The request's cache directives this policy obeys.
@@ -838,7 +851,8 @@ impl Exchange {
 /// A request the cache may answer.
 #[derive(Debug)]
 pub(crate) struct RequestAdmission {
-    pub(crate) key: CacheKey,
+    /// The credential headers the key includes ([`Credentials::PartOfKey`]).
+    keyed: ([&'static HeaderName; 2], usize),
     /// A `HEAD` request, answered from the stored `GET` and never stored itself.
     pub(crate) head: bool,
     /// Shared mode, request with `Authorization`: forwarded, stored only if shareable.
@@ -1089,23 +1103,16 @@ mod tests {
     #[test]
     fn credentials_can_be_keyed_or_ignored() {
         let keyed = policy().cookies(Credentials::PartOfKey);
-        let a = keyed
-            .admit_request(&req("GET", &[("cookie", "sid=1")]))
-            .unwrap()
-            .key;
-        let b = keyed
-            .admit_request(&req("GET", &[("cookie", "sid=2")]))
-            .unwrap()
-            .key;
+        let a = keyed.check_request(&req("GET", &[("cookie", "sid=1")])).unwrap();
+        let b = keyed.check_request(&req("GET", &[("cookie", "sid=2")])).unwrap();
         assert_ne!(a, b);
         let ignored = policy()
             .cookies(Credentials::Ignore)
             .authorization(Credentials::Ignore);
         let a = ignored
-            .admit_request(&req("GET", &[("cookie", "sid=1"), ("authorization", "x")]))
-            .unwrap()
-            .key;
-        let b = ignored.admit_request(&req("GET", &[])).unwrap().key;
+            .check_request(&req("GET", &[("cookie", "sid=1"), ("authorization", "x")]))
+            .unwrap();
+        let b = ignored.check_request(&req("GET", &[])).unwrap();
         assert_eq!(a, b);
     }
 

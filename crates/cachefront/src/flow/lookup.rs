@@ -19,7 +19,7 @@ use crate::{
     cache::CacheRoute,
     coalesce::{Coalescer, FlightTarget, Handover, Join, LeaderGuard, Looked, Taken, single_flight},
     entry::Entry,
-    key::{CacheKey, KeyDigest},
+    key::{CacheKey, KeyDigest, KeyText},
     policy::{Bypass, NotStored, RequestAdmission},
     request::RequestHead,
     rules::{
@@ -65,23 +65,27 @@ impl CacheRoute {
                 return LookupNow::Done(self.bypass(request, reason, invalidation));
             }
         };
+        // Written in this thread's buffer: a hit below gives it back, anything else keeps a
+        // copy (`kept`).
+        let key = self.policy.request_key(request, &admission, KeyText::take());
         let RequestAdmission {
-            key,
             head,
             authorized,
             directives,
+            ..
         } = admission;
         // `HEAD` ignores `Range` (RFC 9110 §14.2). A range the cache does not answer itself
         // (several, another unit, malformed), or one with credentials, is forwarded as it came.
         let ranged = if head { None } else { range::requested(request) };
         if ranged == Some(Requested::Other) || (authorized && ranged.is_some()) {
+            key.discard();
             return LookupNow::Done(self.bypass(request, Bypass::Range, None));
         }
         if authorized {
             // RFC 9111 §3.5: forwarded and never answered from the cache, stored only if the
             // origin marked the response as shareable.
             let state = Box::new(MissState::new(
-                key,
+                key.kept(),
                 ForwardReason::Bypass,
                 directives,
                 request_time,
@@ -101,8 +105,14 @@ impl CacheRoute {
         };
         // The common case first, with nothing else set up: a fresh stored response.
         match later.fresh() {
-            Some(entry) => LookupNow::Done(self.hit(request, entry, head, HitKind::Fresh, request_time)),
-            None => LookupNow::Later(later),
+            Some(entry) => {
+                later.key.discard();
+                LookupNow::Done(self.hit(request, entry, head, HitKind::Fresh, request_time))
+            }
+            None => LookupNow::Later(LookupLater {
+                key: later.key.kept(),
+                ..later
+            }),
         }
     }
 

@@ -379,3 +379,38 @@ async fn each_hit_of_an_entry_has_its_own_age_and_cache_status_after_the_upstrea
     assert_eq!(hit.headers()[header::CONTENT_LENGTH], "5");
     assert_eq!(members(&hit.headers()).len(), 2);
 }
+
+/// A lookup writes its key in the thread's buffer: a miss right after a hit on the same
+/// thread stores its own readable key, not what the hit left in the buffer (a purge by its
+/// readable key finds it, one by the hit's does not).
+#[tokio::test(flavor = "current_thread")]
+async fn a_miss_after_a_hit_on_one_thread_stores_its_own_readable_key() {
+    let cache = Cache::new();
+    let route = cache.route(Policy::ttl(Duration::from_secs(30)).name("/k"));
+    let plain = response_headers(&[("content-type", "text/plain")]);
+    let long = get("http://example.com/a/much/longer/path?q=1", &[]);
+    store(route.lookup(&long).await, &plain, "a");
+    tokio::task::yield_now().await;
+    assert!(matches!(route.lookup(&long).await, Lookup::Hit(_)));
+
+    let short = get("http://example.com/b", &[]);
+    store(route.lookup(&short).await, &plain, "b");
+    tokio::task::yield_now().await;
+    let invalidator = cache.invalidator();
+    assert_eq!(
+        invalidator
+            .readable_key("GET /a/much/longer/path?q=1 host=example.com")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        matches!(route.lookup(&short).await, Lookup::Hit(_)),
+        "only /a's entry went"
+    );
+    assert_eq!(
+        invalidator.readable_key("GET /b host=example.com").await.unwrap(),
+        1
+    );
+    assert!(matches!(route.lookup(&short).await, Lookup::Forward(_)));
+}
