@@ -178,7 +178,8 @@
 //! - **Memory.** What the cache keeps beside stored entries is bounded too: the per-URI variant
 //!   index keeps 32-byte digests for at most one URI per 4 KiB of store capacity (1,024 to
 //!   100,000 URIs; the oldest forgotten first), and entries' weights include their keys'
-//!   allocations.
+//!   allocations. Each thread that looks up keeps one buffer for the readable key it builds
+//!   (so that a memory hit allocates none), dropped instead of kept once it outgrows 16 KiB.
 //! - **Fail open.** A store error is logged and counted, and the request goes to the handler.
 //! - **Query strings**: parameter names are decoded as a handler's `Query` extractor decodes
 //!   them (`%XX` escapes, `+` as a space; an invalid escape stands for itself) before they are
