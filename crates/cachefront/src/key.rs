@@ -834,6 +834,11 @@ mod tests {
             "given back by the kept key too"
         );
         third.discard();
+
+        // A buffer a hostile URL grew past 16 KiB is dropped, not kept for the thread.
+        let huge = req(&format!("http://example.com/{}", "x".repeat(20 * 1024)));
+        spec.build_in(&huge, &[], KeyText::take()).discard();
+        assert_eq!(KeyText::take().capacity(), 0);
     }
 
     #[test]
