@@ -1,7 +1,7 @@
 //! The embedded store: quick_cache (S3-FIFO), bounded in bytes, expiry checked at lookup.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     fmt,
     hash::{BuildHasher, Hasher},
     sync::{
@@ -100,7 +100,8 @@ impl Weighter<KeyDigest, Slot> for SlotWeight {
 
 /// The engine's eviction hook: counts the eviction (or the expiration, for an entry already
 /// past its end) and takes the entry out of the tag index. The engine calls it for a replaced
-/// entry too; the write that replaces it says so through its request state.
+/// entry too; the write that replaces it says so through its request state (a replacement is
+/// not an eviction).
 #[derive(Clone)]
 struct Listener(Arc<Shared>);
 
@@ -120,10 +121,9 @@ impl quick_cache::Lifecycle<KeyDigest, Slot> for Listener {
 
     fn on_evict(&self, write: &mut Write, key: KeyDigest, slot: Slot) {
         match &write.new {
+            // Replaced: its successor indexed its own tags.
             Some(new) if new.key.digest() == &key && !Arc::ptr_eq(new, &slot.entry) => {
-                // Replaced: the tags its successor does not carry leave the index.
-                self.0
-                    .forget_tags(&key, slot.entry.tags.iter().filter(|tag| !new.tags.contains(tag)));
+                self.0.forget(&slot.entry);
             }
             _ if slot.is_expired(Instant::now()) => self.0.expired(&slot.entry),
             _ => {
@@ -138,12 +138,17 @@ impl quick_cache::Lifecycle<KeyDigest, Slot> for Listener {
 }
 
 struct Shared {
-    /// Tag → digests of the entries carrying it. Only entries with tags touch this lock, and it
-    /// is never held while taking an engine shard's lock (the eviction hook takes it inside).
-    tags: Mutex<HashMap<Arc<str>, HashSet<KeyDigest>>>,
+    /// Tag → digests of the entries carrying it, each with the number of entries under that
+    /// digest that carry the tag and have not left yet: an entry is counted before it is stored
+    /// and uncounted once when it leaves (evicted, replaced, removed, expired). Two writes of
+    /// one key and the departure of the entry they replace can interleave in any order, so a
+    /// departure must not take out what a newer entry of the same digest indexed. Only entries
+    /// with tags touch this lock, and it is never held while taking an engine shard's lock
+    /// (the eviction hook takes it inside).
+    tags: Mutex<HashMap<Arc<str>, HashMap<KeyDigest, u32>>>,
     /// Held shared by a write of a tagged entry (its tags indexed, then the entry stored) and
-    /// exclusively by a purge by tag, so that a purge never runs between the two steps: it
-    /// would take the tag's set, find the entry not yet stored, and miss it.
+    /// exclusively by a purge by tag or a clear, so that neither runs between the two steps: it
+    /// would take the tag's set (or all of them), find the entry not yet stored, and miss it.
     purging: std::sync::RwLock<()>,
     evictions: AtomicU64,
     expirations: AtomicU64,
@@ -153,7 +158,7 @@ struct Shared {
 const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Shared {
-    fn tags(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashSet<KeyDigest>>> {
+    fn tags(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<KeyDigest, u32>>> {
         // The index stays consistent under a panic elsewhere: every update is a single insert
         // or remove.
         self.tags.lock().unwrap_or_else(PoisonError::into_inner)
@@ -176,11 +181,15 @@ impl Shared {
         }
         let mut tags = self.tags();
         for tag in dropped {
-            if let Some(set) = tags.get_mut(tag) {
-                set.remove(digest);
-                if set.is_empty() {
-                    tags.remove(tag);
+            let Some(set) = tags.get_mut(tag) else { continue };
+            if let Some(count) = set.get_mut(digest) {
+                *count -= 1;
+                if *count == 0 {
+                    set.remove(digest);
                 }
+            }
+            if set.is_empty() {
+                tags.remove(tag);
             }
         }
     }
@@ -289,16 +298,30 @@ impl MemoryStore {
     }
 
     fn insert(&self, entry: Arc<Entry>) {
+        let indexed = self.index(&entry);
+        self.store_indexed(entry, indexed);
+    }
+
+    /// A write's first step: the entry's tags indexed, and the gate that keeps purges by tag
+    /// out until [`store_indexed`](Self::store_indexed) has stored it.
+    fn index(&self, entry: &Entry) -> Option<std::sync::RwLockReadGuard<'_, ()>> {
+        if entry.tags.is_empty() {
+            return None;
+        }
+        let gate = self.shared.purging.read().unwrap_or_else(PoisonError::into_inner);
+        let mut tags = self.shared.tags();
+        for tag in &entry.tags {
+            *tags
+                .entry(Arc::clone(tag))
+                .or_default()
+                .entry(*entry.key.digest())
+                .or_default() += 1;
+        }
+        Some(gate)
+    }
+
+    fn store_indexed(&self, entry: Arc<Entry>, _purges_wait: Option<std::sync::RwLockReadGuard<'_, ()>>) {
         let digest = *entry.key.digest();
-        let _purges_wait = (!entry.tags.is_empty()).then(|| {
-            let gate = self.shared.purging.read().unwrap_or_else(PoisonError::into_inner);
-            let mut tags = self.shared.tags();
-            for tag in &entry.tags {
-                tags.entry(Arc::clone(tag)).or_default().insert(digest);
-            }
-            // Held until the entry is stored.
-            gate
-        });
         let mut write = Write {
             new: Some(Arc::clone(&entry)),
             gone: Default::default(),
@@ -380,7 +403,7 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner);
         let digests = self.shared.tags().remove(tag).unwrap_or_default();
         let mut removed = 0;
-        for digest in digests {
+        for digest in digests.into_keys() {
             // The digest may now hold a replacement without this tag: leave that one.
             let Some((_, slot)) = self
                 .cache
@@ -412,6 +435,12 @@ impl MemoryStore {
     }
 
     fn take_all(&self) -> u64 {
+        // No tagged write between the count and the clear (its entry would stay, unindexed).
+        let _writes_wait = self
+            .shared
+            .purging
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         // Responses, not entries: a primary's copy of its latest variant is not counted, nor
         // an entry whose lifetime has ended.
@@ -578,6 +607,32 @@ mod tests {
         assert_eq!(store.usage().entries, 0);
     }
 
+    /// A write indexes its entry's tags before it stores the entry; the entry it replaces may
+    /// leave in between (removed, evicted or expired by another thread). That departure takes
+    /// the old entry out of the index, not the new one: the tag still names the digest.
+    #[tokio::test]
+    async fn an_entry_leaving_between_a_writes_two_steps_leaves_the_new_one_indexed() {
+        let store = MemoryStore::new();
+        let old = entry("k", 16, Duration::from_secs(60), &["all"]);
+        store.put(Arc::clone(&old)).await.unwrap();
+        let new = entry("k", 32, Duration::from_secs(60), &["all"]);
+        let indexed = store.index(&new);
+        // Another thread removes the old entry now.
+        assert!(store.take(old.key.digest()).is_some());
+        store.store_indexed(Arc::clone(&new), indexed);
+        assert!(
+            store
+                .shared
+                .tags()
+                .get("all")
+                .is_some_and(|set| set.contains_key(new.key.digest())),
+            "the stored entry is still indexed under its tag"
+        );
+        assert_eq!(store.remove_tag("all").await.unwrap(), 1, "and purged by it");
+        assert!(store.get(&new.key).await.unwrap().is_none());
+        assert!(store.shared.tags().is_empty());
+    }
+
     /// Writers, readers and purgers on four threads at once, started together by a barrier,
     /// on a store small enough to evict on most writes: afterwards the bound holds, and the tag
     /// index names exactly the stored entries that carry each tag.
@@ -627,13 +682,13 @@ mod tests {
         for (digest, slot) in &stored {
             for tag in &slot.entry.tags {
                 assert!(
-                    tags.get(tag).is_some_and(|set| set.contains(digest)),
+                    tags.get(tag).is_some_and(|set| set.contains_key(digest)),
                     "{tag} lost a stored entry"
                 );
             }
         }
         for (tag, digests) in tags.iter() {
-            for digest in digests {
+            for digest in digests.keys() {
                 let holder = stored.iter().find(|(d, _)| d == digest);
                 assert!(
                     holder.is_some_and(|(_, slot)| slot.entry.tags.contains(tag)),
