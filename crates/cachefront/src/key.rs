@@ -71,7 +71,7 @@ impl CacheKey {
     /// The key with no more slack than a key kept beside its entry may have: a key lives as
     /// long as its entry and its capacity is weighed, so slack beyond an eighth of its length
     /// (long header values outgrew the estimate) is given back.
-    pub(crate) fn shrunk(mut self) -> Self {
+    fn shrunk(mut self) -> Self {
         if self.readable.capacity() > self.readable.len() + self.readable.len() / 8 + 64 {
             self.readable.shrink_to_fit();
         }

@@ -565,7 +565,7 @@ impl Policy {
     /// ```
     pub fn check_request<R: RequestHead>(&self, request: &R) -> Result<CacheKey, Bypass> {
         self.admit_request(request)
-            .map(|admission| self.request_key(request, &admission, String::new()).shrunk())
+            .map(|admission| self.key.build_with(request, admission.keyed()))
     }
 
     /// Whether a response with this status and these headers, received now, would be stored
@@ -638,8 +638,7 @@ impl Policy {
         admission: &RequestAdmission,
         text: String,
     ) -> CacheKey {
-        let (keyed, n) = &admission.keyed;
-        self.key.build_in(request, &keyed[..*n], text)
+        self.key.build_in(request, admission.keyed(), text)
     }
 
     /// The request's cache directives this policy obeys.
@@ -859,6 +858,13 @@ pub(crate) struct RequestAdmission {
     pub(crate) authorized: bool,
     /// The request's directives, as far as the policy obeys them.
     pub(crate) directives: CacheControl,
+}
+
+impl RequestAdmission {
+    /// The credential headers the key includes.
+    fn keyed(&self) -> &[&'static HeaderName] {
+        &self.keyed.0[..self.keyed.1]
+    }
 }
 
 /// A response that may be stored.

@@ -159,8 +159,8 @@ const MIN_SHARD_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Shared {
     fn tags(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<KeyDigest, u32>>> {
-        // The index stays consistent under a panic elsewhere: every update is a single insert
-        // or remove.
+        // The index stays consistent under a panic elsewhere: every update is a single
+        // increment, decrement, insert or remove.
         self.tags.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -170,17 +170,14 @@ impl Shared {
         self.forget(entry);
     }
 
+    /// Uncounts an entry that left (evicted, replaced, removed, expired) from the index.
     fn forget(&self, entry: &Entry) {
-        self.forget_tags(entry.key.digest(), entry.tags.iter());
-    }
-
-    fn forget_tags<'a>(&self, digest: &KeyDigest, dropped: impl Iterator<Item = &'a Arc<str>>) {
-        let mut dropped = dropped.peekable();
-        if dropped.peek().is_none() {
+        if entry.tags.is_empty() {
             return;
         }
+        let digest = entry.key.digest();
         let mut tags = self.tags();
-        for tag in dropped {
+        for tag in &entry.tags {
             let Some(set) = tags.get_mut(tag) else { continue };
             if let Some(count) = set.get_mut(digest) {
                 *count -= 1;
